@@ -1,0 +1,152 @@
+//! Throughput measurement for BENCHMARKS.md: training samples per second of a model, its
+//! floating-point work per sample, and the ratio to a matrix-multiply roofline measured on
+//! the same machine, with the same threads, in the same run.
+
+use std::time::Instant;
+
+use crate::config::Model;
+use crate::engine::{Engine, Tally};
+use crate::error::Result;
+use crate::run::{build_engine, epoch_order, load_data, thread_count};
+
+/// Flops of one Euler step of one neuron's five elements (both systems have the same form:
+/// per element 3 multiplies, 2 subtractions, 1 multiply-add for the step, the clamp and the
+/// signal bookkeeping).
+pub const FLOPS_PER_NEURON_STEP: f64 = 5.0 * 7.0 + 3.0;
+
+/// What `bsp-sim bench` measured.
+#[derive(Debug, Clone)]
+pub struct BenchReport {
+    pub threads: usize,
+    pub batch_size: usize,
+    pub samples: usize,
+    pub seconds: f64,
+    pub samples_per_second: f64,
+    /// Synaptic multiply-adds per training sample (forward, backward, update).
+    pub synaptic_macs_per_sample: f64,
+    /// All floating-point operations per training sample (2 per multiply-add plus neurons).
+    pub flops_per_sample: f64,
+    pub achieved_gflops: f64,
+    /// sgemm throughput on the model's largest layer shape, all threads busy.
+    pub roofline_gflops: f64,
+    /// Shape (m, k, n) the roofline was measured on.
+    pub roofline_shape: (usize, usize, usize),
+    /// Samples per second the roofline would allow for this flop count.
+    pub roofline_samples_per_second: f64,
+    pub tally: Tally,
+}
+
+impl BenchReport {
+    /// How far from the roofline: roofline samples/s divided by achieved samples/s.
+    pub fn ratio_to_roofline(&self) -> f64 {
+        self.roofline_samples_per_second / self.samples_per_second
+    }
+}
+
+/// Times `samples` training samples of `model` (after one warm-up minibatch) and measures
+/// the roofline right after, in the same process.
+pub fn bench(
+    model: &Model,
+    samples: usize,
+    threads: Option<usize>,
+    data_dir: Option<std::path::PathBuf>,
+) -> Result<BenchReport> {
+    let threads = thread_count(threads);
+    let batch = model.file.learning.batch_size;
+    let seed = model.file.seed;
+    let split = load_data(
+        model,
+        seed,
+        data_dir,
+        true,
+        Some(samples + batch),
+        Some(1),
+        &indicatif::ProgressBar::hidden(),
+    )?;
+    let mut engine = build_engine(model, seed, threads)?;
+    let order = epoch_order(seed, 0, split.train.len());
+    let lr = model.file.learning.lr;
+    let (warm, timed) = order.split_at(batch.min(order.len()));
+    engine.train_batch(&split.train, warm, lr)?;
+    let t0 = Instant::now();
+    let mut tally = Tally::default();
+    for chunk in timed.chunks(batch) {
+        tally.add(engine.train_batch(&split.train, chunk, lr)?);
+    }
+    let seconds = t0.elapsed().as_secs_f64();
+    let macs = engine.synaptic_macs_per_training_sample();
+    let flops = 2.0 * macs + FLOPS_PER_NEURON_STEP * engine.neuron_steps_per_training_sample();
+    let sps = tally.samples as f64 / seconds;
+
+    // Roofline: the forward drive of the largest layer pair for each thread's block of the
+    // minibatch, every thread busy at once.
+    let (pre, post) = engine
+        .projections()
+        .iter()
+        .map(|p| (p.pre(), p.post()))
+        .max_by_key(|(a, b)| a * b)
+        .unwrap_or((1, 1));
+    let rows = batch.div_ceil(threads).max(1);
+    let roofline = sgemm_gflops(rows, pre, post, threads, 1.0);
+    Ok(BenchReport {
+        threads,
+        batch_size: batch,
+        samples: tally.samples,
+        seconds,
+        samples_per_second: sps,
+        synaptic_macs_per_sample: macs,
+        flops_per_sample: flops,
+        achieved_gflops: sps * flops / 1e9,
+        roofline_gflops: roofline,
+        roofline_shape: (rows, pre, post),
+        roofline_samples_per_second: roofline * 1e9 / flops,
+        tally,
+    })
+}
+
+/// GFLOP/s of single-precision `m x k` by `k x n` products, `threads` at once, for about
+/// `seconds` of wall time.
+pub fn sgemm_gflops(m: usize, k: usize, n: usize, threads: usize, seconds: f64) -> f64 {
+    let a = vec![0.5f32; m * k];
+    let b = vec![0.25f32; k * n];
+    let start = Instant::now();
+    let counts: Vec<usize> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let (a, b) = (&a, &b);
+                scope.spawn(move || {
+                    let mut c = vec![0.0f32; m * n];
+                    let mut reps = 0;
+                    while start.elapsed().as_secs_f64() < seconds {
+                        // SAFETY: a is m x k, b is k x n, c is m x n, all row-major.
+                        unsafe {
+                            matrixmultiply::sgemm(
+                                m,
+                                k,
+                                n,
+                                1.0,
+                                a.as_ptr(),
+                                k as isize,
+                                1,
+                                b.as_ptr(),
+                                n as isize,
+                                1,
+                                0.0,
+                                c.as_mut_ptr(),
+                                n as isize,
+                                1,
+                            );
+                        }
+                        reps += 1;
+                    }
+                    std::hint::black_box(&c);
+                    reps
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or(0)).collect()
+    });
+    let elapsed = start.elapsed().as_secs_f64();
+    let total: usize = counts.iter().sum();
+    2.0 * (m * k * n) as f64 * total as f64 / elapsed / 1e9
+}

@@ -1,0 +1,67 @@
+//! Engine settings derived from a validated model: step counts, ports, error and learning
+//! rule, in the units the integration loops use.
+
+use crate::config::{BackwardInput, LearningMethod, Model, Readout};
+use crate::learning::OutputError;
+use crate::neuron::Integrator;
+
+/// Everything an engine needs besides the network and neuron parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub dt: f32,
+    pub forward_steps: usize,
+    pub backward_steps: usize,
+    pub integrator: Integrator,
+    pub clamp: bool,
+    /// Current into a layer-0 neuron per unit pixel.
+    pub gain: f32,
+    /// Forward input element index (the reversed system's output).
+    pub input_port: usize,
+    /// Forward output element index (the reversed system's input).
+    pub output_port: usize,
+    pub error: OutputError,
+    pub backward_input: BackwardInput,
+    pub readout: Readout,
+    pub method: LearningMethod,
+    pub kt: f32,
+}
+
+impl Settings {
+    pub fn from_model(model: &Model) -> Settings {
+        let f = &model.file;
+        let i = &f.integration;
+        let steps = |w: f32| ((w / i.dt).round() as usize).max(1);
+        Settings {
+            dt: i.dt,
+            forward_steps: steps(i.forward_window),
+            backward_steps: steps(i.backward_window),
+            integrator: i.method,
+            clamp: f.neuron.clamp,
+            gain: f.input.gain,
+            input_port: f.neuron.input.index(),
+            output_port: f.neuron.output.index(),
+            error: OutputError {
+                kind: f.error.kind,
+                beta: f.error.beta,
+                amplitude: f.error.target_amplitude,
+            },
+            backward_input: f.error.backward_input,
+            readout: f.error.readout,
+            method: f.learning.method,
+            kt: f.learning.kt,
+        }
+    }
+
+    /// Length of the forward window actually integrated.
+    pub fn forward_window(&self) -> f32 {
+        self.forward_steps as f32 * self.dt
+    }
+
+    /// The readout y of an output neuron from its forward-window integral.
+    pub fn readout(&self, integral: f32) -> f32 {
+        match self.readout {
+            Readout::Mean => integral / self.forward_window(),
+            Readout::Integral => integral,
+        }
+    }
+}

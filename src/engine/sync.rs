@@ -1,0 +1,458 @@
+//! The synchronous engine: a global clock with fixed step dt; all neurons of a minibatch step
+//! in lockstep; a barrier separates the forward window, the backward window and the update.
+//!
+//! Within one step, layers advance input side first and each layer's synapses see the
+//! signal its presynaptic layer produced in that same step (zero synaptic delay); the
+//! backward window runs output side first through the reversed systems.
+//!
+//! Parallelism: the minibatch is split into contiguous blocks of samples, one per thread,
+//! each integrating its samples' windows independently. The update then sums over the whole
+//! batch in sample order, split over threads by postsynaptic rows. No value depends on which
+//! thread computed it, so a seed gives the same numbers at any thread count (tested).
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use super::{Engine, LayerNeurons, Settings, Tally};
+use crate::config::{BackwardInput, LearningMethod};
+use crate::data::Dataset;
+use crate::error::SimError;
+use crate::learning::{argmax, limiter};
+use crate::neuron::layer::{self, LayerState, Ports};
+use crate::neuron::System;
+use crate::topology::Projection;
+
+/// Per-thread buffers for `rows` samples.
+#[derive(Debug, Default)]
+struct Workspace {
+    rows: usize,
+    forward: Vec<LayerState>,
+    reversed: Vec<LayerState>,
+    /// Per layer: the current input current, output signal and signal integral.
+    current: Vec<Vec<f32>>,
+    signal: Vec<Vec<f32>>,
+    integral: Vec<Vec<f32>>,
+    rsignal: Vec<Vec<f32>>,
+    rintegral: Vec<Vec<f32>>,
+    /// Output-layer forward signal at every step (for the time-varying error).
+    output_trace: Vec<f32>,
+    readout: Vec<f32>,
+    error: Vec<f32>,
+    losses: Vec<f32>,
+    predictions: Vec<usize>,
+    scratch: Vec<f32>,
+}
+
+impl Workspace {
+    fn ensure(&mut self, sizes: &[usize], rows: usize) {
+        if self.rows == rows && self.forward.len() == sizes.len() {
+            return;
+        }
+        self.rows = rows;
+        let buf = |n: usize| vec![0.0f32; rows * n];
+        self.forward = sizes.iter().map(|&n| LayerState::new(rows, n)).collect();
+        self.reversed = sizes.iter().map(|&n| LayerState::new(rows, n)).collect();
+        self.current = sizes.iter().map(|&n| buf(n)).collect();
+        self.signal = sizes.iter().map(|&n| buf(n)).collect();
+        self.integral = sizes.iter().map(|&n| buf(n)).collect();
+        self.rsignal = sizes.iter().map(|&n| buf(n)).collect();
+        self.rintegral = sizes.iter().map(|&n| buf(n)).collect();
+        let classes = *sizes.last().unwrap_or(&0);
+        self.readout = buf(classes);
+        self.error = buf(classes);
+    }
+}
+
+/// The synchronous BSP engine.
+#[derive(Debug)]
+pub struct SyncEngine {
+    pub settings: Settings,
+    projections: Vec<Projection>,
+    neurons: Vec<LayerNeurons>,
+    sizes: Vec<usize>,
+    threads: usize,
+    workspaces: Vec<Workspace>,
+}
+
+/// One block of a minibatch: the samples a thread integrates.
+struct Block<'a> {
+    data: &'a Dataset,
+    indices: &'a [usize],
+}
+
+impl SyncEngine {
+    /// An engine over these projections and neurons, using `threads` worker threads.
+    pub fn new(
+        settings: Settings,
+        projections: Vec<Projection>,
+        neurons: Vec<LayerNeurons>,
+        threads: usize,
+    ) -> Self {
+        let sizes = neurons.iter().map(|l| l.n).collect();
+        let threads = threads.max(1);
+        SyncEngine {
+            settings,
+            projections,
+            neurons,
+            sizes,
+            threads,
+            workspaces: (0..threads).map(|_| Workspace::default()).collect(),
+        }
+    }
+
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    pub fn neurons_mut(&mut self) -> &mut [LayerNeurons] {
+        &mut self.neurons
+    }
+
+    pub fn projections_mut(&mut self) -> &mut [Projection] {
+        &mut self.projections
+    }
+
+    /// Multiply-adds of synaptic drive per training sample (forward and backward windows,
+    /// plus the update), the dominant cost.
+    pub fn synaptic_macs_per_training_sample(&self) -> f64 {
+        let s = &self.settings;
+        let fwd: usize = self.projections.iter().map(Projection::synapses).sum();
+        // The reversed drive into layer l goes through projection l, from the first layer
+        // whose reversed system is integrated.
+        let bwd: usize = self.projections[self.first_reversed_layer()..]
+            .iter()
+            .map(Projection::synapses)
+            .sum();
+        (fwd * s.forward_steps + bwd * s.backward_steps + fwd) as f64
+    }
+
+    /// Neuron element updates per training sample (each about 20 flops with Euler).
+    pub fn neuron_steps_per_training_sample(&self) -> f64 {
+        let s = &self.settings;
+        let n: usize = self.sizes.iter().sum();
+        let first = self.first_reversed_layer();
+        let nr: usize = self.sizes[first..].iter().sum();
+        (n * s.forward_steps + nr * s.backward_steps) as f64
+    }
+
+    /// The lowest layer whose reversed system the learning rule needs: layer 1 for method 2
+    /// (layer 0 has no incoming synapse), layer 0 for method 1 (every neuron moves its own
+    /// fixed point).
+    fn first_reversed_layer(&self) -> usize {
+        match self.settings.method {
+            LearningMethod::Connections => 1,
+            LearningMethod::FixedPoints => 0,
+        }
+    }
+
+    /// Runs `work` on each thread's block of `indices`, in parallel, catching panics.
+    fn for_blocks(
+        &mut self,
+        data: &Dataset,
+        indices: &[usize],
+        during: &str,
+        work: impl Fn(&Self, &mut Workspace, Block<'_>) -> Result<(), SimError> + Sync,
+    ) -> Result<(), SimError> {
+        let per = indices.len().div_ceil(self.threads).max(1);
+        let mut spaces = std::mem::take(&mut self.workspaces);
+        let this = &*self;
+        let result = std::thread::scope(|scope| {
+            let handles: Vec<_> = indices
+                .chunks(per)
+                .zip(spaces.iter_mut())
+                .map(|(chunk, ws)| {
+                    let work = &work;
+                    scope.spawn(move || {
+                        catch_unwind(AssertUnwindSafe(|| {
+                            work(
+                                this,
+                                ws,
+                                Block {
+                                    data,
+                                    indices: chunk,
+                                },
+                            )
+                        }))
+                    })
+                })
+                .collect();
+            let mut result = Ok(());
+            for h in handles {
+                let r = match h.join() {
+                    Ok(Ok(r)) => r,
+                    Ok(Err(p)) | Err(p) => Err(SimError::WorkerPanic {
+                        during: during.to_string(),
+                        message: panic_message(&p),
+                    }),
+                };
+                if result.is_ok() {
+                    result = r;
+                }
+            }
+            result
+        });
+        self.workspaces = spaces;
+        result
+    }
+
+    /// Integrates the forward window for a block and forms readouts, losses and predictions.
+    fn forward(&self, ws: &mut Workspace, block: &Block<'_>) -> Result<(), SimError> {
+        let s = &self.settings;
+        let rows = block.indices.len();
+        ws.ensure(&self.sizes, rows);
+        let last = self.sizes.len() - 1;
+        for (l, neurons) in self.neurons.iter().enumerate() {
+            ws.forward[l].reset(&neurons.rest);
+            ws.integral[l].fill(0.0);
+        }
+        let n0 = self.sizes[0];
+        for (r, &idx) in block.indices.iter().enumerate() {
+            let image = block.data.image(idx);
+            for (c, &p) in ws.current[0][r * n0..(r + 1) * n0].iter_mut().zip(image) {
+                *c = s.gain * p;
+            }
+        }
+        let record = s.backward_input == BackwardInput::TimeVarying;
+        ws.output_trace.clear();
+        for _ in 0..s.forward_steps {
+            for l in 0..=last {
+                if l > 0 {
+                    self.projections[l - 1].forward(rows, &ws.signal[l - 1], &mut ws.current[l]);
+                }
+                let neurons = &self.neurons[l];
+                layer::step(
+                    System::Forward,
+                    &neurons.forward,
+                    &mut ws.forward[l],
+                    Ports {
+                        input: s.input_port,
+                        current: &ws.current[l],
+                        output: s.output_port,
+                        reference: &neurons.reference,
+                        signal: &mut ws.signal[l],
+                        integral: &mut ws.integral[l],
+                    },
+                    s.dt,
+                    s.integrator,
+                    s.clamp,
+                    &mut ws.scratch,
+                );
+            }
+            if record {
+                ws.output_trace.extend_from_slice(&ws.signal[last]);
+            }
+        }
+        for (l, integral) in ws.integral.iter().enumerate() {
+            if let Some(pos) = integral.iter().position(|v| !v.is_finite()) {
+                return Err(SimError::NonFinite {
+                    phase: "forward",
+                    layer: l,
+                    sample: block.indices[pos / self.sizes[l]],
+                    dt: s.dt,
+                });
+            }
+        }
+        let classes = self.sizes[last];
+        ws.losses.clear();
+        ws.predictions.clear();
+        for r in 0..rows {
+            let y = &mut ws.readout[r * classes..(r + 1) * classes];
+            for (yk, &i) in y.iter_mut().zip(&ws.integral[last][r * classes..]) {
+                *yk = s.readout(i);
+            }
+            let label = block.data.labels[block.indices[r]] as usize;
+            let e = &mut ws.error[r * classes..(r + 1) * classes];
+            ws.losses.push(s.error.error(y, label, e));
+            ws.predictions.push(argmax(y));
+        }
+        Ok(())
+    }
+
+    /// Integrates the backward window through the reversed systems, output layer first.
+    fn backward(&self, ws: &mut Workspace, block: &Block<'_>) -> Result<(), SimError> {
+        let s = &self.settings;
+        let rows = block.indices.len();
+        let last = self.sizes.len() - 1;
+        let first = self.first_reversed_layer();
+        let classes = self.sizes[last];
+        for l in first..=last {
+            ws.reversed[l].reset(&self.neurons[l].rest_reversed);
+            ws.rintegral[l].fill(0.0);
+        }
+        ws.current[last].copy_from_slice(&ws.error);
+        let trace_len = rows * classes;
+        for step in 0..s.backward_steps {
+            if s.backward_input == BackwardInput::TimeVarying {
+                // Replay the forward output signal: e(t) = target - D(t), step by step.
+                let t = step.min(s.forward_steps - 1);
+                let d = &ws.output_trace[t * trace_len..(t + 1) * trace_len];
+                for r in 0..rows {
+                    let label = block.data.labels[block.indices[r]] as usize;
+                    let range = r * classes..(r + 1) * classes;
+                    s.error
+                        .error_at(&d[range.clone()], label, &mut ws.current[last][range]);
+                }
+            }
+            for l in (first..=last).rev() {
+                if l < last {
+                    self.projections[l].backward(rows, &ws.rsignal[l + 1], &mut ws.current[l]);
+                }
+                let neurons = &self.neurons[l];
+                layer::step(
+                    System::Reversed,
+                    &neurons.reversed,
+                    &mut ws.reversed[l],
+                    Ports {
+                        input: s.output_port,
+                        current: &ws.current[l],
+                        output: s.input_port,
+                        reference: &neurons.reference_reversed,
+                        signal: &mut ws.rsignal[l],
+                        integral: &mut ws.rintegral[l],
+                    },
+                    s.dt,
+                    s.integrator,
+                    s.clamp,
+                    &mut ws.scratch,
+                );
+            }
+        }
+        for l in first..=last {
+            if let Some(pos) = ws.rintegral[l].iter().position(|v| !v.is_finite()) {
+                return Err(SimError::NonFinite {
+                    phase: "backward",
+                    layer: l,
+                    sample: block.indices[pos / self.sizes[l]],
+                    dt: s.dt,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Gathers the per-thread traces of layer `l` into batch order.
+    fn gather(&self, l: usize, batch: usize, reversed: bool) -> Vec<f32> {
+        let mut out = Vec::with_capacity(batch * self.sizes[l]);
+        let per = batch.div_ceil(self.threads).max(1);
+        let blocks = batch.div_ceil(per);
+        for ws in &self.workspaces[..blocks] {
+            let src = if reversed {
+                &ws.rintegral[l]
+            } else {
+                &ws.integral[l]
+            };
+            out.extend_from_slice(&src[..ws.rows * self.sizes[l]]);
+        }
+        out
+    }
+
+    /// Applies the BSP update for a minibatch of `batch` samples whose traces sit in the
+    /// workspaces.
+    fn update(&mut self, batch: usize, lr: f32) -> Result<(), SimError> {
+        let kt = self.settings.kt;
+        let scale = lr / batch as f32;
+        match self.settings.method {
+            LearningMethod::Connections => {
+                for l in 0..self.projections.len() {
+                    let pre = self.gather(l, batch, false);
+                    let post = self.gather(l + 1, batch, true);
+                    let threads = self.threads;
+                    self.projections[l].update(batch, &pre, &post, scale, kt, threads);
+                }
+            }
+            LearningMethod::FixedPoints => {
+                for l in 0..self.sizes.len() {
+                    let fwd = self.gather(l, batch, false);
+                    let rev = self.gather(l, batch, true);
+                    let n = self.sizes[l];
+                    let neurons = &mut self.neurons[l];
+                    for j in 0..n {
+                        let g2: f32 = (0..batch)
+                            .map(|r| limiter(fwd[r * n + j] * rev[r * n + j], kt))
+                            .sum();
+                        let k3 = neurons.k3_out[j] * (-scale * g2).exp();
+                        neurons.set_k3_out(j, k3).map_err(|_| SimError::NonFinite {
+                            phase: "fixed-point update",
+                            layer: l,
+                            sample: 0,
+                            dt: self.settings.dt,
+                        })?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Readouts (output-layer y) of the last forward pass, batch order.
+    pub fn last_readouts(&self, batch: usize) -> Vec<f32> {
+        let classes = *self.sizes.last().unwrap_or(&0);
+        let per = batch.div_ceil(self.threads).max(1);
+        let blocks = batch.div_ceil(per);
+        self.workspaces[..blocks]
+            .iter()
+            .flat_map(|ws| ws.readout[..ws.rows * classes].iter().copied())
+            .collect()
+    }
+
+    fn tally(&self, batch: usize, data: &Dataset, indices: &[usize]) -> Tally {
+        let per = batch.div_ceil(self.threads).max(1);
+        let blocks = batch.div_ceil(per);
+        let mut t = Tally::default();
+        let mut k = 0;
+        for ws in &self.workspaces[..blocks] {
+            for (&loss, &pred) in ws.losses.iter().zip(&ws.predictions) {
+                t.samples += 1;
+                t.loss += loss as f64;
+                t.correct += usize::from(pred == data.labels[indices[k]] as usize);
+                k += 1;
+            }
+        }
+        t
+    }
+}
+
+impl Engine for SyncEngine {
+    fn train_batch(
+        &mut self,
+        data: &Dataset,
+        indices: &[usize],
+        lr: f32,
+    ) -> Result<Tally, SimError> {
+        self.for_blocks(data, indices, "training", |this, ws, block| {
+            this.forward(ws, &block)?;
+            this.backward(ws, &block)
+        })?;
+        let tally = self.tally(indices.len(), data, indices);
+        self.update(indices.len(), lr)?;
+        Ok(tally)
+    }
+
+    fn evaluate(&mut self, data: &Dataset, indices: &[usize]) -> Result<Tally, SimError> {
+        let mut total = Tally::default();
+        for chunk in indices.chunks(200 * self.threads) {
+            self.for_blocks(data, chunk, "evaluation", |this, ws, block| {
+                this.forward(ws, &block)
+            })?;
+            total.add(self.tally(chunk.len(), data, chunk));
+        }
+        Ok(total)
+    }
+
+    fn projections(&self) -> &[Projection] {
+        &self.projections
+    }
+
+    fn neurons(&self) -> &[LayerNeurons] {
+        &self.neurons
+    }
+}
+
+fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_string()
+    }
+}

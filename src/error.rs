@@ -1,0 +1,93 @@
+//! Errors of the library, one enum per subsystem folded into [`Error`]. Messages are
+//! lower-case, name the file, field, layer or sample concerned, and say what to do next.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+use crate::data::DataError;
+
+/// A model file that cannot be read, parsed or accepted.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read model file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: invalid YAML: {detail}\nfix the field at the line and column shown (models/mnist.yaml documents every field)")]
+    Parse { path: String, detail: String },
+    #[error("{path}: field `{field}` {detail}")]
+    Invalid {
+        path: String,
+        field: String,
+        detail: String,
+    },
+}
+
+/// A simulation that could not go on.
+#[derive(Debug, Error)]
+pub enum SimError {
+    #[error(
+        "the {phase} integration diverged: a state of layer {layer} became non-finite on sample {sample} (dataset index); \
+         lower integration.dt (now {dt}) or learning.lr, or use the bounded `error.kind: softmax`"
+    )]
+    NonFinite {
+        phase: &'static str,
+        layer: usize,
+        sample: usize,
+        dt: f32,
+    },
+    #[error(
+        "the data has {found} values per sample but network.layers[0] is {expected}; \
+         set network.layers[0] to {found}"
+    )]
+    InputSize { expected: usize, found: usize },
+    #[error(
+        "the data has {found} classes but the output layer (last of network.layers) has {expected} neurons; \
+         set it to {found}"
+    )]
+    OutputSize { expected: usize, found: usize },
+    #[error("a worker thread panicked while {during}: {message}")]
+    WorkerPanic { during: String, message: String },
+    #[error("engine `{0}` is not implemented yet; use `engine: sync`")]
+    EngineUnavailable(String),
+}
+
+/// A checkpoint or run directory that cannot be used.
+#[derive(Debug, Error)]
+pub enum CheckpointError {
+    #[error("cannot read checkpoint {path}: {detail}")]
+    Read { path: PathBuf, detail: String },
+    #[error("checkpoint {path} does not match the model: {detail}")]
+    Mismatch { path: PathBuf, detail: String },
+    #[error("{path} holds no checkpoint (looked for checkpoint.json); pass a run directory written by `bsp-sim run` or a checkpoint file")]
+    Missing { path: PathBuf },
+}
+
+/// Writing outputs failed.
+#[derive(Debug, Error)]
+#[error(
+    "cannot write {path}: {source}; check free disk space and permissions, or choose another --out"
+)]
+pub struct OutputError {
+    pub path: PathBuf,
+    pub source: std::io::Error,
+}
+
+/// Any library error.
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Sim(#[from] SimError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Output(#[from] OutputError),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,23 @@
+//! bsp-sim: a simulator of networks of symmetric five-element ODE neurons ("Wuxing" units)
+//! trained by Backward Signal Propagation (Jiang & Fu, Algorithms 2025, 18(10), 594).
+//!
+//! Reading order follows the paper: [`neuron`] (the forward and reversed five-element
+//! systems), [`topology`] (the network on petgraph), [`learning`] (the output error and the
+//! local G1/G2 rule), [`engine`] (synchronous; the asynchronous event-driven engine plugs in
+//! beside it), then [`run`] (epochs, metrics, checkpoints) and [`data`] (IDX data sets).
+//! The library never prints and never exits; the `bsp-sim` binary does both.
+
+pub mod bench;
+pub mod checkpoint;
+pub mod config;
+pub mod data;
+pub mod engine;
+pub mod error;
+pub mod learning;
+pub mod neuron;
+pub mod report;
+pub mod run;
+pub mod topology;
+
+pub use config::Model;
+pub use error::{Error, Result};

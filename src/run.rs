@@ -1,0 +1,431 @@
+//! A training run: load the data, build the network from the seed, train epoch by epoch
+//! with per-epoch evaluation, and write `metrics.csv`, `summary.json` and a checkpoint into
+//! the run directory after every epoch. The caller observes progress through [`Observer`];
+//! the library itself prints nothing.
+
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::checkpoint::{self, Checkpoint};
+use crate::config::{DataSource, EngineKind, Model};
+use crate::data::{self, DataSearch, Dataset, Split};
+use crate::engine::sync::SyncEngine;
+use crate::engine::{Engine, LayerNeurons, Settings, Tally};
+use crate::error::{CheckpointError, Error, Result, SimError};
+use crate::report::{self, EpochRecord, RunStatus, Summary};
+use crate::topology::Network;
+
+/// Stream of the seeded generator that draws the initial coefficients.
+const INIT_STREAM: u64 = 1;
+/// Streams `SHUFFLE_STREAM + epoch` order each epoch's training samples.
+const SHUFFLE_STREAM: u64 = 1000;
+
+/// Command-line overrides and output settings of a run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub epochs: Option<usize>,
+    pub train_limit: Option<usize>,
+    pub test_limit: Option<usize>,
+    pub seed: Option<u64>,
+    pub threads: Option<usize>,
+    /// Parent directory of run directories (default `traces`).
+    pub out: PathBuf,
+    /// Run directory to continue from.
+    pub resume: Option<PathBuf>,
+    /// `--data DIR`.
+    pub data_dir: Option<PathBuf>,
+    /// Never download.
+    pub offline: bool,
+    /// The bsp-sim source commit, when known.
+    pub git_commit: Option<String>,
+}
+
+/// Progress callbacks; every method has a do-nothing default.
+pub trait Observer {
+    /// A progress bar for downloads (hidden by default).
+    fn download_bar(&mut self) -> indicatif::ProgressBar {
+        indicatif::ProgressBar::hidden()
+    }
+    fn run_started(&mut self, _run_dir: &Path, _summary: &Summary) {}
+    fn epoch_started(&mut self, _epoch: usize, _epochs: usize, _samples: usize) {}
+    fn batch_done(&mut self, _samples_done: usize, _running: &Tally) {}
+    fn epoch_done(&mut self, _record: &EpochRecord) {}
+}
+
+/// An observer that ignores everything.
+pub struct Silent;
+impl Observer for Silent {}
+
+/// Number of worker threads: the option, else the machine's parallelism.
+pub fn thread_count(threads: Option<usize>) -> usize {
+    threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1)
+}
+
+/// Builds the network from the seed and compiles it into a synchronous engine.
+pub fn build_engine(model: &Model, seed: u64, threads: usize) -> Result<SyncEngine> {
+    if model.file.engine != EngineKind::Sync {
+        return Err(SimError::EngineUnavailable("async".into()).into());
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(INIT_STREAM);
+    let net = Network::build(
+        &model.file.network.layers,
+        &model.connectivity(),
+        model.file.network.init,
+        &mut rng,
+    );
+    let neurons = net
+        .layers
+        .iter()
+        .map(|&n| LayerNeurons::uniform(&model.neuron, n))
+        .collect();
+    Ok(SyncEngine::new(
+        Settings::from_model(model),
+        net.projections(),
+        neurons,
+        threads,
+    ))
+}
+
+/// Loads (or generates) the model's data, applies the limits and checks the shapes.
+pub fn load_data(
+    model: &Model,
+    seed: u64,
+    data_dir: Option<PathBuf>,
+    offline: bool,
+    train_limit: Option<usize>,
+    test_limit: Option<usize>,
+    bar: &indicatif::ProgressBar,
+) -> Result<Split> {
+    let mut split = match &model.data {
+        DataSource::Synthetic(spec) => data::synthetic::generate(spec, seed),
+        DataSource::Named {
+            name,
+            dir,
+            download,
+        } => {
+            let search = DataSearch::from_environment(data_dir, dir.clone());
+            data::load(*name, &search, *download && !offline, bar)?
+        }
+    };
+    if let Some(n) = train_limit.or(model.file.data.train_limit) {
+        split.train.truncate(n);
+    }
+    if let Some(n) = test_limit.or(model.file.data.test_limit) {
+        split.test.truncate(n);
+    }
+    check_shapes(model, &split.train)?;
+    Ok(split)
+}
+
+fn check_shapes(model: &Model, data: &Dataset) -> Result<(), SimError> {
+    let layers = &model.file.network.layers;
+    if data.dim != layers[0] {
+        return Err(SimError::InputSize {
+            expected: layers[0],
+            found: data.dim,
+        });
+    }
+    let out = *layers.last().expect("validated: at least two layers");
+    if data.classes != out {
+        return Err(SimError::OutputSize {
+            expected: out,
+            found: data.classes,
+        });
+    }
+    Ok(())
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub run_dir: PathBuf,
+    pub summary: Summary,
+}
+
+/// Trains `model` as `opts` says, writing outputs under `opts.out/<run-id>` (or into the
+/// run directory being resumed).
+pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<RunOutcome> {
+    let threads = thread_count(opts.threads);
+    let started = Instant::now();
+
+    // Resume: the checkpoint's model, seed and limits win, so the continuation is exact.
+    let resumed = match &opts.resume {
+        Some(dir) => Some(Checkpoint::load(dir)?),
+        None => None,
+    };
+    let (model, seed, train_limit, test_limit) = match &resumed {
+        Some((ck, _)) => (
+            Model::from_file(ck.model.clone(), model.path.as_deref())?,
+            ck.seed,
+            ck.train_limit,
+            ck.test_limit,
+        ),
+        None => (
+            model.clone(),
+            opts.seed.unwrap_or(model.file.seed),
+            opts.train_limit,
+            opts.test_limit,
+        ),
+    };
+    let epochs = opts.epochs.unwrap_or(model.file.learning.epochs);
+
+    let split = load_data(
+        &model,
+        seed,
+        opts.data_dir.clone(),
+        opts.offline,
+        train_limit,
+        test_limit,
+        &obs.download_bar(),
+    )?;
+    let mut engine = build_engine(&model, seed, threads)?;
+    let mut metrics = Vec::new();
+    let mut first_epoch = 0;
+    let run_dir = match &resumed {
+        Some((ck, file)) => {
+            restore(&mut engine, ck, file)?;
+            metrics = ck.metrics.clone();
+            first_epoch = ck.epochs_done;
+            file.parent().map(Path::to_path_buf).unwrap_or_default()
+        }
+        None => new_run_dir(&opts.out, &model.file.name, seed)?,
+    };
+    report::create_dir(&run_dir)?;
+    if resumed.is_none() {
+        let copy = match &model.path {
+            Some(p) => std::fs::read(p).unwrap_or_default(),
+            None => Vec::new(),
+        };
+        report::write_atomic(&run_dir.join("model.yaml"), &copy)?;
+    }
+
+    let mut summary = Summary {
+        status: RunStatus::Running,
+        run_id: run_dir
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        model_name: model.file.name.clone(),
+        model_path: model.path.as_ref().map(|p| p.display().to_string()),
+        engine: "sync".into(),
+        seed,
+        threads,
+        git_commit: opts.git_commit.clone(),
+        bsp_sim_version: env!("CARGO_PKG_VERSION").into(),
+        started: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        epochs_done: first_epoch,
+        epochs_planned: epochs,
+        train_samples: split.train.len(),
+        test_samples: split.test.len(),
+        wall_seconds: 0.0,
+        final_test_accuracy: None,
+        best_test_accuracy: None,
+        error: None,
+        metrics: metrics.clone(),
+    };
+    write_summary(&run_dir, &summary)?;
+    obs.run_started(&run_dir, &summary);
+
+    let result = train_epochs(
+        &model,
+        &mut engine,
+        &split,
+        seed,
+        first_epoch..epochs,
+        &mut metrics,
+        &run_dir,
+        (train_limit, test_limit),
+        obs,
+    );
+    summary.wall_seconds = started.elapsed().as_secs_f64();
+    summary.epochs_done = metrics.len();
+    summary.final_test_accuracy = metrics.last().map(|m| m.test_accuracy);
+    summary.best_test_accuracy = metrics
+        .iter()
+        .map(|m| m.test_accuracy)
+        .fold(None, |b: Option<f64>, a| Some(b.map_or(a, |b| b.max(a))));
+    summary.metrics = metrics;
+    match result {
+        Ok(()) => {
+            summary.status = RunStatus::Complete;
+            write_summary(&run_dir, &summary)?;
+            Ok(RunOutcome { run_dir, summary })
+        }
+        Err(e) => {
+            summary.status = RunStatus::Failed;
+            summary.error = Some(e.to_string());
+            // The original error matters more than a failure to record it.
+            let _ = write_summary(&run_dir, &summary);
+            Err(e)
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn train_epochs(
+    model: &Model,
+    engine: &mut SyncEngine,
+    split: &Split,
+    seed: u64,
+    epochs: std::ops::Range<usize>,
+    metrics: &mut Vec<EpochRecord>,
+    run_dir: &Path,
+    limits: (Option<usize>, Option<usize>),
+    obs: &mut dyn Observer,
+) -> Result<()> {
+    let learning = &model.file.learning;
+    let total = epochs.end;
+    let test_indices: Vec<usize> = (0..split.test.len()).collect();
+    for epoch in epochs {
+        let lr = learning.schedule.lr(learning.lr, epoch);
+        let order = epoch_order(seed, epoch, split.train.len());
+        obs.epoch_started(epoch + 1, total, order.len());
+        let t0 = Instant::now();
+        let mut running = Tally::default();
+        for batch in order.chunks(learning.batch_size) {
+            running.add(engine.train_batch(&split.train, batch, lr)?);
+            obs.batch_done(running.samples, &running);
+        }
+        let train_seconds = t0.elapsed().as_secs_f64();
+        let test = engine.evaluate(&split.test, &test_indices)?;
+        let record = EpochRecord {
+            epoch: epoch + 1,
+            engine: "sync".into(),
+            lr,
+            train_samples: running.samples,
+            train_loss: running.mean_loss(),
+            train_accuracy: running.accuracy(),
+            test_samples: test.samples,
+            test_loss: test.mean_loss(),
+            test_accuracy: test.accuracy(),
+            train_seconds,
+            samples_per_second: running.samples as f64 / train_seconds.max(1e-9),
+        };
+        metrics.push(record.clone());
+        report::write_atomic(&run_dir.join("metrics.csv"), &report::metrics_csv(metrics))?;
+        let ck = Checkpoint::new(
+            model.file.clone(),
+            seed,
+            epoch + 1,
+            limits.0,
+            limits.1,
+            engine.projections().to_vec(),
+            engine.neurons().iter().map(LayerNeurons::state).collect(),
+            metrics.clone(),
+        );
+        report::write_atomic(
+            &run_dir.join(checkpoint::FILE_NAME),
+            ck.to_json().as_bytes(),
+        )?;
+        obs.epoch_done(&record);
+    }
+    Ok(())
+}
+
+/// The training order of `epoch`: a permutation drawn from the seed's own stream for that
+/// epoch, so a resumed run draws exactly what an uninterrupted one would.
+pub fn epoch_order(seed: u64, epoch: usize, n: usize) -> Vec<usize> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(SHUFFLE_STREAM + epoch as u64);
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut rng);
+    order
+}
+
+/// Puts a checkpoint's coefficients and neuron state into a freshly built engine.
+pub fn restore(
+    engine: &mut SyncEngine,
+    ck: &Checkpoint,
+    file: &Path,
+) -> Result<(), CheckpointError> {
+    let mismatch = |detail: String| CheckpointError::Mismatch {
+        path: file.to_path_buf(),
+        detail,
+    };
+    let projections = engine.projections_mut();
+    if projections.len() != ck.projections.len() {
+        return Err(mismatch(format!(
+            "{} layer pairs in the model, {} in the checkpoint",
+            projections.len(),
+            ck.projections.len()
+        )));
+    }
+    for (l, (p, c)) in projections.iter_mut().zip(&ck.projections).enumerate() {
+        if p.pre() != c.pre() || p.post() != c.post() || p.synapses() != c.synapses() {
+            return Err(mismatch(format!("layer pair {l} has a different shape")));
+        }
+        *p = c.clone();
+    }
+    for (l, (n, s)) in engine.neurons_mut().iter_mut().zip(&ck.neurons).enumerate() {
+        n.restore(s)
+            .map_err(|e| mismatch(format!("layer {l}: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Evaluates a checkpoint (a file or a run directory) on its model's test set.
+pub fn evaluate_checkpoint(
+    path: &Path,
+    opts: &RunOptions,
+    obs: &mut dyn Observer,
+) -> Result<(Tally, Checkpoint)> {
+    let (ck, file) = Checkpoint::load(path)?;
+    let model = Model::from_file(ck.model.clone(), None)?;
+    let threads = thread_count(opts.threads);
+    let split = load_data(
+        &model,
+        ck.seed,
+        opts.data_dir.clone(),
+        opts.offline,
+        Some(0),
+        opts.test_limit.or(ck.test_limit),
+        &obs.download_bar(),
+    )?;
+    let mut engine = build_engine(&model, ck.seed, threads)?;
+    restore(&mut engine, &ck, &file)?;
+    let indices: Vec<usize> = (0..split.test.len()).collect();
+    let tally = engine.evaluate(&split.test, &indices)?;
+    Ok((tally, ck))
+}
+
+fn write_summary(dir: &Path, summary: &Summary) -> Result<(), Error> {
+    let json = serde_json::to_string_pretty(summary).expect("summary serialises");
+    Ok(report::write_atomic(
+        &dir.join("summary.json"),
+        json.as_bytes(),
+    )?)
+}
+
+/// `OUT/<name>-<UTC timestamp>-s<seed>`, with a numeric suffix if it exists already.
+fn new_run_dir(out: &Path, name: &str, seed: u64) -> Result<PathBuf, Error> {
+    let stamp: String = humantime::format_rfc3339_seconds(SystemTime::now())
+        .to_string()
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == 'T')
+        .collect();
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let base = format!("{safe}-{stamp}-s{seed}");
+    let mut dir = out.join(&base);
+    let mut k = 1;
+    while dir.exists() {
+        k += 1;
+        dir = out.join(format!("{base}-{k}"));
+    }
+    Ok(dir)
+}

@@ -1,0 +1,338 @@
+//! A layer pair's synapses in computable form: dense (`full` wiring, matrix products through
+//! `matrixmultiply`) or compressed sparse rows (one-to-one and random wiring).
+//!
+//! Three operations, each over a batch of `rows` samples stored row-major:
+//! the forward drive `u_j = sum_i C_ji D_i` (paper Eq. 20), the reversed drive
+//! `û_i = sum_j C_ji D̂_j` (Eq. 21, same C, reversed direction), and the BSP update
+//! `C_ji += scale * sum_rows G2(I_i * Î_j)` (Eq. 22/23, 18).
+
+use serde::{Deserialize, Serialize};
+
+use crate::learning::limiter;
+
+/// The synapses of one layer pair.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Projection {
+    /// `c[j * pre + i]` is C from presynaptic i to postsynaptic j.
+    Dense {
+        pre: usize,
+        post: usize,
+        c: Vec<f32>,
+    },
+    /// CSR by postsynaptic neuron: synapses of j are `row_ptr[j]..row_ptr[j + 1]`.
+    Sparse {
+        pre: usize,
+        post: usize,
+        row_ptr: Vec<usize>,
+        col: Vec<u32>,
+        c: Vec<f32>,
+    },
+}
+
+impl Projection {
+    /// A dense projection from `(post, pre, c)` triples covering every pair in row order.
+    pub fn dense(
+        pre: usize,
+        post: usize,
+        synapses: impl Iterator<Item = (usize, usize, f32)>,
+    ) -> Self {
+        let mut c = vec![0.0; pre * post];
+        for (j, i, v) in synapses {
+            c[j * pre + i] = v;
+        }
+        Projection::Dense { pre, post, c }
+    }
+
+    /// A sparse projection from `(post, pre, c)` triples sorted by `post`.
+    pub fn sparse(
+        pre: usize,
+        post: usize,
+        synapses: impl Iterator<Item = (usize, usize, f32)>,
+    ) -> Self {
+        let mut row_ptr = vec![0usize; post + 1];
+        let mut col = Vec::new();
+        let mut c = Vec::new();
+        for (j, i, v) in synapses {
+            row_ptr[j + 1] += 1;
+            col.push(i as u32);
+            c.push(v);
+        }
+        for j in 0..post {
+            row_ptr[j + 1] += row_ptr[j];
+        }
+        Projection::Sparse {
+            pre,
+            post,
+            row_ptr,
+            col,
+            c,
+        }
+    }
+
+    pub fn pre(&self) -> usize {
+        match self {
+            Projection::Dense { pre, .. } | Projection::Sparse { pre, .. } => *pre,
+        }
+    }
+
+    pub fn post(&self) -> usize {
+        match self {
+            Projection::Dense { post, .. } | Projection::Sparse { post, .. } => *post,
+        }
+    }
+
+    /// Number of synapses (multiply-adds per sample for one drive).
+    pub fn synapses(&self) -> usize {
+        match self {
+            Projection::Dense { c, .. } | Projection::Sparse { c, .. } => c.len(),
+        }
+    }
+
+    /// The coefficients in the topology's canonical edge order (by post, then pre).
+    pub fn coefficients_canonical(&self) -> impl Iterator<Item = f32> + '_ {
+        match self {
+            Projection::Dense { c, .. } | Projection::Sparse { c, .. } => c.iter().copied(),
+        }
+    }
+
+    /// Mutable access to the coefficients in canonical order.
+    pub fn coefficients_mut(&mut self) -> &mut [f32] {
+        match self {
+            Projection::Dense { c, .. } | Projection::Sparse { c, .. } => c,
+        }
+    }
+
+    /// The coefficients in canonical order.
+    pub fn coefficients(&self) -> &[f32] {
+        match self {
+            Projection::Dense { c, .. } | Projection::Sparse { c, .. } => c,
+        }
+    }
+
+    /// Forward drive: `out[r][j] = sum_i C_ji * d[r][i]` for `rows` samples.
+    pub fn forward(&self, rows: usize, d: &[f32], out: &mut [f32]) {
+        match self {
+            Projection::Dense { pre, post, c } => {
+                debug_assert_eq!(d.len(), rows * pre);
+                debug_assert_eq!(out.len(), rows * post);
+                // SAFETY: the slices hold rows x pre, post x pre and rows x post elements,
+                // as the strides below describe.
+                unsafe {
+                    matrixmultiply::sgemm(
+                        rows,
+                        *pre,
+                        *post,
+                        1.0,
+                        d.as_ptr(),
+                        *pre as isize,
+                        1,
+                        c.as_ptr(),
+                        1,
+                        *pre as isize,
+                        0.0,
+                        out.as_mut_ptr(),
+                        *post as isize,
+                        1,
+                    );
+                }
+            }
+            Projection::Sparse {
+                pre,
+                post,
+                row_ptr,
+                col,
+                c,
+            } => {
+                for r in 0..rows {
+                    let dr = &d[r * pre..(r + 1) * pre];
+                    let or = &mut out[r * post..(r + 1) * post];
+                    for (j, o) in or.iter_mut().enumerate() {
+                        let (a, b) = (row_ptr[j], row_ptr[j + 1]);
+                        *o = col[a..b]
+                            .iter()
+                            .zip(&c[a..b])
+                            .map(|(&i, &w)| w * dr[i as usize])
+                            .sum();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reversed drive: `out[r][i] = sum_j C_ji * dhat[r][j]`.
+    pub fn backward(&self, rows: usize, dhat: &[f32], out: &mut [f32]) {
+        match self {
+            Projection::Dense { pre, post, c } => {
+                // SAFETY: dhat is rows x post, c is post x pre, out is rows x pre.
+                unsafe {
+                    matrixmultiply::sgemm(
+                        rows,
+                        *post,
+                        *pre,
+                        1.0,
+                        dhat.as_ptr(),
+                        *post as isize,
+                        1,
+                        c.as_ptr(),
+                        *pre as isize,
+                        1,
+                        0.0,
+                        out.as_mut_ptr(),
+                        *pre as isize,
+                        1,
+                    );
+                }
+            }
+            Projection::Sparse {
+                pre,
+                post,
+                row_ptr,
+                col,
+                c,
+            } => {
+                out.fill(0.0);
+                for r in 0..rows {
+                    let hr = &dhat[r * post..(r + 1) * post];
+                    let or = &mut out[r * pre..(r + 1) * pre];
+                    for (j, &h) in hr.iter().enumerate() {
+                        for k in row_ptr[j]..row_ptr[j + 1] {
+                            or[col[k] as usize] += c[k] * h;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The BSP update for a minibatch of `rows` samples (paper Eq. 22, 18, 23):
+    /// `C_ji += scale * sum_r G2(pre_int[r][i] * post_int[r][j])`, where G2 is the atan
+    /// limiter with `kt` (the identity when `kt == 0`, which turns the batch sum into one
+    /// matrix product). Split over `threads` by postsynaptic rows; every coefficient is
+    /// summed in batch order whatever the split, so the result does not depend on `threads`.
+    pub fn update(
+        &mut self,
+        rows: usize,
+        pre_int: &[f32],
+        post_int: &[f32],
+        scale: f32,
+        kt: f32,
+        threads: usize,
+    ) {
+        let blocks = self.row_blocks(threads);
+        let (pre, post) = (self.pre(), self.post());
+        let (shape, c) = match self {
+            Projection::Dense { c, .. } => (Shape::Dense, c),
+            Projection::Sparse {
+                row_ptr, col, c, ..
+            } => (Shape::Sparse(row_ptr, col), c),
+        };
+        let shape = &shape;
+        let mut rest: &mut [f32] = c;
+        std::thread::scope(|scope| {
+            for (posts, coef) in blocks {
+                let (block, tail) = std::mem::take(&mut rest).split_at_mut(coef.len());
+                rest = tail;
+                scope.spawn(move || {
+                    update_rows(
+                        shape, pre, post, posts, block, rows, pre_int, post_int, scale, kt,
+                    )
+                });
+            }
+        });
+    }
+
+    /// Splits the postsynaptic rows into `parts` contiguous blocks of similar synapse count:
+    /// `(rows, coefficient range)` per block.
+    pub fn row_blocks(
+        &self,
+        parts: usize,
+    ) -> Vec<(std::ops::Range<usize>, std::ops::Range<usize>)> {
+        let post = self.post();
+        let parts = parts.clamp(1, post.max(1));
+        let start_of = |j: usize| match self {
+            Projection::Dense { pre, .. } => j * pre,
+            Projection::Sparse { row_ptr, .. } => row_ptr[j],
+        };
+        (0..parts)
+            .map(|p| {
+                let (a, b) = (p * post / parts, (p + 1) * post / parts);
+                (a..b, start_of(a)..start_of(b))
+            })
+            .collect()
+    }
+}
+
+/// The structure of a projection without its coefficients.
+enum Shape<'a> {
+    Dense,
+    Sparse(&'a [usize], &'a [u32]),
+}
+
+/// The update of postsynaptic rows `posts`, whose coefficients are `block`.
+#[allow(clippy::too_many_arguments)]
+fn update_rows(
+    shape: &Shape<'_>,
+    pre: usize,
+    post: usize,
+    posts: std::ops::Range<usize>,
+    block: &mut [f32],
+    rows: usize,
+    pre_int: &[f32],
+    post_int: &[f32],
+    scale: f32,
+    kt: f32,
+) {
+    match shape {
+        Shape::Dense if kt == 0.0 => {
+            // SAFETY: post_int is rows x post (columns `posts` are read), pre_int is
+            // rows x pre, block is posts.len() x pre.
+            unsafe {
+                matrixmultiply::sgemm(
+                    posts.len(),
+                    rows,
+                    pre,
+                    scale,
+                    post_int.as_ptr().add(posts.start),
+                    1,
+                    post as isize,
+                    pre_int.as_ptr(),
+                    pre as isize,
+                    1,
+                    1.0,
+                    block.as_mut_ptr(),
+                    pre as isize,
+                    1,
+                );
+            }
+        }
+        Shape::Dense => {
+            for (jj, j) in posts.enumerate() {
+                let crow = &mut block[jj * pre..(jj + 1) * pre];
+                let mut acc = vec![0.0f32; pre];
+                for r in 0..rows {
+                    let h = post_int[r * post + j];
+                    let pr = &pre_int[r * pre..(r + 1) * pre];
+                    for (a, &p) in acc.iter_mut().zip(pr) {
+                        *a += limiter(p * h, kt);
+                    }
+                }
+                for (cv, a) in crow.iter_mut().zip(acc) {
+                    *cv += scale * a;
+                }
+            }
+        }
+        Shape::Sparse(row_ptr, col) => {
+            let base = row_ptr[posts.start];
+            for j in posts {
+                for k in row_ptr[j]..row_ptr[j + 1] {
+                    let i = col[k] as usize;
+                    let mut acc = 0.0f32;
+                    for r in 0..rows {
+                        acc += limiter(pre_int[r * pre + i] * post_int[r * post + j], kt);
+                    }
+                    block[k - base] += scale * acc;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! The Wuxing neuron against hand-derived and measured values (bsp-model.md §1).
+
+use bsp_sim::neuron::{
+    fixed_point, response, Coefficients, Element, Integrator, NeuronParams, System,
+};
+
+fn uniform(k1: f32, k2: f32, k3: f32, input: Element, output: Element) -> NeuronParams {
+    NeuronParams::new([k1; 5], [k2; 5], [k3; 5], input, output, true).expect("valid rates")
+}
+
+fn mean(v: &[f32]) -> f32 {
+    v.iter().sum::<f32>() / v.len() as f32
+}
+
+#[test]
+fn measured_single_neuron_means_at_s_for_current_into_j() {
+    let p = uniform(2.0, 1.0, 1.0, Element::J, Element::S);
+    for (a, expected) in [(-1.0, -0.388), (0.1, 0.041), (1.0, 0.445), (5.0, 3.254)] {
+        let d = response(&p, System::Forward, a, 0.01, 1000, Integrator::Euler);
+        let m = mean(&d);
+        assert!(
+            (m - expected).abs() < 1e-3,
+            "a = {a}: mean D = {m}, expected {expected}"
+        );
+    }
+}
+
+#[test]
+fn uniform_fixed_point_is_k1_minus_k2_over_k3() {
+    for (k1, k2, k3) in [(2.0, 1.0, 1.0), (3.0, 1.0, 0.5), (1.5, 0.5, 2.0)] {
+        let b0 = (k1 - k2) / k3;
+        for system in [System::Forward, System::Reversed] {
+            let x = fixed_point(system, [k1; 5], [k2; 5], [k3; 5]).unwrap();
+            for v in x {
+                assert!((v - b0).abs() < 1e-6, "{system:?}: {v} != {b0}");
+            }
+        }
+    }
+}
+
+#[test]
+fn non_uniform_fixed_point_is_a_rest_state() {
+    let (k1, k2, k3) = (
+        [2.0, 2.2, 1.8, 2.5, 2.1],
+        [1.0, 0.9, 1.1, 1.0, 0.8],
+        [1.0, 1.3, 0.7, 1.1, 0.9],
+    );
+    for system in [System::Forward, System::Reversed] {
+        let x = fixed_point(system, k1, k2, k3).unwrap();
+        let c = Coefficients::new(system, k1, k2, k3);
+        let d = c.derivative(system, &x, &[0.0; 5]);
+        assert!(x.iter().all(|&v| v > 0.0));
+        assert!(
+            d.iter().all(|v| v.abs() < 1e-5),
+            "{system:?}: derivative at rest {d:?}"
+        );
+    }
+}
+
+#[test]
+fn no_positive_fixed_point_when_k1_not_above_k2() {
+    let err = fixed_point(System::Forward, [1.0; 5], [1.0; 5], [1.0; 5]).unwrap_err();
+    assert!(err.contains("k1 > k2"), "{err}");
+    assert!(NeuronParams::new([0.5; 5], [1.0; 5], [1.0; 5], Element::J, Element::S, true).is_err());
+}
+
+#[test]
+fn forward_j_to_x_equals_reversed_x_to_j() {
+    for out in [Element::S, Element::M, Element::H, Element::T] {
+        let p = uniform(2.0, 1.0, 1.0, Element::J, out);
+        for a in [-1.0, 0.1, 1.0, 5.0] {
+            let f = response(&p, System::Forward, a, 0.01, 1000, Integrator::Euler);
+            let r = response(&p, System::Reversed, a, 0.01, 1000, Integrator::Euler);
+            let diff = f
+                .iter()
+                .zip(&r)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0, f32::max);
+            assert!(
+                diff < 1e-5,
+                "J->{out} vs reversed {out}->J at a = {a}: max diff {diff}"
+            );
+        }
+    }
+}
+
+#[test]
+fn rk4_agrees_with_fine_euler() {
+    let p = uniform(2.0, 1.0, 1.0, Element::J, Element::S);
+    let rk = response(&p, System::Forward, 1.0, 0.1, 100, Integrator::Rk4);
+    let eu = response(&p, System::Forward, 1.0, 0.001, 10_000, Integrator::Euler);
+    let (a, b) = (rk[99], eu[9_999]);
+    assert!((a - b).abs() < 2e-3, "rk4 {a} vs fine euler {b}");
+}
+
+#[test]
+fn linear_decay_without_coupling_matches_exponential() {
+    // With k1 and k3 tiny, an element decays as exp(-k2 t) toward (almost) zero rest.
+    let c = Coefficients::new(System::Forward, [0.0; 5], [1.0; 5], [0.0; 5]);
+    let mut x = [1.0f32; 5];
+    for _ in 0..100 {
+        x = bsp_sim::neuron::step_one(
+            &c,
+            System::Forward,
+            &x,
+            &[0.0; 5],
+            0.01,
+            Integrator::Rk4,
+            true,
+        );
+    }
+    let expected = (-1.0f32).exp();
+    assert!((x[0] - expected).abs() < 1e-6, "{} vs {expected}", x[0]);
+}
