@@ -327,6 +327,23 @@ pub struct LearningSection {
     /// Learning rate per epoch.
     #[serde(default)]
     pub schedule: Schedule,
+    /// Method 1 only: how a neuron forms its G1 from its own two traces.
+    #[serde(default)]
+    pub fixed_point_signal: FixedPointSignal,
+}
+
+/// Method 1's modulation signal for neuron j (both are local to the neuron).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FixedPointSignal {
+    /// G1 = ∫D_j dt · ∫D̂_j dt, as the paper writes Eq. 17.
+    #[default]
+    Paper,
+    /// G1 = T · ∫D̂_j dt: the reversed trace alone, the window length standing in for the
+    /// forward factor. The sign then always follows the error (measured by finite
+    /// differences in tests/fixed_point.rs); the paper's product flips sign wherever the
+    /// neuron's own forward signal is negative.
+    Reversed,
 }
 
 fn default_batch() -> usize {

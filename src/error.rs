@@ -48,6 +48,15 @@ pub enum SimError {
          set it to {found}"
     )]
     OutputSize { expected: usize, found: usize },
+    #[error(
+        "method 1 moved neuron {neuron} of layer {layer} to rates without a positive fixed point ({detail}); \
+         lower learning.lr"
+    )]
+    FixedPoint {
+        layer: usize,
+        neuron: usize,
+        detail: String,
+    },
     #[error("a worker thread panicked while {during}: {message}")]
     WorkerPanic { during: String, message: String },
     #[error("engine `{0}` is not implemented yet; use `engine: sync`")]

@@ -115,13 +115,21 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            let usage = matches!(
-                e.downcast_ref::<Error>(),
-                Some(Error::Config(_) | Error::Data(_) | Error::Checkpoint(_))
-            );
-            ExitCode::from(if usage { 2 } else { 1 })
+            ExitCode::from(if is_input_error(&e) { 2 } else { 1 })
         }
     }
+}
+
+/// Whether the user's input (model file, data, checkpoint) is at fault rather than the run.
+fn is_input_error(e: &anyhow::Error) -> bool {
+    use bsp_sim::error::{CheckpointError, ConfigError};
+    e.downcast_ref::<ConfigError>().is_some()
+        || e.downcast_ref::<bsp_sim::data::DataError>().is_some()
+        || e.downcast_ref::<CheckpointError>().is_some()
+        || matches!(
+            e.downcast_ref::<Error>(),
+            Some(Error::Config(_) | Error::Data(_) | Error::Checkpoint(_))
+        )
 }
 
 fn git_commit() -> Option<String> {

@@ -28,13 +28,23 @@ fn reference_update(
 ) -> Vec<Vec<f32>> {
     let f = &model.file;
     let p = &model.neuron;
-    let (dt, steps) = (f.integration.dt, (f.integration.forward_window / f.integration.dt).round() as usize);
+    let (dt, steps) = (
+        f.integration.dt,
+        (f.integration.forward_window / f.integration.dt).round() as usize,
+    );
     let (inp, out) = (p.input.index(), p.output.index());
     let cf = p.coefficients(System::Forward);
     let cr = p.coefficients(System::Reversed);
     let sizes = &f.network.layers;
-    let err = OutputError { kind: f.error.kind, beta: f.error.beta, amplitude: f.error.target_amplitude };
-    let mut delta: Vec<Vec<f32>> = weights.iter().map(|(pre, post, _)| vec![0.0; pre * post]).collect();
+    let err = OutputError {
+        kind: f.error.kind,
+        beta: f.error.beta,
+        amplitude: f.error.target_amplitude,
+    };
+    let mut delta: Vec<Vec<f32>> = weights
+        .iter()
+        .map(|(pre, post, _)| vec![0.0; pre * post])
+        .collect();
     for (img, &label) in images.iter().zip(labels) {
         // Forward window.
         let mut x: Vec<Vec<[f32; 5]>> = sizes.iter().map(|&n| vec![p.rest; n]).collect();
@@ -51,7 +61,15 @@ fn reference_update(
                     };
                     let mut u = [0.0; 5];
                     u[inp] = current;
-                    x[l][j] = step_one(&cf, System::Forward, &x[l][j], &u, dt, Integrator::Euler, true);
+                    x[l][j] = step_one(
+                        &cf,
+                        System::Forward,
+                        &x[l][j],
+                        &u,
+                        dt,
+                        Integrator::Euler,
+                        true,
+                    );
                     d[l][j] = x[l][j][out] - p.rest[out];
                     int[l][j] += dt * d[l][j];
                 }
@@ -77,7 +95,15 @@ fn reference_update(
                     };
                     let mut u = [0.0; 5];
                     u[out] = current;
-                    xr[l][i] = step_one(&cr, System::Reversed, &xr[l][i], &u, dt, Integrator::Euler, true);
+                    xr[l][i] = step_one(
+                        &cr,
+                        System::Reversed,
+                        &xr[l][i],
+                        &u,
+                        dt,
+                        Integrator::Euler,
+                        true,
+                    );
                     dr[l][i] = xr[l][i][inp] - p.rest_reversed[inp];
                     intr[l][i] += dt * dr[l][i];
                 }
@@ -95,7 +121,10 @@ fn reference_update(
         .iter()
         .zip(delta)
         .map(|((_, _, c), dc)| {
-            c.iter().zip(dc).map(|(c, g)| c + lr / images.len() as f32 * g).collect()
+            c.iter()
+                .zip(dc)
+                .map(|(c, g)| c + lr / images.len() as f32 * g)
+                .collect()
         })
         .collect()
 }
@@ -103,7 +132,12 @@ fn reference_update(
 #[test]
 fn method_2_update_matches_reference_simulation() {
     for error in ["softmax", "squared"] {
-        let m = common::model(&common::synthetic_yaml("[5, 4, 3]", "connections", error, 0.05));
+        let m = common::model(&common::synthetic_yaml(
+            "[5, 4, 3]",
+            "connections",
+            error,
+            0.05,
+        ));
         let mut engine = build_engine(&m, 11, 2).unwrap();
         let before: Vec<_> = engine.projections().iter().map(dense).collect();
         let images = vec![
@@ -117,24 +151,41 @@ fn method_2_update_matches_reference_simulation() {
         let expected = reference_update(&m, &before, &images, &labels, 0.05);
         for (l, (p, want)) in engine.projections().iter().zip(&expected).enumerate() {
             let (_, _, got) = dense(p);
-            let moved: f32 = before[l].2.iter().zip(&got).map(|(a, b)| (a - b).abs()).sum();
+            let moved: f32 = before[l]
+                .2
+                .iter()
+                .zip(&got)
+                .map(|(a, b)| (a - b).abs())
+                .sum();
             assert!(moved > 1e-4, "{error}: layer pair {l} did not learn");
             for (k, (g, w)) in got.iter().zip(want).enumerate() {
-                assert!((g - w).abs() <= 1e-5 * (1.0 + w.abs()), "{error}: pair {l} synapse {k}: {g} vs {w}");
+                assert!(
+                    (g - w).abs() <= 1e-5 * (1.0 + w.abs()),
+                    "{error}: pair {l} synapse {k}: {g} vs {w}"
+                );
             }
         }
     }
 }
 
 fn train_and_collect(threads: usize) -> Vec<Vec<f32>> {
-    let m = common::model(&common::synthetic_yaml("[6, 7, 5, 4]", "connections", "softmax", 0.01));
+    let m = common::model(&common::synthetic_yaml(
+        "[6, 7, 5, 4]",
+        "connections",
+        "softmax",
+        0.01,
+    ));
     let split = load_data(&m, 3, None, true, None, None, &ProgressBar::hidden()).unwrap();
     let mut engine = build_engine(&m, 3, threads).unwrap();
     let order = bsp_sim::run::epoch_order(3, 0, split.train.len());
     for batch in order.chunks(10) {
         engine.train_batch(&split.train, batch, 0.01).unwrap();
     }
-    engine.projections().iter().map(|p| p.coefficients().to_vec()).collect()
+    engine
+        .projections()
+        .iter()
+        .map(|p| p.coefficients().to_vec())
+        .collect()
 }
 
 #[test]
@@ -143,7 +194,10 @@ fn same_seed_same_weights_at_any_thread_count() {
     for threads in [2, 3, 4] {
         let other = train_and_collect(threads);
         assert!(
-            one.iter().flatten().zip(other.iter().flatten()).all(|(a, b)| a.to_bits() == b.to_bits()),
+            one.iter()
+                .flatten()
+                .zip(other.iter().flatten())
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
             "weights differ between 1 and {threads} threads"
         );
     }
@@ -152,7 +206,12 @@ fn same_seed_same_weights_at_any_thread_count() {
 #[test]
 fn training_lowers_the_loss_and_beats_chance() {
     for error in ["softmax", "squared"] {
-        let m = common::model(&common::synthetic_yaml("[6, 8, 4]", "connections", error, 0.5));
+        let m = common::model(&common::synthetic_yaml(
+            "[6, 8, 4]",
+            "connections",
+            error,
+            0.5,
+        ));
         let split = load_data(&m, 3, None, true, None, None, &ProgressBar::hidden()).unwrap();
         let mut engine = build_engine(&m, 3, 2).unwrap();
         let test: Vec<usize> = (0..split.test.len()).collect();
@@ -170,6 +229,10 @@ fn training_lowers_the_loss_and_beats_chance() {
             before.mean_loss(),
             after.mean_loss()
         );
-        assert!(after.accuracy() > 0.5, "{error}: accuracy {} (chance 0.25)", after.accuracy());
+        assert!(
+            after.accuracy() > 0.5,
+            "{error}: accuracy {} (chance 0.25)",
+            after.accuracy()
+        );
     }
 }

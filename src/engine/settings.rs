@@ -1,7 +1,7 @@
 //! Engine settings derived from a validated model: step counts, ports, error and learning
 //! rule, in the units the integration loops use.
 
-use crate::config::{BackwardInput, LearningMethod, Model, Readout};
+use crate::config::{BackwardInput, FixedPointSignal, LearningMethod, Model, Readout};
 use crate::learning::OutputError;
 use crate::neuron::Integrator;
 
@@ -24,6 +24,7 @@ pub struct Settings {
     pub readout: Readout,
     pub method: LearningMethod,
     pub kt: f32,
+    pub fixed_point_signal: FixedPointSignal,
 }
 
 impl Settings {
@@ -49,6 +50,7 @@ impl Settings {
             readout: f.error.readout,
             method: f.learning.method,
             kt: f.learning.kt,
+            fixed_point_signal: f.learning.fixed_point_signal,
         }
     }
 

@@ -13,7 +13,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::{Engine, LayerNeurons, Settings, Tally};
-use crate::config::{BackwardInput, LearningMethod};
+use crate::config::{BackwardInput, FixedPointSignal, LearningMethod};
 use crate::data::Dataset;
 use crate::error::SimError;
 use crate::learning::{argmax, limiter};
@@ -360,22 +360,32 @@ impl SyncEngine {
                 }
             }
             LearningMethod::FixedPoints => {
+                let window = self.settings.forward_window();
                 for l in 0..self.sizes.len() {
                     let fwd = self.gather(l, batch, false);
                     let rev = self.gather(l, batch, true);
                     let n = self.sizes[l];
+                    let signal = self.settings.fixed_point_signal;
                     let neurons = &mut self.neurons[l];
                     for j in 0..n {
                         let g2: f32 = (0..batch)
-                            .map(|r| limiter(fwd[r * n + j] * rev[r * n + j], kt))
+                            .map(|r| {
+                                let forward = match signal {
+                                    FixedPointSignal::Paper => fwd[r * n + j],
+                                    FixedPointSignal::Reversed => window,
+                                };
+                                limiter(forward * rev[r * n + j], kt)
+                            })
                             .sum();
+                        // K3 down raises the neuron's resting output (paper Eq. 19).
                         let k3 = neurons.k3_out[j] * (-scale * g2).exp();
-                        neurons.set_k3_out(j, k3).map_err(|_| SimError::NonFinite {
-                            phase: "fixed-point update",
-                            layer: l,
-                            sample: 0,
-                            dt: self.settings.dt,
-                        })?;
+                        neurons
+                            .set_k3_out(j, k3)
+                            .map_err(|detail| SimError::FixedPoint {
+                                layer: l,
+                                neuron: j,
+                                detail,
+                            })?;
                     }
                 }
             }
