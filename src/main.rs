@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -151,7 +152,8 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             offline,
             quiet,
         } => {
-            let model = Model::load(&model)?;
+            let path = model;
+            let model = Model::load(&path)?;
             let opts = RunOptions {
                 epochs,
                 train_limit,
@@ -165,7 +167,8 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 git_commit: git_commit(),
             };
             let mut obs = Console::new(quiet);
-            let outcome = run::run(&model, &opts, &mut obs)?;
+            let outcome =
+                run::run(&model, &opts, &mut obs).with_context(|| format!("{}", path.display()))?;
             let s = &outcome.summary;
             println!(
                 "done: {} epochs in {:.1} s; final test accuracy {}; outputs in {}",

@@ -1,0 +1,217 @@
+//! The `bsp-sim` command line: bad input gives a clear message naming the file, the field
+//! and the fix, a non-zero exit code, and never a panic.
+
+mod common;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use predicates::str::contains;
+
+fn bsp() -> Command {
+    Command::cargo_bin("bsp-sim").unwrap()
+}
+
+const GOOD: &str = r#"
+name: t
+seed: 3
+data:
+  dataset: synthetic
+  synthetic: {classes: 4, dim: 6, train: 100, test: 50, noise: 0.3}
+network:
+  layers: [6, 8, 4]
+  connectivity: [{kind: full}]
+  init: {distribution: normal, mean: 0.0, std: 1.0, fan_in_scaled: true}
+learning: {lr: 0.1, batch_size: 10, epochs: 1}
+"#;
+
+/// Writes `yaml` as `name` in a fresh directory and returns both.
+fn model_file(name: &str, yaml: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, yaml).unwrap();
+    (dir, path)
+}
+
+/// Runs `bsp-sim ARGS` expecting failure with every fragment in stderr and no panic.
+fn fails_with(args: &[&str], code: i32, fragments: &[&str]) {
+    let mut assert = bsp().args(args).assert().failure().code(code);
+    for f in fragments {
+        assert = assert.stderr(contains(*f));
+    }
+    assert.stderr(contains("panicked").not());
+}
+
+#[test]
+fn good_model_validates_and_runs() {
+    let (dir, path) = model_file("good.yaml", GOOD);
+    bsp()
+        .args(["validate", path.to_str().unwrap()])
+        .assert()
+        .success()
+        .stdout(contains("ok"));
+    let out = dir.path().join("runs");
+    bsp()
+        .args([
+            "run",
+            path.to_str().unwrap(),
+            "-q",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .assert()
+        .success()
+        .stdout(contains("epoch   1").and(contains("final test accuracy")));
+}
+
+#[test]
+fn malformed_yaml_names_file_line_and_column() {
+    let (_d, path) = model_file("broken.yaml", &GOOD.replace("[6, 8, 4]", "[6, 8, 4"));
+    fails_with(
+        &["validate", path.to_str().unwrap()],
+        2,
+        &["broken.yaml", "line", "column"],
+    );
+}
+
+#[test]
+fn unknown_field_is_named() {
+    let (_d, path) = model_file(
+        "typo.yaml",
+        &GOOD.replace("  layers:", "  lyers: 3\n  layers:"),
+    );
+    fails_with(
+        &["validate", path.to_str().unwrap()],
+        2,
+        &["typo.yaml", "unknown field `lyers`", "layers"],
+    );
+}
+
+#[test]
+fn k1_not_above_k2_has_no_fixed_point() {
+    let yaml = format!("{GOOD}neuron: {{k1: 1.0, k2: 1.5, k3: 1.0}}\n");
+    let (_d, path) = model_file("rates.yaml", &yaml);
+    fails_with(
+        &["validate", path.to_str().unwrap()],
+        2,
+        &["rates.yaml", "neuron.k1", "k1 > k2", "raise k1"],
+    );
+}
+
+#[test]
+fn empty_layer_is_named() {
+    let (_d, path) = model_file("empty.yaml", &GOOD.replace("[6, 8, 4]", "[6, 0, 4]"));
+    fails_with(
+        &["validate", path.to_str().unwrap()],
+        2,
+        &["empty.yaml", "network.layers[1]", "at least one neuron"],
+    );
+}
+
+#[test]
+fn input_layer_must_match_the_data() {
+    let (d, path) = model_file("shape.yaml", &GOOD.replace("[6, 8, 4]", "[7, 8, 4]"));
+    let out = d.path().join("runs");
+    fails_with(
+        &[
+            "run",
+            path.to_str().unwrap(),
+            "-q",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        1,
+        &[
+            "shape.yaml",
+            "network.layers[0]",
+            "set network.layers[0] to 6",
+        ],
+    );
+}
+
+#[test]
+fn output_layer_must_match_the_classes() {
+    let (d, path) = model_file("classes.yaml", &GOOD.replace("[6, 8, 4]", "[6, 8, 3]"));
+    let out = d.path().join("runs");
+    fails_with(
+        &[
+            "run",
+            path.to_str().unwrap(),
+            "-q",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        1,
+        &["4 classes", "set it to 4"],
+    );
+}
+
+#[test]
+fn diverging_integration_names_layer_sample_and_dt() {
+    let yaml = format!("{GOOD}integration: {{dt: 0.9, forward_window: 9.0, backward_window: 9.0}}\ninput: {{gain: 40.0}}\n");
+    let (d, path) = model_file("diverge.yaml", &yaml);
+    let out = d.path().join("runs");
+    fails_with(
+        &[
+            "run",
+            path.to_str().unwrap(),
+            "-q",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        1,
+        &[
+            "diverge.yaml",
+            "non-finite",
+            "layer",
+            "sample",
+            "integration.dt",
+        ],
+    );
+    // The run directory records the failure rather than looking complete.
+    let run_dir = std::fs::read_dir(&out)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let summary = std::fs::read_to_string(run_dir.join("summary.json")).unwrap();
+    assert!(summary.contains("\"status\": \"failed\""), "{summary}");
+}
+
+#[test]
+fn missing_model_file_is_named() {
+    fails_with(
+        &["validate", "/nonexistent/model.yaml"],
+        2,
+        &["/nonexistent/model.yaml"],
+    );
+}
+
+#[test]
+fn unwritable_output_directory_is_named() {
+    let (d, path) = model_file("good.yaml", GOOD);
+    let blocker = d.path().join("file");
+    std::fs::write(&blocker, "not a directory").unwrap();
+    let out = blocker.join("runs");
+    fails_with(
+        &[
+            "run",
+            path.to_str().unwrap(),
+            "-q",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        1,
+        &["cannot write", "--out"],
+    );
+}
+
+#[test]
+fn eval_of_a_directory_without_checkpoint_says_what_to_pass() {
+    let d = tempfile::tempdir().unwrap();
+    fails_with(
+        &["eval", d.path().to_str().unwrap()],
+        2,
+        &["checkpoint.json", "bsp-sim run"],
+    );
+}
