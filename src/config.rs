@@ -520,6 +520,12 @@ impl Model {
             .map_err(|detail| invalid("neuron.k1", detail))?;
 
         let i = &file.integration;
+        if i.method == Integrator::SemiImplicit && !n.clamp {
+            return Err(invalid(
+                "integration.method",
+                "semi_implicit needs neuron.clamp: true (it assumes non-negative elements); use euler or rk4".into(),
+            ));
+        }
         if !(i.dt.is_finite() && i.dt > 0.0) {
             return Err(invalid(
                 "integration.dt",

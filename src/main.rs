@@ -104,7 +104,8 @@ enum DataAction {
         /// Destination directory (default: the user cache dir).
         #[arg(long)]
         dest: Option<PathBuf>,
-        /// Base URL to download from instead of the public mirrors.
+        /// Base URL to download from instead of the public mirrors: files are fetched from
+        /// URL/<name>/, or from URL with `{dataset}` replaced by the name.
         #[arg(long)]
         mirror: Option<String>,
     },
@@ -243,7 +244,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 None => anyhow::bail!("no user cache directory on this system; pass --dest DIR"),
             };
             let mirrors = match mirror {
-                Some(m) => vec![m],
+                Some(m) => vec![fetch::mirror_url(name, &m)],
                 None => fetch::default_mirrors(name),
             };
             let bar = ProgressBar::new(0);

@@ -100,13 +100,19 @@ impl System {
 
 /// Integration scheme for a fixed step.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum Integrator {
     /// Explicit Euler: one derivative evaluation per step.
     #[default]
     Euler,
     /// Classical fourth-order Runge-Kutta; the clamp is applied after the full step.
     Rk4,
+    /// Semi-implicit (Patankar) Euler: production terms explicit, loss terms implicit,
+    /// `x' = (x + dt (g x_src + u)) / (1 + dt (k2 + h x_inh))`. First order like Euler and
+    /// equal to it as dt -> 0, but stable at any state size: explicit Euler becomes
+    /// unstable once `dt * k3 * x_inh > 2`, which large trained weights can reach.
+    /// Needs the clamp (the denominator assumes non-negative states).
+    SemiImplicit,
 }
 
 /// Coefficients of one system in the shared form `g_i x_src - k2_i x_i - h_i x_i x_inh`.
@@ -322,6 +328,10 @@ pub fn step_one(
     };
     let next = match integrator {
         Integrator::Euler => add(x, &c.derivative(system, x, u), dt),
+        Integrator::SemiImplicit => std::array::from_fn(|i| {
+            (x[i] + dt * (c.gen[i] * x[system.source(i)] + u[i]))
+                / (1.0 + dt * (c.decay[i] + c.inhib[i] * x[system.inhibitor(i)]))
+        }),
         Integrator::Rk4 => {
             let d1 = c.derivative(system, x, u);
             let d2 = c.derivative(system, &add(x, &d1, dt / 2.0), u);

@@ -215,3 +215,115 @@ fn eval_of_a_directory_without_checkpoint_says_what_to_pass() {
         &["checkpoint.json", "bsp-sim run"],
     );
 }
+
+#[path = "data/common.rs"]
+#[allow(dead_code)]
+mod data_common;
+
+/// A `bsp-sim` command that sees no data anywhere: empty data dir, cache and working dir.
+fn isolated(home: &std::path::Path) -> Command {
+    let mut cmd = bsp();
+    cmd.env("BSP_SIM_DATA", home.join("nodata"))
+        .env("HOME", home)
+        .env("XDG_CACHE_HOME", home.join("cache"))
+        .env_remove("BSP_SIM_MIRROR")
+        .current_dir(home);
+    cmd
+}
+
+const MNIST_MODEL: &str = r#"
+name: t
+data: {dataset: mnist}
+network:
+  layers: [784, 10]
+  connectivity: [{kind: full}]
+  init: {distribution: normal, mean: 0.0, std: 1.0, fan_in_scaled: true}
+learning: {lr: 0.003, epochs: 1}
+"#;
+
+#[test]
+fn missing_data_lists_where_it_looked_and_how_to_get_it() {
+    let (d, path) = model_file("m.yaml", MNIST_MODEL);
+    isolated(d.path())
+        .args(["run", path.to_str().unwrap(), "--offline", "-q"])
+        .assert()
+        .failure()
+        .code(2)
+        .stderr(
+            contains("m.yaml")
+                .and(contains("nodata"))
+                .and(contains("bsp-sim data fetch mnist")),
+        )
+        .stderr(contains("panicked").not());
+}
+
+#[test]
+fn wrong_idx_magic_names_the_file() {
+    let (d, path) = model_file("m.yaml", MNIST_MODEL);
+    let bad = d.path().join("bad").join("mnist");
+    std::fs::create_dir_all(&bad).unwrap();
+    for f in [
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ] {
+        std::fs::copy(
+            data_common::real_gz("mnist", f),
+            bad.join(format!("{f}.gz")),
+        )
+        .unwrap();
+    }
+    // A label file where the training images should be.
+    std::fs::copy(
+        data_common::real_gz("mnist", "train-labels-idx1-ubyte"),
+        bad.join("train-images-idx3-ubyte.gz"),
+    )
+    .unwrap();
+    isolated(d.path())
+        .args(["run", path.to_str().unwrap(), "--offline", "-q", "--data"])
+        .arg(d.path().join("bad"))
+        .assert()
+        .failure()
+        .code(2)
+        .stderr(contains("train-images-idx3-ubyte.gz").and(contains("magic")))
+        .stderr(contains("panicked").not());
+}
+
+#[test]
+fn data_fetch_downloads_and_verifies_from_a_mirror() {
+    let server = data_common::TestServer::serving_data(|_, b| b);
+    let d = tempfile::tempdir().unwrap();
+    let dest = d.path().join("cache");
+    isolated(d.path())
+        .args([
+            "data",
+            "fetch",
+            "fashion-mnist",
+            "--mirror",
+            &server.url(""),
+            "--dest",
+        ])
+        .arg(&dest)
+        .assert()
+        .success()
+        .stdout(contains("fashion-mnist ready"));
+    assert!(dest
+        .join("fashion-mnist/t10k-labels-idx1-ubyte.gz")
+        .is_file());
+    // Then a run trains on the fetched files, found through --data.
+    let (_m, path) = model_file("f.yaml", &MNIST_MODEL.replace("mnist", "fashion-mnist"));
+    isolated(d.path())
+        .args([
+            "run",
+            path.to_str().unwrap(),
+            "--offline",
+            "-q",
+            "--train-limit",
+            "50",
+        ])
+        .args(["--test-limit", "20", "--data"])
+        .arg(&dest)
+        .assert()
+        .success()
+        .stdout(contains("epoch   1"));
+}

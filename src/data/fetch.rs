@@ -75,15 +75,19 @@ pub fn builtin_mirrors(name: DatasetName) -> Vec<String> {
 /// (`http://127.0.0.1:8000/` serves `http://127.0.0.1:8000/mnist/train-images-idx3-ubyte.gz`).
 pub fn default_mirrors(name: DatasetName) -> Vec<String> {
     match std::env::var(MIRROR_ENV_VAR) {
-        Ok(url) if !url.trim().is_empty() => {
-            let url = url.trim();
-            if url.contains("{dataset}") {
-                vec![url.replace("{dataset}", name.as_str())]
-            } else {
-                vec![format!("{}/{name}/", url.trim_end_matches('/'))]
-            }
-        }
+        Ok(url) if !url.trim().is_empty() => vec![mirror_url(name, &url)],
         _ => builtin_mirrors(name),
+    }
+}
+
+/// The download base for `name` from a user-given mirror URL, read as `BSP_SIM_MIRROR` is:
+/// `{dataset}` is replaced by the data set's name, otherwise `<dataset>/` is appended.
+pub fn mirror_url(name: DatasetName, url: &str) -> String {
+    let url = url.trim();
+    if url.contains("{dataset}") {
+        url.replace("{dataset}", name.as_str())
+    } else {
+        format!("{}/{name}/", url.trim_end_matches('/'))
     }
 }
 

@@ -95,8 +95,14 @@ pub fn step(
     scratch: &mut Vec<f32>,
 ) {
     match (integrator, system) {
-        (Integrator::Euler, System::Forward) => euler::<false>(c, state, ports, dt, clamp),
-        (Integrator::Euler, System::Reversed) => euler::<true>(c, state, ports, dt, clamp),
+        (Integrator::Euler, System::Forward) => euler::<false, false>(c, state, ports, dt, clamp),
+        (Integrator::Euler, System::Reversed) => euler::<true, false>(c, state, ports, dt, clamp),
+        (Integrator::SemiImplicit, System::Forward) => {
+            euler::<false, true>(c, state, ports, dt, clamp)
+        }
+        (Integrator::SemiImplicit, System::Reversed) => {
+            euler::<true, true>(c, state, ports, dt, clamp)
+        }
         (Integrator::Rk4, _) => rk4(system, c, state, ports, dt, clamp, scratch),
     }
 }
@@ -119,7 +125,9 @@ const fn inh(i: usize, reversed: bool) -> usize {
     }
 }
 
-fn euler<const REV: bool>(
+/// Explicit Euler, or with `IMPLICIT` the semi-implicit (Patankar) variant that divides by
+/// the loss terms instead of subtracting them.
+fn euler<const REV: bool, const IMPLICIT: bool>(
     c: &LayerCoefficients,
     state: &mut LayerState,
     ports: Ports<'_>,
@@ -149,11 +157,13 @@ fn euler<const REV: bool>(
             let x = [r0[j], r1[j], r2[j], r3[j], r4[j]];
             let mut next = [0.0f32; 5];
             for i in 0..ELEMENTS {
-                let d = c.gen[i][j] * x[src(i, REV)]
-                    - c.decay[i][j] * x[i]
-                    - c.inhib[i][j] * x[i] * x[inh(i, REV)];
-                let d = if i == pin { d + cur[j] } else { d };
-                let v = x[i] + dt * d;
+                let produce = c.gen[i][j] * x[src(i, REV)] + if i == pin { cur[j] } else { 0.0 };
+                let loss_rate = c.decay[i][j] + c.inhib[i][j] * x[inh(i, REV)];
+                let v = if IMPLICIT {
+                    (x[i] + dt * produce) / (1.0 + dt * loss_rate)
+                } else {
+                    x[i] + dt * (produce - loss_rate * x[i])
+                };
                 next[i] = if clamp { clamp_nonneg(v) } else { v };
             }
             r0[j] = next[0];
