@@ -7,7 +7,11 @@ use petgraph::Direction;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-const NORMAL: InitSection = InitSection::Normal { mean: 0.0, std: 1.0, fan_in_scaled: true };
+const NORMAL: InitSection = InitSection::Normal {
+    mean: 0.0,
+    std: 1.0,
+    fan_in_scaled: true,
+};
 
 fn build(layers: &[usize], conn: Connectivity, seed: u64) -> Network {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -16,7 +20,11 @@ fn build(layers: &[usize], conn: Connectivity, seed: u64) -> Network {
 
 fn degrees(net: &Network, layer: usize, dir: Direction) -> Vec<usize> {
     (0..net.layers[layer])
-        .map(|i| net.graph.neighbors_directed(net.node(layer, i), dir).count())
+        .map(|i| {
+            net.graph
+                .neighbors_directed(net.node(layer, i), dir)
+                .count()
+        })
         .collect()
 }
 
@@ -25,10 +33,19 @@ fn one_to_one_shrinking_has_fan_out_one_and_balanced_fan_in() {
     let net = build(&[784, 839, 283, 96, 32, 10], Connectivity::OneToOne, 1);
     for l in 1..5 {
         let (pre, post) = (net.layers[l], net.layers[l + 1]);
-        assert!(degrees(&net, l, Direction::Outgoing).iter().all(|&d| d == 1), "layer {l} fan-out");
+        assert!(
+            degrees(&net, l, Direction::Outgoing)
+                .iter()
+                .all(|&d| d == 1),
+            "layer {l} fan-out"
+        );
         let fan_in = degrees(&net, l + 1, Direction::Incoming);
         let ceil = pre.div_ceil(post);
-        assert!(fan_in.iter().all(|&d| d >= 1 && d <= ceil), "layer {} fan-in {fan_in:?}", l + 1);
+        assert!(
+            fan_in.iter().all(|&d| d >= 1 && d <= ceil),
+            "layer {} fan-in {fan_in:?}",
+            l + 1
+        );
         assert_eq!(fan_in.iter().sum::<usize>(), pre);
     }
 }
@@ -49,10 +66,15 @@ fn full_and_random_wiring_counts() {
     let full = build(&[5, 4, 3], Connectivity::Full, 1);
     assert_eq!(full.synapse_count(), 5 * 4 + 4 * 3);
     let random = build(&[50, 20, 10], Connectivity::Random { fan_in: 7 }, 1);
-    assert!(degrees(&random, 1, Direction::Incoming).iter().all(|&d| d == 7));
+    assert!(degrees(&random, 1, Direction::Incoming)
+        .iter()
+        .all(|&d| d == 7));
     // Distinct presynaptic neurons per postsynaptic neuron.
     for j in 0..20 {
-        let mut pre: Vec<_> = random.graph.neighbors_directed(random.node(1, j), Direction::Incoming).collect();
+        let mut pre: Vec<_> = random
+            .graph
+            .neighbors_directed(random.node(1, j), Direction::Incoming)
+            .collect();
         pre.sort();
         pre.dedup();
         assert_eq!(pre.len(), 7);

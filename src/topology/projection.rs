@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::learning::limiter;
+use crate::learning::{atan, limiter};
 
 /// The synapses of one layer pair.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -306,18 +306,20 @@ fn update_rows(
             }
         }
         Shape::Dense => {
+            // G2 = atan(kt G1) / kt per sample: sum the atan terms, divide once.
+            let mut acc = vec![0.0f32; pre];
             for (jj, j) in posts.enumerate() {
-                let crow = &mut block[jj * pre..(jj + 1) * pre];
-                let mut acc = vec![0.0f32; pre];
+                acc.fill(0.0);
                 for r in 0..rows {
-                    let h = post_int[r * post + j];
+                    let h = kt * post_int[r * post + j];
                     let pr = &pre_int[r * pre..(r + 1) * pre];
                     for (a, &p) in acc.iter_mut().zip(pr) {
-                        *a += limiter(p * h, kt);
+                        *a += atan(h * p);
                     }
                 }
-                for (cv, a) in crow.iter_mut().zip(acc) {
-                    *cv += scale * a;
+                let crow = &mut block[jj * pre..(jj + 1) * pre];
+                for (cv, a) in crow.iter_mut().zip(&acc) {
+                    *cv += scale / kt * a;
                 }
             }
         }

@@ -1,0 +1,73 @@
+//! The learning rule's pieces against hand-derived values: the output errors and the G2
+//! limiter.
+
+use bsp_sim::config::ErrorKind;
+use bsp_sim::learning::{argmax, atan, limiter, OutputError};
+
+#[test]
+fn fast_atan_matches_f64_atan() {
+    let mut worst = 0.0f64;
+    let mut x = -1000.0f64;
+    while x < 1000.0 {
+        let err = (atan(x as f32) as f64 - x.atan()).abs();
+        worst = worst.max(err);
+        x += if x.abs() < 10.0 { 1e-3 } else { 0.37 };
+    }
+    assert!(worst < 3e-7, "worst error {worst}");
+    assert_eq!(atan(0.0), 0.0);
+    assert!((atan(f32::INFINITY) - std::f32::consts::FRAC_PI_2).abs() < 1e-7);
+}
+
+#[test]
+fn limiter_is_atan_scaled_and_identity_at_zero_kt() {
+    assert_eq!(limiter(3.5, 0.0), 3.5);
+    // atan(0.1 * 10) / 0.1 = (π/4) / 0.1
+    assert!((limiter(10.0, 0.1) - std::f32::consts::FRAC_PI_4 / 0.1).abs() < 1e-5);
+    // Small G1 passes almost unchanged; large G1 saturates at π / (2 kt).
+    assert!((limiter(0.01, 0.1) - 0.01).abs() < 1e-8);
+    assert!(limiter(1e6, 0.1) < std::f32::consts::FRAC_PI_2 / 0.1 + 1e-4);
+    assert_eq!(limiter(-10.0, 0.1), -limiter(10.0, 0.1));
+}
+
+#[test]
+fn squared_error_is_target_minus_readout() {
+    let err = OutputError {
+        kind: ErrorKind::Squared,
+        beta: 3.0,
+        amplitude: 2.0,
+    };
+    let mut e = [0.0; 3];
+    let loss = err.error(&[0.5, 1.0, -0.5], 1, &mut e);
+    assert_eq!(e, [-0.5, 1.0, 0.5]);
+    assert!((loss - 0.5 * (0.25 + 1.0 + 0.25)).abs() < 1e-6);
+}
+
+#[test]
+fn softmax_error_is_one_hot_minus_probabilities() {
+    let err = OutputError {
+        kind: ErrorKind::Softmax,
+        beta: 2.0,
+        amplitude: 1.0,
+    };
+    let y = [0.0f32, 0.5, 1.0];
+    let z: f32 = y.iter().map(|v| (2.0 * v).exp()).sum();
+    let p: Vec<f32> = y.iter().map(|v| (2.0 * v).exp() / z).collect();
+    let mut e = [0.0; 3];
+    let loss = err.error(&y, 0, &mut e);
+    assert!((e[0] - (1.0 - p[0])).abs() < 1e-6);
+    assert!((e[1] + p[1]).abs() < 1e-6 && (e[2] + p[2]).abs() < 1e-6);
+    assert!(
+        (loss + p[0].ln()).abs() < 1e-5,
+        "cross-entropy {loss} vs {}",
+        -p[0].ln()
+    );
+    assert!(e.iter().sum::<f32>().abs() < 1e-6);
+    // Large readouts do not overflow.
+    let l = err.error(&[500.0, 0.0, -500.0], 2, &mut e);
+    assert!(l.is_finite() && e.iter().all(|v| v.is_finite()));
+}
+
+#[test]
+fn argmax_takes_the_first_maximum() {
+    assert_eq!(argmax(&[0.1, 0.7, 0.7, -1.0]), 1);
+}
