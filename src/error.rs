@@ -97,6 +97,8 @@ pub enum Error {
     Checkpoint(#[from] CheckpointError),
     #[error(transparent)]
     Output(#[from] OutputError),
+    #[error(transparent)]
+    Causal(#[from] crate::causal::CausalError),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

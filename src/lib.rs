@@ -5,9 +5,11 @@
 //! systems), [`topology`] (the network on petgraph), [`learning`] (the output error and the
 //! local G1/G2 rule), [`engine`] (synchronous; the asynchronous event-driven engine plugs in
 //! beside it), then [`run`] (epochs, metrics, checkpoints) and [`data`] (IDX data sets).
+//! [`causal`] is the causal-distance theory tool (paper 3.2, Fig. 5).
 //! The library never prints and never exits; the `bsp-sim` binary does both.
 
 pub mod bench;
+pub mod causal;
 pub mod checkpoint;
 pub mod config;
 pub mod data;

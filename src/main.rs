@@ -77,6 +77,19 @@ enum Command {
     },
     /// Check a model file and describe the network it builds.
     Validate { model: PathBuf },
+    /// Causal distances (paper 3.2, Fig. 5): per-neuron tables, parameter distances, and the
+    /// check dist_forward(a, b) == dist_reversed(b, a) over the model's whole network.
+    Causal {
+        /// Model file (YAML); without it, a single neuron with input J and output S.
+        model: Option<PathBuf>,
+        /// Print the report as JSON instead of Markdown.
+        #[arg(long)]
+        json: bool,
+        /// Check only N source elements, drawn with the model's seed (every target is
+        /// still checked for each); the output says how many pairs were checked.
+        #[arg(long, value_name = "N")]
+        sample: Option<usize>,
+    },
     /// Manage data sets.
     Data {
         #[command(subcommand)]
@@ -130,7 +143,7 @@ fn is_input_error(e: &anyhow::Error) -> bool {
         || e.downcast_ref::<CheckpointError>().is_some()
         || matches!(
             e.downcast_ref::<Error>(),
-            Some(Error::Config(_) | Error::Data(_) | Error::Checkpoint(_))
+            Some(Error::Config(_) | Error::Data(_) | Error::Checkpoint(_) | Error::Causal(_))
         )
 }
 
@@ -231,6 +244,26 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 "  learning   {:?}, lr {}, batch {}, {} epochs",
                 f.learning.method, f.learning.lr, f.learning.batch_size, f.learning.epochs
             );
+            Ok(())
+        }
+        Command::Causal {
+            model,
+            json,
+            sample,
+        } => {
+            let report = match model {
+                Some(path) => {
+                    let m = Model::load(&path)?;
+                    bsp_sim::causal::analyze(&m, sample).map_err(Error::from)?
+                }
+                None => bsp_sim::causal::analyze_neuron(&bsp_sim::causal::default_neuron(), sample)
+                    .map_err(Error::from)?,
+            };
+            if json {
+                println!("{}", report.to_json());
+            } else {
+                print!("{}", report.to_markdown());
+            }
             Ok(())
         }
         Command::Data {

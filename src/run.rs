@@ -67,19 +67,25 @@ pub fn thread_count(threads: Option<usize>) -> usize {
         .max(1)
 }
 
+/// Builds the model's network, drawing the initial C (and random wiring) from the seed's
+/// init stream: the network every engine built from the same seed starts from.
+pub fn build_network(model: &Model, seed: u64) -> Network {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(INIT_STREAM);
+    Network::build(
+        &model.file.network.layers,
+        &model.connectivity(),
+        model.file.network.init,
+        &mut rng,
+    )
+}
+
 /// Builds the network from the seed and compiles it into a synchronous engine.
 pub fn build_engine(model: &Model, seed: u64, threads: usize) -> Result<SyncEngine> {
     if model.file.engine != EngineKind::Sync {
         return Err(SimError::EngineUnavailable("async".into()).into());
     }
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    rng.set_stream(INIT_STREAM);
-    let net = Network::build(
-        &model.file.network.layers,
-        &model.connectivity(),
-        model.file.network.init,
-        &mut rng,
-    );
+    let net = build_network(model, seed);
     let neurons = net
         .layers
         .iter()
