@@ -99,8 +99,14 @@ pub struct NetworkSection {
 pub enum Connectivity {
     /// Every presynaptic neuron feeds every postsynaptic one.
     Full,
-    /// Fan-out one: each presynaptic neuron feeds exactly one postsynaptic neuron.
-    OneToOne,
+    /// Fan-out one: each presynaptic neuron feeds exactly one postsynaptic neuron. Without
+    /// `shuffle`, neighbours (contiguous blocks) share a postsynaptic neuron; with it, the
+    /// presynaptic neurons are first put in a seeded random order, so each postsynaptic
+    /// neuron gathers neurons from all over the previous layer.
+    OneToOne {
+        #[serde(default)]
+        shuffle: bool,
+    },
     /// Each postsynaptic neuron draws `fan_in` distinct presynaptic neurons at random.
     Random { fan_in: usize },
 }
@@ -257,6 +263,12 @@ pub struct ErrorSection {
     /// Height of the one-hot target of the squared error.
     #[serde(default = "one")]
     pub target_amplitude: f32,
+    /// The current injected into the reversed output systems is `scale * e`. Small values
+    /// keep the reversed units near rest, where they respond linearly; large errors drive
+    /// them into their expansive range, which amplifies the backward wave layer by layer.
+    /// The update is divided by `scale` again, so in the linear range lr keeps its meaning.
+    #[serde(default = "one")]
+    pub scale: f32,
     /// `constant` (the window-mean error) or `time_varying` (target - D(t), replayed).
     #[serde(default)]
     pub backward_input: BackwardInput,
@@ -278,6 +290,7 @@ impl Default for ErrorSection {
             kind: ErrorKind::Softmax,
             beta: default_beta(),
             target_amplitude: 1.0,
+            scale: 1.0,
             backward_input: BackwardInput::Constant,
             readout: Readout::Mean,
         }
@@ -564,6 +577,12 @@ impl Model {
             return Err(invalid(
                 "error.beta",
                 format!("must be > 0, got {}", file.error.beta),
+            ));
+        }
+        if !(file.error.scale.is_finite() && file.error.scale > 0.0) {
+            return Err(invalid(
+                "error.scale",
+                format!("must be > 0, got {}", file.error.scale),
             ));
         }
         if !file.input.gain.is_finite() {

@@ -10,6 +10,7 @@ use std::ops::Range;
 
 use petgraph::graph::{DiGraph, EdgeIndex, NodeIndex};
 use rand::seq::index::sample;
+use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_distr::{Distribution, Normal, Uniform};
 
@@ -62,7 +63,7 @@ impl Network {
             .zip(connectivity)
             .map(|(w, c)| match c {
                 Connectivity::Full => w[0] * w[1],
-                Connectivity::OneToOne => w[0].max(w[1]),
+                Connectivity::OneToOne { .. } => w[0].max(w[1]),
                 Connectivity::Random { fan_in } => fan_in * w[1],
             })
             .sum();
@@ -153,7 +154,19 @@ fn presynaptic_lists(
 ) -> Vec<Vec<usize>> {
     match conn {
         Connectivity::Full => vec![(0..n_pre).collect(); n_post],
-        Connectivity::OneToOne => one_to_one(n_pre, n_post),
+        Connectivity::OneToOne { shuffle: false } => one_to_one(n_pre, n_post),
+        Connectivity::OneToOne { shuffle: true } => {
+            let mut order: Vec<usize> = (0..n_pre).collect();
+            order.shuffle(rng);
+            one_to_one(n_pre, n_post)
+                .into_iter()
+                .map(|list| {
+                    let mut v: Vec<usize> = list.into_iter().map(|i| order[i]).collect();
+                    v.sort_unstable();
+                    v
+                })
+                .collect()
+        }
         Connectivity::Random { fan_in } => (0..n_post)
             .map(|_| {
                 let mut v = sample(rng, n_pre, fan_in).into_vec();

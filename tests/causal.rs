@@ -123,7 +123,14 @@ fn reversed_tables_are_the_transposed_forward_tables() {
 fn explicit_reversed_graph_equals_petgraph_reversed_adaptor() {
     // Distances into `a` along the forward graph's edges (petgraph's `Reversed` adaptor)
     // equal distances from `a` in the separately built reversed system.
-    let net = network(&[3, 2, 2], &[Connectivity::Full, Connectivity::OneToOne], 1);
+    let net = network(
+        &[3, 2, 2],
+        &[
+            Connectivity::Full,
+            Connectivity::OneToOne { shuffle: false },
+        ],
+        1,
+    );
     let g = ElementGraph::from_network(&net, &neuron(J, M));
     for which in Loop::ALL {
         for a in 0..g.node_count() {
@@ -226,7 +233,7 @@ fn bfs_check_agrees_with_petgraph_dijkstra() {
 
 #[test]
 fn a_reversed_system_missing_an_arrow_is_caught() {
-    let net = network(&[2, 2], &[Connectivity::OneToOne], 1);
+    let net = network(&[2, 2], &[Connectivity::OneToOne { shuffle: false }], 1);
     let mut g = ElementGraph::from_network(&net, &neuron(J, S));
     let e = g.reversed.edge_indices().next_back().unwrap();
     g.reversed.remove_edge(e);
@@ -274,7 +281,7 @@ proptest! {
         let conn: Vec<Connectivity> = (0..layers.len().saturating_sub(1))
             .map(|l| match kinds[l].0 {
                 0 => Connectivity::Full,
-                1 => Connectivity::OneToOne,
+                1 => Connectivity::OneToOne { shuffle: false },
                 _ => Connectivity::Random { fan_in: 1 + (kinds[l].1 - 1) % layers[l] },
             })
             .collect();

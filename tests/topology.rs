@@ -30,7 +30,11 @@ fn degrees(net: &Network, layer: usize, dir: Direction) -> Vec<usize> {
 
 #[test]
 fn one_to_one_shrinking_has_fan_out_one_and_balanced_fan_in() {
-    let net = build(&[784, 839, 283, 96, 32, 10], Connectivity::OneToOne, 1);
+    let net = build(
+        &[784, 839, 283, 96, 32, 10],
+        Connectivity::OneToOne { shuffle: false },
+        1,
+    );
     for l in 1..5 {
         let (pre, post) = (net.layers[l], net.layers[l + 1]);
         assert!(
@@ -99,7 +103,7 @@ fn initialisation_is_seeded_and_fan_in_scaled() {
 
 #[test]
 fn projection_round_trip_through_the_graph() {
-    let mut net = build(&[6, 5, 3], Connectivity::OneToOne, 2);
+    let mut net = build(&[6, 5, 3], Connectivity::OneToOne { shuffle: false }, 2);
     let mut p = net.projection(0);
     for (k, c) in p.coefficients_mut().iter_mut().enumerate() {
         *c = k as f32;

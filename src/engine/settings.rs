@@ -20,6 +20,8 @@ pub struct Settings {
     /// Forward output element index (the reversed system's input).
     pub output_port: usize,
     pub error: OutputError,
+    /// Injected reversed current per unit of error.
+    pub error_scale: f32,
     pub backward_input: BackwardInput,
     pub readout: Readout,
     pub method: LearningMethod,
@@ -46,6 +48,7 @@ impl Settings {
                 beta: f.error.beta,
                 amplitude: f.error.target_amplitude,
             },
+            error_scale: f.error.scale,
             backward_input: f.error.backward_input,
             readout: f.error.readout,
             method: f.learning.method,

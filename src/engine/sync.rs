@@ -278,7 +278,9 @@ impl SyncEngine {
             ws.reversed[l].reset(&self.neurons[l].rest_reversed);
             ws.rintegral[l].fill(0.0);
         }
-        ws.current[last].copy_from_slice(&ws.error);
+        for (c, &e) in ws.current[last].iter_mut().zip(&ws.error) {
+            *c = s.error_scale * e;
+        }
         let trace_len = rows * classes;
         for step in 0..s.backward_steps {
             if s.backward_input == BackwardInput::TimeVarying {
@@ -288,8 +290,11 @@ impl SyncEngine {
                 for r in 0..rows {
                     let label = block.data.labels[block.indices[r]] as usize;
                     let range = r * classes..(r + 1) * classes;
-                    s.error
-                        .error_at(&d[range.clone()], label, &mut ws.current[last][range]);
+                    let cur = &mut ws.current[last][range.clone()];
+                    s.error.error_at(&d[range], label, cur);
+                    for c in cur.iter_mut() {
+                        *c *= s.error_scale;
+                    }
                 }
             }
             for l in (first..=last).rev() {
@@ -349,7 +354,8 @@ impl SyncEngine {
     /// workspaces.
     fn update(&mut self, batch: usize, lr: f32) -> Result<(), SimError> {
         let kt = self.settings.kt;
-        let scale = lr / batch as f32;
+        // Undo the error scale so that lr means the same whatever the injected amplitude.
+        let scale = lr / (batch as f32 * self.settings.error_scale);
         match self.settings.method {
             LearningMethod::Connections => {
                 for l in 0..self.projections.len() {
