@@ -30,7 +30,8 @@ pub enum ConfigError {
 pub enum SimError {
     #[error(
         "the {phase} integration diverged: a state of layer {layer} became non-finite on sample {sample} (dataset index); \
-         lower integration.dt (now {dt}) or learning.lr, or use the bounded `error.kind: softmax`"
+         lower learning.lr, turn on the limiter (learning.kt: 0.1), lower error.scale (e.g. 0.1) to keep the reversed units linear, \
+         or lower integration.dt (now {dt})"
     )]
     NonFinite {
         phase: &'static str,

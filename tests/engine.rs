@@ -236,3 +236,40 @@ fn training_lowers_the_loss_and_beats_chance() {
         );
     }
 }
+
+/// In the reversed units' linear range the update does not depend on the injected error
+/// amplitude: `error.scale` is divided out again.
+#[test]
+fn error_scale_is_divided_out_in_the_linear_range() {
+    let update = |scale: f32| {
+        let yaml = common::synthetic_yaml("[5, 4, 3]", "connections", "softmax", 0.05).replace(
+            "error: {kind: softmax, beta: 3.0}",
+            &format!("error: {{kind: softmax, beta: 3.0, scale: {scale}}}"),
+        );
+        let m = common::model(&yaml);
+        let mut engine = build_engine(&m, 11, 1).unwrap();
+        let before = engine.projections()[1].coefficients().to_vec();
+        let data = common::dataset(
+            vec![vec![0.1, 0.9, 0.3, 0.0, 1.0], vec![0.7, 0.2, 0.5, 0.8, 0.4]],
+            vec![2, 0],
+            3,
+        );
+        engine.train_batch(&data, &[0, 1], 0.05).unwrap();
+        let after = engine.projections()[1].coefficients().to_vec();
+        after
+            .iter()
+            .zip(&before)
+            .map(|(a, b)| a - b)
+            .collect::<Vec<f32>>()
+    };
+    let (small, smaller) = (update(0.01), update(0.001));
+    for (a, b) in small.iter().zip(&smaller) {
+        assert!((a - b).abs() <= 0.02 * a.abs().max(1e-6), "{a} vs {b}");
+    }
+    // At scale 1 the reversed units are already measurably nonlinear.
+    let unit = update(1.0);
+    assert!(unit
+        .iter()
+        .zip(&small)
+        .any(|(a, b)| (a - b).abs() > 0.02 * b.abs()));
+}

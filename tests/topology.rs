@@ -126,3 +126,28 @@ fn projection_round_trip_through_the_graph() {
         assert_eq!(out[j], expected);
     }
 }
+
+#[test]
+fn shuffled_one_to_one_keeps_fan_out_one_and_mixes_the_layer() {
+    let net = build(
+        &[784, 839, 283, 96, 32, 10],
+        Connectivity::OneToOne { shuffle: true },
+        1,
+    );
+    for l in 1..5 {
+        assert!(
+            degrees(&net, l, Direction::Outgoing)
+                .iter()
+                .all(|&d| d == 1),
+            "layer {l} fan-out"
+        );
+    }
+    // Output neuron 0 gathers layer-4 neurons that are not one contiguous block.
+    let mut pre: Vec<usize> = net
+        .graph
+        .neighbors_directed(net.node(5, 0), Direction::Incoming)
+        .map(|n| net.graph[n].index)
+        .collect();
+    pre.sort();
+    assert!(pre.windows(2).any(|w| w[1] != w[0] + 1), "{pre:?}");
+}
