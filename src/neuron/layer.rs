@@ -14,6 +14,9 @@ pub struct LayerCoefficients {
     pub gen: [Vec<f32>; ELEMENTS],
     pub decay: [Vec<f32>; ELEMENTS],
     pub inhib: [Vec<f32>; ELEMENTS],
+    /// Set while every neuron has the same coefficients, so kernels can keep them in
+    /// registers instead of loading fifteen per neuron.
+    shared: Option<Coefficients>,
 }
 
 impl LayerCoefficients {
@@ -24,11 +27,20 @@ impl LayerCoefficients {
             gen: c.gen.map(|v| vec![v; n]),
             decay: c.decay.map(|v| vec![v; n]),
             inhib: c.inhib.map(|v| vec![v; n]),
+            shared: Some(*c),
         }
+    }
+
+    /// The common coefficients, if every neuron has the same.
+    pub fn shared(&self) -> Option<Coefficients> {
+        self.shared
     }
 
     /// Replaces neuron `j`'s coefficients.
     pub fn set(&mut self, j: usize, c: &Coefficients) {
+        if self.shared.is_some_and(|s| s != *c) {
+            self.shared = None;
+        }
         for k in 0..ELEMENTS {
             self.gen[k][j] = c.gen[k];
             self.decay[k][j] = c.decay[k];
@@ -125,6 +137,33 @@ const fn inh(i: usize, reversed: bool) -> usize {
     }
 }
 
+/// Coefficient access for the Euler kernel: one set for the whole layer, or one per neuron.
+trait Rates {
+    /// (generative, decay, inhibitory) coefficient of element `i` for neuron `j`.
+    fn at(&self, i: usize, j: usize) -> (f32, f32, f32);
+}
+
+/// Every neuron alike (the common case): coefficients stay in registers.
+struct Shared(Coefficients);
+
+impl Rates for Shared {
+    #[inline(always)]
+    fn at(&self, i: usize, _j: usize) -> (f32, f32, f32) {
+        (self.0.gen[i], self.0.decay[i], self.0.inhib[i])
+    }
+}
+
+/// Per-neuron coefficients, each slice cut to the layer's length so that the indexing in
+/// the inner loop needs no bounds check.
+struct PerNeuron<'a>([&'a [f32]; 5], [&'a [f32]; 5], [&'a [f32]; 5]);
+
+impl Rates for PerNeuron<'_> {
+    #[inline(always)]
+    fn at(&self, i: usize, j: usize) -> (f32, f32, f32) {
+        (self.0[i][j], self.1[i][j], self.2[i][j])
+    }
+}
+
 /// Explicit Euler, or with `IMPLICIT` the semi-implicit (Patankar) variant that divides by
 /// the loss terms instead of subtracting them.
 fn euler<const REV: bool, const IMPLICIT: bool>(
@@ -135,43 +174,78 @@ fn euler<const REV: bool, const IMPLICIT: bool>(
     clamp: bool,
 ) {
     let n = state.n;
+    match c.shared() {
+        Some(shared) => euler_rows::<REV, IMPLICIT, _>(&Shared(shared), state, ports, dt, clamp),
+        None => {
+            let rates = PerNeuron(cut(&c.gen, n), cut(&c.decay, n), cut(&c.inhib, n));
+            euler_rows::<REV, IMPLICIT, _>(&rates, state, ports, dt, clamp)
+        }
+    }
+}
+
+fn cut(v: &[Vec<f32>; 5], n: usize) -> [&[f32]; 5] {
+    std::array::from_fn(|i| &v[i][..n])
+}
+
+#[inline(always)]
+fn euler_rows<const REV: bool, const IMPLICIT: bool, R: Rates>(
+    rates: &R,
+    state: &mut LayerState,
+    ports: Ports<'_>,
+    dt: f32,
+    clamp: bool,
+) {
+    let n = state.n;
+    // The input current reaches one element: a 0/1 mask keeps the loop free of branches.
+    let mask: [f32; 5] = std::array::from_fn(|i| if i == ports.input { 1.0 } else { 0.0 });
+    let reference = &ports.reference[..n];
     let [x0, x1, x2, x3, x4] = &mut state.x;
-    let xs: [&mut Vec<f32>; 5] = [x0, x1, x2, x3, x4];
-    let [x0, x1, x2, x3, x4] = xs;
-    let (pin, pout) = (ports.input, ports.output);
     for r in 0..state.rows {
         let o = r * n;
-        let rows: [&mut [f32]; 5] = [
+        let (r0, r1, r2, r3, r4) = (
             &mut x0[o..o + n],
             &mut x1[o..o + n],
             &mut x2[o..o + n],
             &mut x3[o..o + n],
             &mut x4[o..o + n],
-        ];
-        let [r0, r1, r2, r3, r4] = rows;
+        );
         let cur = &ports.current[o..o + n];
-        let sig = &mut ports.signal[o..o + n];
-        let int = &mut ports.integral[o..o + n];
-        let reference = &ports.reference[..n];
         for j in 0..n {
             let x = [r0[j], r1[j], r2[j], r3[j], r4[j]];
-            let mut next = [0.0f32; 5];
-            for i in 0..ELEMENTS {
-                let produce = c.gen[i][j] * x[src(i, REV)] + if i == pin { cur[j] } else { 0.0 };
-                let loss_rate = c.decay[i][j] + c.inhib[i][j] * x[inh(i, REV)];
+            let u = cur[j];
+            let next: [f32; 5] = std::array::from_fn(|i| {
+                let (g, d, h) = rates.at(i, j);
+                let produce = g * x[src(i, REV)] + mask[i] * u;
+                let loss_rate = d + h * x[inh(i, REV)];
                 let v = if IMPLICIT {
                     (x[i] + dt * produce) / (1.0 + dt * loss_rate)
                 } else {
                     x[i] + dt * (produce - loss_rate * x[i])
                 };
-                next[i] = if clamp { clamp_nonneg(v) } else { v };
-            }
+                if clamp {
+                    clamp_nonneg(v)
+                } else {
+                    v
+                }
+            });
             r0[j] = next[0];
             r1[j] = next[1];
             r2[j] = next[2];
             r3[j] = next[3];
             r4[j] = next[4];
-            let s = next[pout] - reference[j];
+        }
+        // The output signal in a second, contiguous pass over the chosen element.
+        let out: &[f32] = match ports.output {
+            0 => r0,
+            1 => r1,
+            2 => r2,
+            3 => r3,
+            _ => r4,
+        };
+        let sig = &mut ports.signal[o..o + n];
+        let int = &mut ports.integral[o..o + n];
+        for j in 0..n {
+            let s = out[j] - reference[j];
             sig[j] = s;
             int[j] += dt * s;
         }
