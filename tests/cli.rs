@@ -41,6 +41,12 @@ fn fails_with(args: &[&str], code: i32, fragments: &[&str]) {
     assert.stderr(contains("panicked").not());
 }
 
+/// Runs `bsp-sim run PATH -q --out OUT` expecting failure as [`fails_with`] does.
+fn fails_to_run(path: &std::path::Path, out: &std::path::Path, code: i32, fragments: &[&str]) {
+    let (path, out) = (path.to_str().unwrap(), out.to_str().unwrap());
+    fails_with(&["run", path, "-q", "--out", out], code, fragments);
+}
+
 #[test]
 fn good_model_validates_and_runs() {
     let (dir, path) = model_file("good.yaml", GOOD);
@@ -132,17 +138,7 @@ fn input_layer_must_match_the_data() {
 fn output_layer_must_match_the_classes() {
     let (d, path) = model_file("classes.yaml", &GOOD.replace("[6, 8, 4]", "[6, 8, 3]"));
     let out = d.path().join("runs");
-    fails_with(
-        &[
-            "run",
-            path.to_str().unwrap(),
-            "-q",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        1,
-        &["4 classes", "set it to 4"],
-    );
+    fails_to_run(&path, &out, 1, &["4 classes", "set it to 4"]);
 }
 
 #[test]
@@ -150,14 +146,9 @@ fn diverging_integration_names_layer_sample_and_dt() {
     let yaml = format!("{GOOD}integration: {{dt: 0.9, forward_window: 9.0, backward_window: 9.0}}\ninput: {{gain: 40.0}}\n");
     let (d, path) = model_file("diverge.yaml", &yaml);
     let out = d.path().join("runs");
-    fails_with(
-        &[
-            "run",
-            path.to_str().unwrap(),
-            "-q",
-            "--out",
-            out.to_str().unwrap(),
-        ],
+    fails_to_run(
+        &path,
+        &out,
         1,
         &[
             "diverge.yaml",
@@ -193,17 +184,7 @@ fn unwritable_output_directory_is_named() {
     let blocker = d.path().join("file");
     std::fs::write(&blocker, "not a directory").unwrap();
     let out = blocker.join("runs");
-    fails_with(
-        &[
-            "run",
-            path.to_str().unwrap(),
-            "-q",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        1,
-        &["cannot write", "--out"],
-    );
+    fails_to_run(&path, &out, 1, &["cannot write", "--out"]);
 }
 
 #[test]
