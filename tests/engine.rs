@@ -181,11 +181,17 @@ fn train_and_collect(threads: usize) -> Vec<Vec<f32>> {
     for batch in order.chunks(10) {
         engine.train_batch(&split.train, batch, 0.01).unwrap();
     }
-    engine
+    let test: Vec<usize> = (0..split.test.len()).collect();
+    let t = engine.evaluate(&split.test, &test).unwrap();
+    let mut out: Vec<Vec<f32>> = engine
         .projections()
         .iter()
         .map(|p| p.coefficients().to_vec())
-        .collect()
+        .collect();
+    // The evaluation's loss sum (split into two f32s, so every bit counts) and its count.
+    let hi = t.loss as f32;
+    out.push(vec![hi, (t.loss - hi as f64) as f32, t.correct as f32]);
+    out
 }
 
 #[test]

@@ -21,6 +21,9 @@ use crate::neuron::layer::{self, LayerState, Ports};
 use crate::neuron::System;
 use crate::topology::Projection;
 
+/// Samples per evaluation pass (split over the threads).
+const EVAL_CHUNK: usize = 400;
+
 /// Per-thread buffers for `rows` samples.
 #[derive(Debug, Default)]
 struct Workspace {
@@ -444,8 +447,9 @@ impl Engine for SyncEngine {
     }
 
     fn evaluate(&mut self, data: &Dataset, indices: &[usize]) -> Result<Tally, SimError> {
+        // A fixed chunk size, so that the loss sum is grouped the same at any thread count.
         let mut total = Tally::default();
-        for chunk in indices.chunks(200 * self.threads) {
+        for chunk in indices.chunks(EVAL_CHUNK) {
             self.for_blocks(data, chunk, "evaluation", |this, ws, block| {
                 this.forward(ws, &block)
             })?;
