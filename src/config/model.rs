@@ -1,0 +1,273 @@
+//! The validated model: a parsed [`ModelFile`] checked field by field (naming the field and
+//! the fix) and resolved into what the engines and the runner consume.
+
+use std::path::{Path, PathBuf};
+
+use super::{Connectivity, InitSection, ModelFile};
+use crate::data::DatasetName;
+use crate::error::ConfigError;
+use crate::neuron::{Integrator, NeuronParams};
+
+/// Where the training data comes from, resolved.
+#[derive(Debug, Clone)]
+pub enum DataSource {
+    Named {
+        name: DatasetName,
+        dir: Option<PathBuf>,
+        download: bool,
+    },
+    Synthetic(crate::data::synthetic::SyntheticSpec),
+}
+
+/// A validated model: what the engines and the runner consume.
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// The file it came from (for messages), if any.
+    pub path: Option<PathBuf>,
+    /// The file as parsed (copied into run summaries and checkpoints).
+    pub file: ModelFile,
+    pub data: DataSource,
+    pub neuron: NeuronParams,
+}
+
+impl Model {
+    /// Read, parse and validate a model file.
+    pub fn load(path: &Path) -> Result<Model, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Model::from_yaml(&text, Some(path))
+    }
+
+    /// Parse and validate YAML text; `path` is used in messages and to resolve `data.dir`.
+    pub fn from_yaml(text: &str, path: Option<&Path>) -> Result<Model, ConfigError> {
+        let file: ModelFile = serde_saphyr::from_str(text).map_err(|e| ConfigError::Parse {
+            path: display_path(path),
+            detail: e.to_string(),
+        })?;
+        Model::from_file(file, path)
+    }
+
+    /// Validate a parsed model file, reporting the offending field and the fix.
+    pub fn from_file(file: ModelFile, path: Option<&Path>) -> Result<Model, ConfigError> {
+        let p = display_path(path);
+        let invalid = |field: &str, detail: String| ConfigError::Invalid {
+            path: p.clone(),
+            field: field.to_string(),
+            detail,
+        };
+
+        let layers = &file.network.layers;
+        if layers.len() < 2 {
+            return Err(invalid(
+                "network.layers",
+                format!("needs at least an input and an output layer, got {layers:?}"),
+            ));
+        }
+        if let Some(i) = layers.iter().position(|&n| n == 0) {
+            return Err(invalid(
+                &format!("network.layers[{i}]"),
+                "layer is empty; give every layer at least one neuron".into(),
+            ));
+        }
+        let pairs = layers.len() - 1;
+        let conn = &file.network.connectivity;
+        if conn.len() != 1 && conn.len() != pairs {
+            return Err(invalid(
+                "network.connectivity",
+                format!(
+                    "has {} entries for {pairs} layer pairs; give one entry per pair or a single entry for all",
+                    conn.len()
+                ),
+            ));
+        }
+        for (l, c) in file_connectivity(&file).iter().enumerate() {
+            if let Connectivity::Random { fan_in } = c {
+                if *fan_in == 0 || *fan_in > layers[l] {
+                    return Err(invalid(
+                        &format!("network.connectivity[{l}].fan_in"),
+                        format!(
+                            "is {fan_in} but layer {l} has {} neurons; use 1..={}",
+                            layers[l], layers[l]
+                        ),
+                    ));
+                }
+            }
+        }
+        match file.network.init {
+            InitSection::Normal { std, mean, .. } => {
+                if !(std.is_finite() && std >= 0.0 && mean.is_finite()) {
+                    return Err(invalid(
+                        "network.init.std",
+                        format!("must be finite and >= 0, got {std}"),
+                    ));
+                }
+            }
+            InitSection::Uniform { low, high, .. } => {
+                if !(low.is_finite() && high.is_finite() && low < high) {
+                    return Err(invalid(
+                        "network.init",
+                        format!("uniform needs low < high, got low {low}, high {high}"),
+                    ));
+                }
+            }
+        }
+
+        let n = &file.neuron;
+        if n.input == n.output {
+            return Err(invalid(
+                "neuron.output",
+                format!(
+                    "equals neuron.input ({:?}); a node is never both input and output: pick another element, e.g. S",
+                    n.input
+                ),
+            ));
+        }
+        let (k1, k2, k3) = (n.k1.values(), n.k2.values(), n.k3.values());
+        for (name, k) in [("k1", k1), ("k2", k2), ("k3", k3)] {
+            if k.iter().any(|v| !v.is_finite() || *v <= 0.0) {
+                return Err(invalid(
+                    &format!("neuron.{name}"),
+                    format!("every rate must be finite and > 0, got {k:?}"),
+                ));
+            }
+        }
+        let neuron = NeuronParams::new(k1, k2, k3, n.input, n.output, n.clamp)
+            .map_err(|detail| invalid("neuron.k1", detail))?;
+
+        let i = &file.integration;
+        if i.method == Integrator::SemiImplicit && !n.clamp {
+            return Err(invalid(
+                "integration.method",
+                "semi_implicit needs neuron.clamp: true (it assumes non-negative elements); use euler or rk4".into(),
+            ));
+        }
+        if !(i.dt.is_finite() && i.dt > 0.0) {
+            return Err(invalid(
+                "integration.dt",
+                format!("must be > 0, got {}", i.dt),
+            ));
+        }
+        for (name, w) in [
+            ("integration.forward_window", i.forward_window),
+            ("integration.backward_window", i.backward_window),
+        ] {
+            if !(w.is_finite() && w >= i.dt) {
+                return Err(invalid(
+                    name,
+                    format!("must be at least one step (dt = {}), got {w}", i.dt),
+                ));
+            }
+        }
+
+        let l = &file.learning;
+        if !(l.lr.is_finite() && l.lr >= 0.0) {
+            return Err(invalid(
+                "learning.lr",
+                format!("must be finite and >= 0, got {}", l.lr),
+            ));
+        }
+        if !(l.kt.is_finite() && l.kt >= 0.0) {
+            return Err(invalid(
+                "learning.kt",
+                format!("must be >= 0 (0 turns the limiter off), got {}", l.kt),
+            ));
+        }
+        if l.batch_size == 0 {
+            return Err(invalid("learning.batch_size", "must be at least 1".into()));
+        }
+        if !(file.error.beta.is_finite() && file.error.beta > 0.0) {
+            return Err(invalid(
+                "error.beta",
+                format!("must be > 0, got {}", file.error.beta),
+            ));
+        }
+        if !(file.error.scale.is_finite() && file.error.scale > 0.0) {
+            return Err(invalid(
+                "error.scale",
+                format!("must be > 0, got {}", file.error.scale),
+            ));
+        }
+        if !file.input.gain.is_finite() {
+            return Err(invalid("input.gain", "must be finite".into()));
+        }
+
+        let data = match file.data.dataset.as_str() {
+            "synthetic" => {
+                let s = file.data.synthetic.as_ref().ok_or_else(|| {
+                    invalid(
+                        "data.synthetic",
+                        "dataset: synthetic needs a `synthetic: {classes, dim, train, test, noise}` section".into(),
+                    )
+                })?;
+                if s.classes < 2 || s.dim == 0 || s.train == 0 || s.test == 0 {
+                    return Err(invalid(
+                        "data.synthetic",
+                        "needs classes >= 2 and dim, train, test >= 1".into(),
+                    ));
+                }
+                DataSource::Synthetic(crate::data::synthetic::SyntheticSpec {
+                    classes: s.classes,
+                    dim: s.dim,
+                    train: s.train,
+                    test: s.test,
+                    noise: s.noise,
+                })
+            }
+            other => {
+                let name: DatasetName = other.parse().map_err(|_| {
+                    invalid(
+                        "data.dataset",
+                        format!(
+                            "unknown data set `{other}`; use mnist, fashion-mnist or synthetic"
+                        ),
+                    )
+                })?;
+                let dir = file
+                    .data
+                    .dir
+                    .as_ref()
+                    .map(|d| match path.and_then(Path::parent) {
+                        Some(base) if d.is_relative() => base.join(d),
+                        _ => d.clone(),
+                    });
+                DataSource::Named {
+                    name,
+                    dir,
+                    download: file.data.download,
+                }
+            }
+        };
+
+        Ok(Model {
+            path: path.map(Path::to_path_buf),
+            file,
+            data,
+            neuron,
+        })
+    }
+
+    /// Connectivity of each layer pair (a single entry is repeated).
+    pub fn connectivity(&self) -> Vec<Connectivity> {
+        file_connectivity(&self.file)
+    }
+
+    /// Where this model came from, for messages.
+    pub fn display_path(&self) -> String {
+        display_path(self.path.as_deref())
+    }
+}
+
+fn file_connectivity(file: &ModelFile) -> Vec<Connectivity> {
+    let pairs = file.network.layers.len().saturating_sub(1);
+    match file.network.connectivity.as_slice() {
+        [one] => vec![*one; pairs],
+        many => many.to_vec(),
+    }
+}
+
+fn display_path(path: Option<&Path>) -> String {
+    path.map(|p| p.display().to_string())
+        .unwrap_or_else(|| "<model>".to_string())
+}
