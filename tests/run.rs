@@ -15,15 +15,20 @@ fn opts(out: &std::path::Path, epochs: usize) -> RunOptions {
     }
 }
 
-#[test]
-fn run_writes_metrics_summary_and_checkpoint() {
-    let dir = tempfile::tempdir().unwrap();
-    let m = common::model(&common::synthetic_yaml(
+/// A [6, 8, 4] network on the synthetic set, method 2, softmax error.
+fn small_model() -> bsp_sim::Model {
+    common::model(&common::synthetic_yaml(
         "[6, 8, 4]",
         "connections",
         "softmax",
         0.3,
-    ));
+    ))
+}
+
+#[test]
+fn run_writes_metrics_summary_and_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = small_model();
     let out = run(&m, &opts(dir.path(), 2), &mut Silent).unwrap();
     let metrics = read_metrics(&out.run_dir.join("metrics.csv")).unwrap();
     assert_eq!(metrics.len(), 2);
@@ -47,12 +52,7 @@ fn run_writes_metrics_summary_and_checkpoint() {
 #[test]
 fn resume_continues_exactly() {
     let dir = tempfile::tempdir().unwrap();
-    let m = common::model(&common::synthetic_yaml(
-        "[6, 8, 4]",
-        "connections",
-        "softmax",
-        0.3,
-    ));
+    let m = small_model();
     let straight = run(&m, &opts(&dir.path().join("a"), 3), &mut Silent).unwrap();
     let first = run(&m, &opts(&dir.path().join("b"), 1), &mut Silent).unwrap();
     let resumed = run(
