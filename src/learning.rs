@@ -90,12 +90,6 @@ impl OutputError {
             }
         }
     }
-
-    /// The time-varying error for one output neuron's instantaneous signal `d` (used with
-    /// `backward_input: time_varying`): the same formula applied to D(t) instead of y.
-    pub fn error_at(&self, d: &[f32], label: usize, e: &mut [f32]) {
-        self.error(d, label, e);
-    }
 }
 
 /// Index of the largest value (first on ties).

@@ -134,7 +134,7 @@ impl Network {
     /// Writes a projection's coefficients back onto the graph's edges.
     pub fn store(&mut self, l: usize, projection: &Projection) {
         let range = self.pairs[l].edges.clone();
-        for (e, c) in range.zip(projection.coefficients_canonical()) {
+        for (e, c) in range.zip(projection.coefficients().iter().copied()) {
             self.graph[EdgeIndex::new(e)].c = c;
         }
     }

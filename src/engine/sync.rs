@@ -102,10 +102,6 @@ impl SyncEngine {
         }
     }
 
-    pub fn threads(&self) -> usize {
-        self.threads
-    }
-
     pub fn neurons_mut(&mut self) -> &mut [LayerNeurons] {
         &mut self.neurons
     }
@@ -137,6 +133,16 @@ impl SyncEngine {
         (n * s.forward_steps + nr * s.backward_steps) as f64
     }
 
+    /// Samples per thread block for a batch of `batch` (contiguous blocks, in sample order).
+    fn block_size(&self, batch: usize) -> usize {
+        batch.div_ceil(self.threads).max(1)
+    }
+
+    /// The workspaces holding the blocks of the last batch of `batch` samples, in order.
+    fn used_workspaces(&self, batch: usize) -> &[Workspace] {
+        &self.workspaces[..batch.div_ceil(self.block_size(batch))]
+    }
+
     /// The lowest layer whose reversed system the learning rule needs: layer 1 for method 2
     /// (layer 0 has no incoming synapse), layer 0 for method 1 (every neuron moves its own
     /// fixed point).
@@ -155,7 +161,7 @@ impl SyncEngine {
         during: &str,
         work: impl Fn(&Self, &mut Workspace, Block<'_>) -> Result<(), SimError> + Sync,
     ) -> Result<(), SimError> {
-        let per = indices.len().div_ceil(self.threads).max(1);
+        let per = self.block_size(indices.len());
         let mut spaces = std::mem::take(&mut self.workspaces);
         let this = &*self;
         let result = std::thread::scope(|scope| {
@@ -294,7 +300,7 @@ impl SyncEngine {
                     let label = block.data.labels[block.indices[r]] as usize;
                     let range = r * classes..(r + 1) * classes;
                     let cur = &mut ws.current[last][range.clone()];
-                    s.error.error_at(&d[range], label, cur);
+                    s.error.error(&d[range], label, cur);
                     for c in cur.iter_mut() {
                         *c *= s.error_scale;
                     }
@@ -340,9 +346,7 @@ impl SyncEngine {
     /// Gathers the per-thread traces of layer `l` into batch order.
     fn gather(&self, l: usize, batch: usize, reversed: bool) -> Vec<f32> {
         let mut out = Vec::with_capacity(batch * self.sizes[l]);
-        let per = batch.div_ceil(self.threads).max(1);
-        let blocks = batch.div_ceil(per);
-        for ws in &self.workspaces[..blocks] {
+        for ws in self.used_workspaces(batch) {
             let src = if reversed {
                 &ws.rintegral[l]
             } else {
@@ -402,23 +406,10 @@ impl SyncEngine {
         Ok(())
     }
 
-    /// Readouts (output-layer y) of the last forward pass, batch order.
-    pub fn last_readouts(&self, batch: usize) -> Vec<f32> {
-        let classes = *self.sizes.last().unwrap_or(&0);
-        let per = batch.div_ceil(self.threads).max(1);
-        let blocks = batch.div_ceil(per);
-        self.workspaces[..blocks]
-            .iter()
-            .flat_map(|ws| ws.readout[..ws.rows * classes].iter().copied())
-            .collect()
-    }
-
     fn tally(&self, batch: usize, data: &Dataset, indices: &[usize]) -> Tally {
-        let per = batch.div_ceil(self.threads).max(1);
-        let blocks = batch.div_ceil(per);
         let mut t = Tally::default();
         let mut k = 0;
-        for ws in &self.workspaces[..blocks] {
+        for ws in self.used_workspaces(batch) {
             for (&loss, &pred) in ws.losses.iter().zip(&ws.predictions) {
                 t.samples += 1;
                 t.loss += loss as f64;

@@ -88,13 +88,6 @@ impl Projection {
         }
     }
 
-    /// The coefficients in the topology's canonical edge order (by post, then pre).
-    pub fn coefficients_canonical(&self) -> impl Iterator<Item = f32> + '_ {
-        match self {
-            Projection::Dense { c, .. } | Projection::Sparse { c, .. } => c.iter().copied(),
-        }
-    }
-
     /// Mutable access to the coefficients in canonical order.
     pub fn coefficients_mut(&mut self) -> &mut [f32] {
         match self {
@@ -102,7 +95,7 @@ impl Projection {
         }
     }
 
-    /// The coefficients in canonical order.
+    /// The coefficients in the topology's canonical edge order (by post, then pre).
     pub fn coefficients(&self) -> &[f32] {
         match self {
             Projection::Dense { c, .. } | Projection::Sparse { c, .. } => c,
