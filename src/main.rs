@@ -224,13 +224,14 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Validate { model } => {
             let m = Model::load(&model)?;
             let engine = run::build_engine(&m, m.file.seed, 1)?;
+            let settings = bsp_sim::engine::Settings::from_model(&m);
             let f = &m.file;
             println!("{}: ok", model.display());
             println!("  name       {}", f.name);
             println!("  layers     {:?}", f.network.layers);
             println!(
                 "  synapses   {}",
-                bsp_sim::engine::Engine::projections(&engine)
+                engine.projections()
                     .iter()
                     .map(|p| p.synapses())
                     .sum::<usize>()
@@ -238,7 +239,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             println!("  fixed point B0 = {:?}", m.neuron.rest);
             println!(
                 "  windows    forward {} + backward {} steps of dt {}",
-                engine.settings.forward_steps, engine.settings.backward_steps, engine.settings.dt
+                settings.forward_steps, settings.backward_steps, settings.dt
             );
             println!(
                 "  learning   {:?}, lr {}, batch {}, {} epochs",

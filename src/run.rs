@@ -13,6 +13,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::{DataSource, EngineKind, Model};
 use crate::data::{self, DataSearch, Dataset, Split};
+use crate::engine::event::AsyncEngine;
 use crate::engine::sync::SyncEngine;
 use crate::engine::{Engine, LayerNeurons, Settings, Tally};
 use crate::error::{CheckpointError, Error, Result, SimError};
@@ -80,23 +81,43 @@ pub fn build_network(model: &Model, seed: u64) -> Network {
     )
 }
 
-/// Builds the network from the seed and compiles it into a synchronous engine.
-pub fn build_engine(model: &Model, seed: u64, threads: usize) -> Result<SyncEngine> {
-    if model.file.engine != EngineKind::Sync {
-        return Err(SimError::EngineUnavailable("async".into()).into());
-    }
-    let net = build_network(model, seed);
-    let neurons = net
-        .layers
+/// Builds the network from the seed and compiles it into the model's engine.
+pub fn build_engine(model: &Model, seed: u64, threads: usize) -> Result<Box<dyn Engine>> {
+    Ok(match model.file.engine {
+        EngineKind::Sync => Box::new(build_sync_engine(model, seed, threads)),
+        EngineKind::Async => Box::new(build_async_engine(model, seed, threads)),
+    })
+}
+
+fn layer_neurons(model: &Model, net: &Network) -> Vec<LayerNeurons> {
+    net.layers
         .iter()
         .map(|&n| LayerNeurons::uniform(&model.neuron, n))
-        .collect();
-    Ok(SyncEngine::new(
+        .collect()
+}
+
+/// The synchronous engine over the network the seed builds.
+pub fn build_sync_engine(model: &Model, seed: u64, threads: usize) -> SyncEngine {
+    let net = build_network(model, seed);
+    SyncEngine::new(
         Settings::from_model(model),
         net.projections(),
-        neurons,
+        layer_neurons(model, &net),
         threads,
-    ))
+    )
+}
+
+/// The asynchronous engine over the network the seed builds (same initial C).
+pub fn build_async_engine(model: &Model, seed: u64, threads: usize) -> AsyncEngine {
+    let net = build_network(model, seed);
+    AsyncEngine::new(
+        Settings::from_model(model),
+        &model.file.asynchronous,
+        net.projections(),
+        layer_neurons(model, &net),
+        threads,
+        seed,
+    )
 }
 
 /// Loads (or generates) the model's data, applies the limits and checks the shapes.
@@ -196,7 +217,7 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
     let mut first_epoch = 0;
     let run_dir = match &resumed {
         Some((ck, file)) => {
-            restore(&mut engine, ck, file)?;
+            restore(engine.as_mut(), ck, file)?;
             metrics = ck.metrics.clone();
             first_epoch = ck.epochs_done;
             file.parent().map(Path::to_path_buf).unwrap_or_default()
@@ -220,7 +241,7 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
             .unwrap_or_default(),
         model_name: model.file.name.clone(),
         model_path: model.path.as_ref().map(|p| p.display().to_string()),
-        engine: "sync".into(),
+        engine: engine.name().into(),
         seed,
         threads,
         git_commit: opts.git_commit.clone(),
@@ -241,7 +262,7 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
 
     let result = train_epochs(
         &model,
-        &mut engine,
+        engine.as_mut(),
         &split,
         seed,
         first_epoch..epochs,
@@ -277,7 +298,7 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
 #[allow(clippy::too_many_arguments)]
 fn train_epochs(
     model: &Model,
-    engine: &mut SyncEngine,
+    engine: &mut dyn Engine,
     split: &Split,
     seed: u64,
     epochs: std::ops::Range<usize>,
@@ -299,11 +320,13 @@ fn train_epochs(
             running.add(engine.train_batch(&split.train, batch, lr)?);
             obs.batch_done(running.samples, &running);
         }
+        // The asynchronous engine's last backward waves are still in flight.
+        engine.finish()?;
         let train_seconds = t0.elapsed().as_secs_f64();
         let test = engine.evaluate(&split.test, &test_indices)?;
         let record = EpochRecord {
             epoch: epoch + 1,
-            engine: "sync".into(),
+            engine: engine.name().into(),
             lr,
             train_samples: running.samples,
             train_loss: running.mean_loss(),
@@ -347,7 +370,7 @@ pub fn epoch_order(seed: u64, epoch: usize, n: usize) -> Vec<usize> {
 
 /// Puts a checkpoint's coefficients and neuron state into a freshly built engine.
 pub fn restore(
-    engine: &mut SyncEngine,
+    engine: &mut dyn Engine,
     ck: &Checkpoint,
     file: &Path,
 ) -> Result<(), CheckpointError> {
@@ -395,7 +418,7 @@ pub fn evaluate_checkpoint(
         &obs.download_bar(),
     )?;
     let mut engine = build_engine(&model, ck.seed, threads)?;
-    restore(&mut engine, &ck, &file)?;
+    restore(engine.as_mut(), &ck, &file)?;
     let indices: Vec<usize> = (0..split.test.len()).collect();
     let tally = engine.evaluate(&split.test, &indices)?;
     Ok((tally, ck))
