@@ -433,6 +433,11 @@ pub struct AsyncSection {
     /// by at least `theta` since its last event; 0 sends every change.
     #[serde(default)]
     pub theta: f32,
+    /// Send-on-delta threshold of the reversed systems (the backward wave); default
+    /// `theta`. The backward wave is often far smaller than the forward one (it carries
+    /// the error), so it may need a finer threshold.
+    #[serde(default)]
+    pub theta_backward: Option<f32>,
     /// Synaptic delay, fixed or drawn per synapse from the seed; rounded to whole steps of
     /// `integration.dt` (as NEST does).
     #[serde(default)]
@@ -462,6 +467,7 @@ impl Default for AsyncSection {
     fn default() -> Self {
         AsyncSection {
             theta: 0.0,
+            theta_backward: None,
             delay: Delay::default(),
             sample_interval: None,
             max_in_flight: default_in_flight(),
@@ -475,12 +481,23 @@ impl Default for AsyncSection {
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Delay {
-    Fixed { value: f32 },
-    Uniform { low: f32, high: f32 },
+    Fixed {
+        value: f32,
+    },
+    Uniform {
+        low: f32,
+        high: f32,
+    },
     /// Normal, truncated at zero.
-    Normal { mean: f32, std: f32 },
+    Normal {
+        mean: f32,
+        std: f32,
+    },
     /// `min` plus an exponential with mean `mean - min`.
-    Exponential { min: f32, mean: f32 },
+    Exponential {
+        min: f32,
+        mean: f32,
+    },
 }
 
 impl Default for Delay {

@@ -43,6 +43,8 @@ pub struct RunOptions {
     pub offline: bool,
     /// The bsp-sim source commit, when known.
     pub git_commit: Option<String>,
+    /// Name of the run directory under `out` (default: `<model>-<UTC time>-s<seed>`).
+    pub run_name: Option<String>,
 }
 
 /// Progress callbacks; every method has a do-nothing default.
@@ -222,7 +224,10 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
             first_epoch = ck.epochs_done;
             file.parent().map(Path::to_path_buf).unwrap_or_default()
         }
-        None => new_run_dir(&opts.out, &model.file.name, seed)?,
+        None => match &opts.run_name {
+            Some(name) => opts.out.join(name),
+            None => new_run_dir(&opts.out, &model.file.name, seed)?,
+        },
     };
     report::create_dir(&run_dir)?;
     if resumed.is_none() {
@@ -256,6 +261,7 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
         best_test_accuracy: None,
         error: None,
         metrics: metrics.clone(),
+        counters: Default::default(),
     };
     write_summary(&run_dir, &summary)?;
     obs.run_started(&run_dir, &summary);
@@ -279,6 +285,7 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
         .map(|m| m.test_accuracy)
         .fold(None, |b: Option<f64>, a| Some(b.map_or(a, |b| b.max(a))));
     summary.metrics = metrics;
+    summary.counters = engine.counters();
     match result {
         Ok(()) => {
             summary.status = RunStatus::Complete;

@@ -274,11 +274,25 @@ fn check_async(file: &ModelFile) -> Result<(), (&'static str, String)> {
             format!("must be >= 0 (0 sends every change), got {}", a.theta),
         ));
     }
+    if let Some(t) = a.theta_backward {
+        if !(t.is_finite() && t >= 0.0) {
+            return Err((
+                "async.theta_backward",
+                format!("must be >= 0 (0 sends every change), got {t}"),
+            ));
+        }
+    }
     let ok = match a.delay {
         Delay::Fixed { value } => value.is_finite() && value >= 0.0,
-        Delay::Uniform { low, high } => low.is_finite() && high.is_finite() && 0.0 <= low && low <= high,
-        Delay::Normal { mean, std } => mean.is_finite() && std.is_finite() && mean >= 0.0 && std >= 0.0,
-        Delay::Exponential { min, mean } => min.is_finite() && mean.is_finite() && 0.0 <= min && min <= mean,
+        Delay::Uniform { low, high } => {
+            low.is_finite() && high.is_finite() && 0.0 <= low && low <= high
+        }
+        Delay::Normal { mean, std } => {
+            mean.is_finite() && std.is_finite() && mean >= 0.0 && std >= 0.0
+        }
+        Delay::Exponential { min, mean } => {
+            min.is_finite() && mean.is_finite() && 0.0 <= min && min <= mean
+        }
     };
     if !ok {
         return Err((
@@ -298,12 +312,22 @@ fn check_async(file: &ModelFile) -> Result<(), (&'static str, String)> {
     if a.max_in_flight == 0 {
         return Err(("async.max_in_flight", "must be at least 1".into()));
     }
-    if let LocalStep::Adaptive { tolerance, max_halvings } = a.step {
+    if let LocalStep::Adaptive {
+        tolerance,
+        max_halvings,
+    } = a.step
+    {
         if !(tolerance.is_finite() && tolerance > 0.0) {
-            return Err(("async.step.tolerance", format!("must be > 0, got {tolerance}")));
+            return Err((
+                "async.step.tolerance",
+                format!("must be > 0, got {tolerance}"),
+            ));
         }
         if max_halvings > 20 {
-            return Err(("async.step.max_halvings", format!("must be at most 20, got {max_halvings}")));
+            return Err((
+                "async.step.max_halvings",
+                format!("must be at most 20, got {max_halvings}"),
+            ));
         }
     }
     if file.engine == EngineKind::Async {

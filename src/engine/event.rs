@@ -69,6 +69,8 @@ pub struct AsyncEngine {
     /// sample's first read (for the staleness count).
     recent: VecDeque<u64>,
     counters: Counters,
+    /// Event bookkeeping summed over calls (conservation and local-time checks).
+    work: Work,
 }
 
 impl AsyncEngine {
@@ -104,7 +106,15 @@ impl AsyncEngine {
             .sample_interval
             .map_or(forward.max(backward), steps)
             .max(forward.max(backward));
-        let timing = Timing::new(forward, backward, interval, &mean, max.clone(), min_delay, first_reversed);
+        let timing = Timing::new(
+            forward,
+            backward,
+            interval,
+            &mean,
+            max.clone(),
+            min_delay,
+            first_reversed,
+        );
         let sizes: Vec<usize> = neurons.iter().map(|l| l.n).collect();
         let mut base = vec![0u32; sizes.len() + 1];
         for (l, &n) in sizes.iter().enumerate() {
@@ -122,6 +132,7 @@ impl AsyncEngine {
             local: config.step,
             clamp: settings.clamp,
             theta: config.theta,
+            theta_backward: config.theta_backward.unwrap_or(config.theta),
         };
         AsyncEngine {
             settings,
@@ -141,6 +152,7 @@ impl AsyncEngine {
             slot_free: vec![0; slots],
             recent: VecDeque::new(),
             counters: Counters::default(),
+            work: Work::default(),
         }
     }
 
@@ -155,7 +167,13 @@ impl AsyncEngine {
     }
 
     /// Schedules samples `indices` (at most `slots` of them) and returns them.
-    fn schedule(&mut self, data: &Dataset, indices: &[usize], train: bool, scale: f32) -> Vec<Sample> {
+    fn schedule(
+        &mut self,
+        data: &Dataset,
+        indices: &[usize],
+        train: bool,
+        scale: f32,
+    ) -> Vec<Sample> {
         let connections = self.settings.method == LearningMethod::Connections;
         indices
             .iter()
@@ -193,8 +211,15 @@ impl AsyncEngine {
         }
         let samples: Vec<Sample> = self.in_flight.iter().cloned().collect();
         let threads = self.workers.len();
-        let (from, sizes, base, delays, timing, settings, rule) =
-            (self.now, &self.sizes, &self.base, &self.delays, &self.timing, &self.settings, self.rule);
+        let (from, sizes, base, delays, timing, settings, rule) = (
+            self.now,
+            &self.sizes,
+            &self.base,
+            &self.delays,
+            &self.timing,
+            &self.settings,
+            self.rule,
+        );
         let mut shapes = Vec::new();
         let mut rows = Vec::new();
         for p in self.projections.iter_mut() {
@@ -241,7 +266,8 @@ impl AsyncEngine {
                     let shared = &shared;
                     let samples = &samples;
                     scope.spawn(move || {
-                        let outcome = catch_unwind(AssertUnwindSafe(|| w.run(shared, &comm, from, to)));
+                        let outcome =
+                            catch_unwind(AssertUnwindSafe(|| w.run(shared, &comm, from, to)));
                         drop(comm);
                         match outcome {
                             Ok(Ok(())) => Ok(()),
@@ -263,17 +289,28 @@ impl AsyncEngine {
                     })
                 })
                 .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(SimError::WorkerPanic {
-                during: "the asynchronous engine".into(),
-                message: "worker thread died".into(),
-            }))).collect()
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(SimError::WorkerPanic {
+                            during: "the asynchronous engine".into(),
+                            message: "worker thread died".into(),
+                        })
+                    })
+                })
+                .collect()
         });
         // A worker that stopped because a peer did reports an empty panic; prefer the cause.
         let mut first_err = None;
         for r in results {
             if let Err(e) = r {
-                let secondary = matches!(&e, SimError::WorkerPanic { during, .. } if during.is_empty());
-                if first_err.is_none() || (!secondary && matches!(&first_err, Some(SimError::WorkerPanic { during, .. }) if during.is_empty())) {
+                let secondary =
+                    matches!(&e, SimError::WorkerPanic { during, .. } if during.is_empty());
+                if first_err.is_none()
+                    || (!secondary
+                        && matches!(&first_err, Some(SimError::WorkerPanic { during, .. }) if during.is_empty()))
+                {
                     first_err = Some(e);
                 }
             }
@@ -326,7 +363,9 @@ impl AsyncEngine {
     fn retire(&mut self) {
         let connections = self.settings.method == LearningMethod::Connections;
         while let Some(s) = self.in_flight.front() {
-            let done = self.timing.boundary(self.timing.completion(s.start, s.train, connections));
+            let done = self
+                .timing
+                .boundary(self.timing.completion(s.start, s.train, connections));
             if done > self.now {
                 break;
             }
@@ -346,7 +385,11 @@ impl AsyncEngine {
                 .max()
                 .unwrap_or(s)
         };
-        while self.recent.front().is_some_and(|&o| last_update(o) <= start) {
+        while self
+            .recent
+            .front()
+            .is_some_and(|&o| last_update(o) <= start)
+        {
             self.recent.pop_front();
         }
         for l in 0..tm.layers() - 1 {
@@ -364,13 +407,37 @@ impl AsyncEngine {
         self.recent.push_back(start);
     }
 
+    /// Event bookkeeping: (events sent by all workers, events taken in by each worker,
+    /// local-time regressions). Every event goes to every worker, so each worker's count
+    /// equals the total sent when none is lost or duplicated.
+    pub fn event_balance(&self) -> (u64, Vec<u64>, u64) {
+        let sent = self.workers.iter().map(|w| w.work.sent).sum::<u64>() + self.work.sent;
+        let received = self.workers.iter().map(|w| w.work.received).collect();
+        (
+            sent,
+            received,
+            self.work.time_regressions
+                + self
+                    .workers
+                    .iter()
+                    .map(|w| w.work.time_regressions)
+                    .sum::<u64>(),
+        )
+    }
+
     fn collect_work(&mut self) {
         let mut w = Work::default();
         for worker in self.workers.iter_mut() {
             w.events += worker.work.events;
             w.deliveries += worker.work.deliveries;
             w.synapse_updates += worker.work.synapse_updates;
-            worker.work = Work::default();
+            self.work.sent += worker.work.sent;
+            self.work.time_regressions += worker.work.time_regressions;
+            worker.work.events = 0;
+            worker.work.deliveries = 0;
+            worker.work.synapse_updates = 0;
+            worker.work.sent = 0;
+            worker.work.time_regressions = 0;
         }
         self.counters.events += w.events;
         self.counters.deliveries += w.deliveries;
@@ -378,11 +445,21 @@ impl AsyncEngine {
     }
 
     /// Runs `indices` through the network (trained or evaluated), `slots` at a time.
-    fn pass(&mut self, data: &Dataset, indices: &[usize], train: bool, scale: f32) -> Result<Tally, SimError> {
+    fn pass(
+        &mut self,
+        data: &Dataset,
+        indices: &[usize],
+        train: bool,
+        scale: f32,
+    ) -> Result<Tally, SimError> {
         let mut total = Tally::default();
         for chunk in indices.chunks(self.slots) {
             let samples = self.schedule(data, chunk, train, scale);
-            let to = samples.iter().map(|s| self.timing.readout(s.start)).max().unwrap_or(self.now);
+            let to = samples
+                .iter()
+                .map(|s| self.timing.readout(s.start))
+                .max()
+                .unwrap_or(self.now);
             self.advance(to, Some(data))?;
             self.collect_work();
             total.add(self.tally(&samples));
@@ -393,7 +470,12 @@ impl AsyncEngine {
 }
 
 impl Engine for AsyncEngine {
-    fn train_batch(&mut self, data: &Dataset, indices: &[usize], lr: f32) -> Result<Tally, SimError> {
+    fn train_batch(
+        &mut self,
+        data: &Dataset,
+        indices: &[usize],
+        lr: f32,
+    ) -> Result<Tally, SimError> {
         let scale = lr / (indices.len().max(1) as f32 * self.settings.error_scale);
         let t = self.pass(data, indices, true, scale)?;
         self.counters.samples_trained += t.samples as u64;
@@ -455,7 +537,9 @@ impl Engine for AsyncEngine {
 fn split(p: &mut Projection) -> (Shape<'_>, &mut [f32]) {
     match p {
         Projection::Dense { c, .. } => (Shape::Dense, c.as_mut_slice()),
-        Projection::Sparse { row_ptr, col, c, .. } => (Shape::Sparse(row_ptr, col), c.as_mut_slice()),
+        Projection::Sparse {
+            row_ptr, col, c, ..
+        } => (Shape::Sparse(row_ptr, col), c.as_mut_slice()),
     }
 }
 

@@ -447,7 +447,9 @@ impl Engine for SyncEngine {
         let n = indices.len() as u64;
         let macs = self.synaptic_macs_per_training_sample() as u64;
         let updated: u64 = match self.settings.method {
-            LearningMethod::Connections => self.projections.iter().map(|p| p.synapses() as u64).sum(),
+            LearningMethod::Connections => {
+                self.projections.iter().map(|p| p.synapses() as u64).sum()
+            }
             LearningMethod::FixedPoints => self.sizes.iter().map(|&n| n as u64).sum(),
         };
         let c = &mut self.counters;

@@ -40,7 +40,9 @@ pub struct StepRule {
     pub integrator: Integrator,
     pub local: LocalStep,
     pub clamp: bool,
+    /// Send-on-delta thresholds of the forward and the reversed system.
     pub theta: f32,
+    pub theta_backward: f32,
 }
 
 impl SystemState {
@@ -58,6 +60,7 @@ impl SystemState {
     /// least theta. `input` and `output` are element indices; `reference` the rest level the
     /// deviation is measured from.
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     pub fn step(
         &mut self,
         system: System,
@@ -70,8 +73,12 @@ impl SystemState {
         match rule.local {
             LocalStep::Fixed => {
                 self.x = match rule.integrator {
-                    Integrator::Euler => euler(system, c, &self.x, input, self.input, rule.dt, rule.clamp, false),
-                    Integrator::SemiImplicit => euler(system, c, &self.x, input, self.input, rule.dt, rule.clamp, true),
+                    Integrator::Euler => euler(
+                        system, c, &self.x, input, self.input, rule.dt, rule.clamp, false,
+                    ),
+                    Integrator::SemiImplicit => euler(
+                        system, c, &self.x, input, self.input, rule.dt, rule.clamp, true,
+                    ),
                     Integrator::Rk4 => {
                         let mut u = [0.0; ELEMENTS];
                         u[input] = self.input;
@@ -86,11 +93,15 @@ impl SystemState {
         }
         let d = self.x[output] - reference;
         self.integral += rule.dt * d;
+        let theta = match system {
+            System::Forward => rule.theta,
+            System::Reversed => rule.theta_backward,
+        };
         let moved = d - self.sent;
-        let emit = if rule.theta == 0.0 {
+        let emit = if theta == 0.0 {
             moved != 0.0
         } else {
-            moved.abs() >= rule.theta
+            moved.abs() >= theta
         };
         if emit {
             self.sent = d;
@@ -193,4 +204,6 @@ pub struct NeuronActor {
     pub reversed: SystemState,
     /// Events emitted so far (the `seq` of the next one).
     pub seq: u32,
+    /// Local time: the step the actor has reached.
+    pub time: u64,
 }

@@ -77,7 +77,17 @@ pub struct Work {
     pub events: u64,
     pub deliveries: u64,
     pub synapse_updates: u64,
+    /// Every event put on the wire (signals, readouts, traces).
+    pub sent: u64,
+    /// Every event taken in (each worker takes in every event).
+    pub received: u64,
+    /// Steps an actor was asked to take at a time before its local time (must stay 0).
+    pub time_regressions: u64,
 }
+
+/// A sparse projection's synapses onto a worker's rows, grouped by presynaptic neuron:
+/// entries `start[i]..start[i + 1]` are (postsynaptic j, coefficient index).
+type ByPre = (Vec<usize>, Vec<(u32, u32)>);
 
 /// Where a worker was when it stopped with an error or panicked.
 #[derive(Debug, Clone, Copy, Default)]
@@ -111,9 +121,13 @@ pub struct Worker {
     pub finished: Vec<(u64, Vec<f32>)>,
     /// Per sparse projection: for each presynaptic i, its synapses onto own rows as
     /// (postsynaptic j, index into the coefficients).
-    by_pre: Vec<Option<(Vec<usize>, Vec<(u32, u32)>)>>,
+    by_pre: Vec<Option<ByPre>>,
     /// Sleeping actors to wake, keyed by (arrival step, global id).
     wake: PriorityQueue<(u16, u32), Reverse<(u64, u32)>>,
+    /// Per layer: how many own actors sleep in the forward / reversed system (deliveries
+    /// skip the wake check when none does).
+    asleep_f: Vec<usize>,
+    asleep_r: Vec<usize>,
     /// Events emitted in the window just processed, not yet exchanged.
     outbox: Vec<Event>,
     /// Events of the last window, exchanged, waiting for the next boundary.
@@ -137,10 +151,14 @@ impl Worker {
         let own = |f: &dyn Fn(usize) -> usize| -> Vec<Vec<f32>> {
             ranges.iter().map(|r| vec![0.0; f(r.len())]).collect()
         };
-        let all = |per: usize| -> Vec<Vec<f32>> { sizes.iter().map(|&n| vec![0.0; n * per]).collect() };
+        let all =
+            |per: usize| -> Vec<Vec<f32>> { sizes.iter().map(|&n| vec![0.0; n * per]).collect() };
         Worker {
             id,
-            actors: ranges.iter().map(|r| vec![NeuronActor::default(); r.len()]).collect(),
+            actors: ranges
+                .iter()
+                .map(|r| vec![NeuronActor::default(); r.len()])
+                .collect(),
             ring_f: own(&|n| n * ring_len as usize),
             ring_r: own(&|n| n * ring_len as usize),
             ring_len,
@@ -153,6 +171,8 @@ impl Worker {
             finished: Vec::new(),
             by_pre: Vec::new(),
             wake: PriorityQueue::new(),
+            asleep_f: vec![0; sizes.len()],
+            asleep_r: vec![0; sizes.len()],
             outbox: Vec::new(),
             inbox: Vec::new(),
             work: Work::default(),
@@ -208,9 +228,11 @@ impl Worker {
             for n in t..t + look {
                 self.step(sh, n)?;
             }
+            self.work.sent += self.outbox.len() as u64;
             self.inbox = comm
                 .exchange(std::mem::take(&mut self.outbox))
                 .map_err(|PeerGone| Stop::Peer)?;
+            self.work.received += self.inbox.len() as u64;
             t += look;
             // Boundary t: everything emitted before it is known to every worker.
             self.absorb(sh, t);
@@ -250,7 +272,9 @@ impl Worker {
     fn updates_due(&self, sh: &Shared<'_>, t: u64) -> bool {
         sh.settings.method == LearningMethod::Connections
             && sh.samples.iter().any(|s| {
-                s.train && (0..sh.sizes.len() - 1).any(|l| sh.timing.boundary(sh.timing.update_due(s.start, l)) == t)
+                s.train
+                    && (0..sh.sizes.len() - 1)
+                        .any(|l| sh.timing.boundary(sh.timing.update_due(s.start, l)) == t)
             })
     }
 
@@ -273,9 +297,31 @@ impl Worker {
                     let mut block = sh.rows[l][self.id].write().expect("rows lock");
                     let carried = &self.carried_f[l];
                     let old = carried.iter().any(|&v| v != 0.0).then(|| block.to_vec());
-                    update_rows(&shape, pre, post, own.clone(), &mut block[..], 1, p, q, s.scale, kt);
+                    update_rows(
+                        &shape,
+                        pre,
+                        post,
+                        own.clone(),
+                        &mut block[..],
+                        1,
+                        p,
+                        q,
+                        s.scale,
+                        kt,
+                    );
                     self.work.synapse_updates += block.len() as u64;
-                    if let Some(old) = old {
+                    if let (Some(old), Shape::Dense) = (&old, shape) {
+                        for jj in 0..own.len() {
+                            let new_row = &block[jj * pre..(jj + 1) * pre];
+                            let old_row = &old[jj * pre..(jj + 1) * pre];
+                            let mut comp = 0.0f32;
+                            for ((&c1, &c0), &v) in new_row.iter().zip(old_row).zip(carried.iter())
+                            {
+                                comp += (c1 - c0) * v;
+                            }
+                            self.actors[l + 1][jj].forward.input += comp;
+                        }
+                    } else if let Some(old) = old {
                         for_rows(&shape, pre, own.clone(), |jj, k0, cols| {
                             let mut comp = 0.0f32;
                             for (m, i) in cols.enumerate() {
@@ -328,10 +374,26 @@ impl Worker {
                     let mut wake = |jj: usize, at: u64| {
                         if actors[jj].forward.quiescent {
                             let gid = sh.base[l + 1] + (own.start + jj) as u32;
-                            self.wake.push_increase((l as u16 + 1, jj as u32), Reverse((at, gid)));
+                            self.wake
+                                .push_increase((l as u16 + 1, jj as u32), Reverse((at, gid)));
                         }
                     };
                     match (&sh.shapes[l], &self.by_pre[l]) {
+                        (Shape::Dense, _) if matches!(delays, Delays::Fixed(_)) => {
+                            // One arrival time for all: a strided column of C into one ring row.
+                            let at = ev.time + delays.of(0);
+                            let row = &mut ring[(at % r) as usize * n_own..][..n_own];
+                            let column = block[i..].iter().step_by(pre);
+                            for (slot, &c) in row.iter_mut().zip(column) {
+                                *slot += c * delta;
+                            }
+                            if self.asleep_f[l + 1] > 0 {
+                                for jj in 0..n_own {
+                                    wake(jj, at);
+                                }
+                            }
+                            self.work.deliveries += n_own as u64;
+                        }
                         (Shape::Dense, _) => {
                             for jj in 0..n_own {
                                 let k = (own.start + jj) * pre + i;
@@ -346,7 +408,8 @@ impl Worker {
                             for &(j, k) in &entries[start[i]..start[i + 1]] {
                                 let jj = j as usize - own.start;
                                 let at = ev.time + delays.of(k as usize);
-                                ring[(at % r) as usize * n_own + jj] += block[k as usize - base] * delta;
+                                ring[(at % r) as usize * n_own + jj] +=
+                                    block[k as usize - base] * delta;
                                 wake(jj, at);
                             }
                             self.work.deliveries += (start[i + 1] - start[i]) as u64;
@@ -374,10 +437,25 @@ impl Worker {
                     let mut wake = |ii: usize, at: u64| {
                         if actors[ii].reversed.quiescent {
                             let gid = sh.base[p] + (own.start + ii) as u32;
-                            self.wake.push_increase((p as u16, ii as u32), Reverse((at, gid)));
+                            self.wake
+                                .push_increase((p as u16, ii as u32), Reverse((at, gid)));
                         }
                     };
                     match &sh.shapes[p] {
+                        Shape::Dense if matches!(delays, Delays::Fixed(_)) => {
+                            let row = &block[(j - first_row) * pre..(j - first_row + 1) * pre];
+                            let at = ev.time + delays.of(0);
+                            let slots = &mut ring[(at % r) as usize * n_own..][..n_own];
+                            for (slot, &c) in slots.iter_mut().zip(&row[own.clone()]) {
+                                *slot += c * delta;
+                            }
+                            if self.asleep_r[p] > 0 {
+                                for ii in 0..n_own {
+                                    wake(ii, at);
+                                }
+                            }
+                            self.work.deliveries += n_own as u64;
+                        }
                         Shape::Dense => {
                             let row = &block[(j - first_row) * pre..(j - first_row + 1) * pre];
                             for ii in 0..n_own {
@@ -420,13 +498,19 @@ impl Worker {
             let n_own = self.ranges[l].len();
             let slot = (n % r) as usize * n_own;
             if l > 0 {
-                for (a, v) in self.actors[l].iter_mut().zip(&mut self.ring_f[l][slot..slot + n_own]) {
+                for (a, v) in self.actors[l]
+                    .iter_mut()
+                    .zip(&mut self.ring_f[l][slot..slot + n_own])
+                {
                     a.forward.input += *v;
                     *v = 0.0;
                 }
             }
             if l < last {
-                for (a, v) in self.actors[l].iter_mut().zip(&mut self.ring_r[l][slot..slot + n_own]) {
+                for (a, v) in self.actors[l]
+                    .iter_mut()
+                    .zip(&mut self.ring_r[l][slot..slot + n_own])
+                {
                     a.reversed.input += *v;
                     *v = 0.0;
                 }
@@ -451,9 +535,15 @@ impl Worker {
                 break;
             }
             let ((l, jj), _) = self.wake.pop().expect("peeked");
-            let a = &mut self.actors[l as usize][jj as usize];
-            a.forward.quiescent &= a.forward.input == 0.0;
-            a.reversed.quiescent &= a.reversed.input == 0.0;
+            let (l, a) = (l as usize, &mut self.actors[l as usize][jj as usize]);
+            if a.forward.quiescent && a.forward.input != 0.0 {
+                a.forward.quiescent = false;
+                self.asleep_f[l] -= 1;
+            }
+            if a.reversed.quiescent && a.reversed.input != 0.0 {
+                a.reversed.quiescent = false;
+                self.asleep_r[l] -= 1;
+            }
         }
         // Integrate.
         let rule = sh.rule;
@@ -465,30 +555,80 @@ impl Worker {
                 let j = self.ranges[l].start + jj;
                 let gid = sh.base[l] + j as u32;
                 let a = &mut self.actors[l][jj];
+                if n < a.time {
+                    self.work.time_regressions += 1;
+                }
+                a.time = n + 1;
                 if a.forward.window.is_some() && !a.forward.quiescent {
-                    self.position = Position { layer: l, neuron: j, step: n };
+                    self.position = Position {
+                        layer: l,
+                        neuron: j,
+                        step: n,
+                    };
                     let c = shared_f.unwrap_or_else(|| coefficients(&nr.forward, j));
-                    let sent = a.forward.step(System::Forward, &c, s.input_port, s.output_port, nr.reference[j], &rule);
+                    let sent = a.forward.step(
+                        System::Forward,
+                        &c,
+                        s.input_port,
+                        s.output_port,
+                        nr.reference[j],
+                        &rule,
+                    );
                     if !a.forward.x[s.output_port].is_finite() {
-                        return Err(Stop::NonFinite { phase: "forward", layer: l, slot: a.forward.window.unwrap_or(0) });
+                        return Err(Stop::NonFinite {
+                            phase: "forward",
+                            layer: l,
+                            slot: a.forward.window.unwrap_or(0),
+                        });
                     }
                     if let Some(v) = sent {
                         if l < last {
-                            emit(&mut self.outbox, a, n + 1, gid, EventKind::Forward, a.forward.window, v);
+                            emit(
+                                &mut self.outbox,
+                                a,
+                                n + 1,
+                                gid,
+                                EventKind::Forward,
+                                a.forward.window,
+                                v,
+                            );
                         }
                         self.work.events += 1;
                     }
                 }
                 if a.reversed.window.is_some() && !a.reversed.quiescent {
-                    self.position = Position { layer: l, neuron: j, step: n };
+                    self.position = Position {
+                        layer: l,
+                        neuron: j,
+                        step: n,
+                    };
                     let c = shared_r.unwrap_or_else(|| coefficients(&nr.reversed, j));
-                    let sent = a.reversed.step(System::Reversed, &c, s.output_port, s.input_port, nr.reference_reversed[j], &rule);
+                    let sent = a.reversed.step(
+                        System::Reversed,
+                        &c,
+                        s.output_port,
+                        s.input_port,
+                        nr.reference_reversed[j],
+                        &rule,
+                    );
                     if !a.reversed.x[s.input_port].is_finite() {
-                        return Err(Stop::NonFinite { phase: "backward", layer: l, slot: a.reversed.window.unwrap_or(0) });
+                        return Err(Stop::NonFinite {
+                            phase: "backward",
+                            layer: l,
+                            slot: a.reversed.window.unwrap_or(0),
+                        });
                     }
                     if let Some(v) = sent {
                         if l > tm.first_reversed {
-                            emit(&mut self.outbox, a, n + 1, gid, EventKind::Backward, a.reversed.window, v);
+                            emit(
+                                &mut self.outbox,
+                                a,
+                                n + 1,
+                                gid,
+                                EventKind::Backward,
+                                a.reversed.window,
+                                v,
+                            );
                         }
                         self.work.events += 1;
                     }
@@ -501,7 +641,10 @@ impl Worker {
                 if n + 1 == smp.start + tm.fwd_offset[l] + tm.forward {
                     self.close_forward(sh, smp, l, n + 1);
                 }
-                if smp.train && l >= tm.first_reversed && n + 1 == smp.start + tm.rev_offset[l] + tm.backward {
+                if smp.train
+                    && l >= tm.first_reversed
+                    && n + 1 == smp.start + tm.rev_offset[l] + tm.backward
+                {
                     self.close_reversed(sh, smp, l, n + 1)?;
                 }
             }
@@ -522,6 +665,10 @@ impl Worker {
             let rest = std::array::from_fn(|k| nr.rest[k][j]);
             a.forward.open(smp.slot, closes, &rest);
         }
+        self.asleep_f[l] = self.actors[l]
+            .iter()
+            .filter(|a| a.forward.quiescent)
+            .count();
     }
 
     fn open_reversed(&mut self, sh: &Shared<'_>, smp: &Sample, l: usize, n: u64) {
@@ -544,6 +691,10 @@ impl Worker {
             let rest = std::array::from_fn(|k| nr.rest_reversed[k][j]);
             a.reversed.open(smp.slot, closes, &rest);
         }
+        self.asleep_r[l] = self.actors[l]
+            .iter()
+            .filter(|a| a.reversed.quiescent)
+            .count();
     }
 
     fn close_forward(&mut self, sh: &Shared<'_>, smp: &Sample, l: usize, t: u64) {
@@ -559,11 +710,27 @@ impl Worker {
                 emit(&mut self.outbox, a, t, gid, EventKind::Readout, f.window, y);
             } else {
                 if f.sent_integral != 0.0 {
-                    emit(&mut self.outbox, a, t, gid, EventKind::ForwardTrace, f.window, f.sent_integral);
+                    emit(
+                        &mut self.outbox,
+                        a,
+                        t,
+                        gid,
+                        EventKind::ForwardTrace,
+                        f.window,
+                        f.sent_integral,
+                    );
                 }
                 // Back to rest: the synapses carry zero again.
                 if f.sent != 0.0 {
-                    emit(&mut self.outbox, a, t, gid, EventKind::Forward, f.window, 0.0);
+                    emit(
+                        &mut self.outbox,
+                        a,
+                        t,
+                        gid,
+                        EventKind::Forward,
+                        f.window,
+                        0.0,
+                    );
                     self.work.events += 1;
                 }
             }
@@ -575,7 +742,13 @@ impl Worker {
         }
     }
 
-    fn close_reversed(&mut self, sh: &Shared<'_>, smp: &Sample, l: usize, t: u64) -> Result<(), Stop> {
+    fn close_reversed(
+        &mut self,
+        sh: &Shared<'_>,
+        smp: &Sample,
+        l: usize,
+        t: u64,
+    ) -> Result<(), Stop> {
         let s = sh.settings;
         let last = sh.sizes.len() - 1;
         let own = self.ranges[l].clone();
@@ -587,7 +760,15 @@ impl Worker {
             let r = a.reversed;
             if s.method == LearningMethod::Connections {
                 if r.sent_integral != 0.0 {
-                    emit(&mut self.outbox, a, t, gid, EventKind::BackwardTrace, r.window, r.sent_integral);
+                    emit(
+                        &mut self.outbox,
+                        a,
+                        t,
+                        gid,
+                        EventKind::BackwardTrace,
+                        r.window,
+                        r.sent_integral,
+                    );
                 }
             } else {
                 // Method 1: the neuron moves its own fixed point from its own two traces.
@@ -598,10 +779,22 @@ impl Worker {
                 let g2 = limiter(forward * r.integral, s.kt);
                 let nr = &mut self.neurons[l];
                 let k3 = nr.k3_out[j] * (-smp.scale * g2).exp();
-                nr.set_k3_out(j, k3).map_err(|detail| Stop::FixedPoint { layer: l, neuron: j, detail })?;
+                nr.set_k3_out(j, k3).map_err(|detail| Stop::FixedPoint {
+                    layer: l,
+                    neuron: j,
+                    detail,
+                })?;
             }
             if r.sent != 0.0 && l > first {
-                emit(&mut self.outbox, a, t, gid, EventKind::Backward, r.window, 0.0);
+                emit(
+                    &mut self.outbox,
+                    a,
+                    t,
+                    gid,
+                    EventKind::Backward,
+                    r.window,
+                    0.0,
+                );
                 self.work.events += 1;
             }
             a.reversed.sent = 0.0;
@@ -629,8 +822,16 @@ impl Worker {
 #[derive(Debug)]
 pub enum Stop {
     Peer,
-    NonFinite { phase: &'static str, layer: usize, slot: usize },
-    FixedPoint { layer: usize, neuron: usize, detail: String },
+    NonFinite {
+        phase: &'static str,
+        layer: usize,
+        slot: usize,
+    },
+    FixedPoint {
+        layer: usize,
+        neuron: usize,
+        detail: String,
+    },
 }
 
 impl Stop {
@@ -640,15 +841,34 @@ impl Stop {
             Stop::NonFinite { phase, layer, slot } => Some(SimError::NonFinite {
                 phase,
                 layer,
-                sample: samples.iter().find(|s| s.slot == slot).map_or(0, |s| s.index),
+                sample: samples
+                    .iter()
+                    .find(|s| s.slot == slot)
+                    .map_or(0, |s| s.index),
                 dt,
             }),
-            Stop::FixedPoint { layer, neuron, detail } => Some(SimError::FixedPoint { layer, neuron, detail }),
+            Stop::FixedPoint {
+                layer,
+                neuron,
+                detail,
+            } => Some(SimError::FixedPoint {
+                layer,
+                neuron,
+                detail,
+            }),
         }
     }
 }
 
-fn emit(out: &mut Vec<Event>, a: &mut NeuronActor, time: u64, origin: u32, kind: EventKind, slot: Option<usize>, value: f32) {
+fn emit(
+    out: &mut Vec<Event>,
+    a: &mut NeuronActor,
+    time: u64,
+    origin: u32,
+    kind: EventKind,
+    slot: Option<usize>,
+    value: f32,
+) {
     out.push(Event {
         time,
         origin,
@@ -669,7 +889,9 @@ fn locate(base: &[u32], gid: u32) -> (usize, usize) {
 
 /// The worker owning neuron `j` of a layer of `n` (inverse of [`owned`]).
 fn owner_of(n: usize, j: usize, workers: usize) -> usize {
-    (0..workers).find(|&w| owned(n, w, workers).contains(&j)).expect("every neuron has an owner")
+    (0..workers)
+        .find(|&w| owned(n, w, workers).contains(&j))
+        .expect("every neuron has an owner")
 }
 
 fn coefficients(c: &crate::neuron::layer::LayerCoefficients, j: usize) -> Coefficients {
@@ -682,7 +904,12 @@ fn coefficients(c: &crate::neuron::layer::LayerCoefficients, j: usize) -> Coeffi
 
 /// Calls `f(local row, first coefficient index in the block, presynaptic indices)` for the
 /// rows `own` of a block.
-fn for_rows(shape: &Shape<'_>, pre: usize, own: Range<usize>, mut f: impl FnMut(usize, usize, Box<dyn Iterator<Item = usize> + '_>)) {
+fn for_rows(
+    shape: &Shape<'_>,
+    pre: usize,
+    own: Range<usize>,
+    mut f: impl FnMut(usize, usize, Box<dyn Iterator<Item = usize> + '_>),
+) {
     match shape {
         Shape::Dense => {
             for jj in 0..own.len() {
