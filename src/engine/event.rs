@@ -513,6 +513,9 @@ impl Engine for AsyncEngine {
     }
 
     fn projections_mut(&mut self) -> &mut [Projection] {
+        for w in self.workers.iter_mut() {
+            w.invalidate();
+        }
         &mut self.projections
     }
 

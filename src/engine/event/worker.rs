@@ -124,6 +124,10 @@ pub struct Worker {
     /// Per sparse projection: for each presynaptic i, its synapses onto own rows as
     /// (postsynaptic j, index into the coefficients).
     by_pre: Vec<Option<ByPre>>,
+    /// Per dense projection: its own rows transposed, `ct[i * n_own + jj]` = C from i to
+    /// own neuron jj, so a forward event's deliveries read one contiguous row. Rebuilt
+    /// when the coefficients were changed from outside ([`Worker::invalidate`]).
+    transposed: Vec<Vec<f32>>,
     /// Sleeping actors to wake, keyed by (arrival step, global id).
     wake: PriorityQueue<(u16, u32), Reverse<(u64, u32)>>,
     /// Per layer: how many own actors sleep in the forward / reversed system (deliveries
@@ -172,6 +176,7 @@ impl Worker {
             readouts: vec![0.0; slots * sizes[sizes.len() - 1]],
             finished: Vec::new(),
             by_pre: Vec::new(),
+            transposed: Vec::new(),
             wake: PriorityQueue::new(),
             asleep_f: vec![0; sizes.len()],
             asleep_r: vec![0; sizes.len()],
@@ -182,6 +187,37 @@ impl Worker {
             ranges,
             position: Position::default(),
         }
+    }
+
+    /// Forgets the transposed coefficients (someone else changed C).
+    pub fn invalidate(&mut self) {
+        self.transposed.clear();
+    }
+
+    /// Transposes the own rows of every dense projection (when invalidated).
+    pub fn transpose(&mut self, sh: &Shared<'_>) {
+        if !self.transposed.is_empty() {
+            return;
+        }
+        self.transposed = sh
+            .shapes
+            .iter()
+            .enumerate()
+            .map(|(l, shape)| match shape {
+                Shape::Sparse(..) => Vec::new(),
+                Shape::Dense => {
+                    let (pre, n_own) = (sh.sizes[l], self.ranges[l + 1].len());
+                    let block = sh.rows[l][self.id].read().expect("rows lock");
+                    let mut ct = vec![0.0; pre * n_own];
+                    for jj in 0..n_own {
+                        for i in 0..pre {
+                            ct[i * n_own + jj] = block[jj * pre + i];
+                        }
+                    }
+                    ct
+                }
+            })
+            .collect();
     }
 
     /// Indexes sparse projections by presynaptic neuron (once; the wiring never changes).
@@ -222,6 +258,7 @@ impl Worker {
 
     /// Runs the windows from boundary `from` to boundary `to`.
     pub fn run(&mut self, sh: &Shared<'_>, comm: &Comm, from: u64, to: u64) -> Result<(), Stop> {
+        self.transpose(sh);
         let look = sh.timing.lookahead;
         let mut t = from;
         while t < to {
@@ -311,6 +348,14 @@ impl Worker {
                         s.scale,
                         kt,
                     );
+                    if let Shape::Dense = shape {
+                        let (ct, n_own) = (&mut self.transposed[l], own.len());
+                        for jj in 0..n_own {
+                            for i in 0..pre {
+                                ct[i * n_own + jj] = block[jj * pre + i];
+                            }
+                        }
+                    }
                     self.work.synapse_updates += block.len() as u64;
                     if let (Some(old), Shape::Dense) = (&old, shape) {
                         for jj in 0..own.len() {
@@ -385,7 +430,7 @@ impl Worker {
                             // One arrival time for all: a strided column of C into one ring row.
                             let at = ev.time + delays.of(0);
                             let row = &mut ring[(at % r) as usize * n_own..][..n_own];
-                            let column = block[i..].iter().step_by(pre);
+                            let column = &self.transposed[l][i * n_own..(i + 1) * n_own];
                             for (slot, &c) in row.iter_mut().zip(column) {
                                 *slot += c * delta;
                             }
