@@ -150,3 +150,93 @@ pub fn sgemm_gflops(m: usize, k: usize, n: usize, threads: usize, seconds: f64) 
     let total: usize = counts.iter().sum();
     2.0 * (m * k * n) as f64 * total as f64 / elapsed / 1e9
 }
+
+/// What `bsp-sim bench` measured for a model with `engine: async`: the event engine and the
+/// synchronous engine (with the same event semantics, `coupling: delayed`) on the same
+/// samples, one after the other in the same process.
+#[derive(Debug, Clone)]
+pub struct EventBenchReport {
+    pub threads: usize,
+    pub samples: usize,
+    pub async_seconds: f64,
+    pub async_samples_per_second: f64,
+    pub events_per_sample: f64,
+    pub deliveries_per_sample: f64,
+    pub deliveries_per_second: f64,
+    pub sync_seconds: f64,
+    pub sync_samples_per_second: f64,
+    pub async_tally: Tally,
+    pub sync_tally: Tally,
+}
+
+impl EventBenchReport {
+    /// Async over sync wall time for the same samples.
+    pub fn time_ratio(&self) -> f64 {
+        self.async_seconds / self.sync_seconds
+    }
+}
+
+/// Times `samples` training samples through the asynchronous engine (after one warm-up
+/// minibatch, including the drain of the pipeline at the end) and then through the
+/// synchronous engine.
+pub fn bench_async(
+    model: &Model,
+    samples: usize,
+    threads: Option<usize>,
+    data_dir: Option<std::path::PathBuf>,
+) -> Result<EventBenchReport> {
+    let threads = thread_count(threads);
+    let batch = model.file.learning.batch_size;
+    let seed = model.file.seed;
+    let split = load_data(
+        model,
+        seed,
+        data_dir,
+        true,
+        Some(samples + batch),
+        Some(1),
+        &indicatif::ProgressBar::hidden(),
+    )?;
+    let order = epoch_order(seed, 0, split.train.len());
+    let lr = model.file.learning.lr;
+    let (warm, timed) = order.split_at(batch.min(order.len()));
+    let time = |engine: &mut dyn Engine| -> Result<(f64, Tally, crate::engine::Counters)> {
+        engine.train_batch(&split.train, warm, lr)?;
+        engine.finish()?;
+        let before = engine.counters();
+        let t0 = Instant::now();
+        let mut tally = Tally::default();
+        for chunk in timed.chunks(batch) {
+            tally.add(engine.train_batch(&split.train, chunk, lr)?);
+        }
+        engine.finish()?;
+        let seconds = t0.elapsed().as_secs_f64();
+        let after = engine.counters();
+        let work = crate::engine::Counters {
+            events: after.events - before.events,
+            deliveries: after.deliveries - before.deliveries,
+            ..after
+        };
+        Ok((seconds, tally, work))
+    };
+    let mut events = crate::run::build_async_engine(model, seed, threads);
+    let (async_seconds, async_tally, work) = time(&mut events)?;
+    let mut sync_model = model.clone();
+    sync_model.file.integration.coupling = crate::config::Coupling::Delayed;
+    let mut sync = build_sync_engine(&sync_model, seed, threads);
+    let (sync_seconds, sync_tally, _) = time(&mut sync)?;
+    let n = async_tally.samples as f64;
+    Ok(EventBenchReport {
+        threads,
+        samples: async_tally.samples,
+        async_seconds,
+        async_samples_per_second: n / async_seconds,
+        events_per_sample: work.events as f64 / n,
+        deliveries_per_sample: work.deliveries as f64 / n,
+        deliveries_per_second: work.deliveries as f64 / async_seconds,
+        sync_seconds,
+        sync_samples_per_second: sync_tally.samples as f64 / sync_seconds,
+        async_tally,
+        sync_tally,
+    })
+}

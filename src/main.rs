@@ -377,6 +377,26 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             data,
         } => {
             let m = Model::load(&model)?;
+            if m.file.engine == bsp_sim::config::EngineKind::Async {
+                let r = bsp_sim::bench::bench_async(&m, samples, threads, data)?;
+                println!("model              {} (async vs sync, coupling: delayed)", m.file.name);
+                println!("threads            {}", r.threads);
+                println!("samples timed      {}", r.samples);
+                println!(
+                    "async              {:.2} s, {:.1} samples/s, {:.0} events/sample",
+                    r.async_seconds, r.async_samples_per_second, r.events_per_sample
+                );
+                println!(
+                    "deliveries         {:.3e} per sample, {:.3e} per second",
+                    r.deliveries_per_sample, r.deliveries_per_second
+                );
+                println!(
+                    "sync               {:.2} s, {:.1} samples/s",
+                    r.sync_seconds, r.sync_samples_per_second
+                );
+                println!("async / sync time  {:.2}", r.time_ratio());
+                return Ok(());
+            }
             let r = bsp_sim::bench::bench(&m, samples, threads, data)?;
             println!("model              {}", m.file.name);
             println!("threads            {}", r.threads);
