@@ -31,6 +31,9 @@ pub struct ModelFile {
     #[serde(default)]
     pub error: ErrorSection,
     pub learning: LearningSection,
+    /// What `bsp-sim run` records of the waves (absent: nothing); see `trace::spec`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<crate::trace::TraceSection>,
 }
 
 fn default_seed() -> u64 {

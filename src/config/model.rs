@@ -193,6 +193,11 @@ impl Model {
             return Err(invalid("input.gain", "must be finite".into()));
         }
 
+        if let Some(t) = &file.trace {
+            t.resolve(layers)
+                .map_err(|e| invalid(&format!("trace.{}", e.key), e.detail))?;
+        }
+
         let data = match file.data.dataset.as_str() {
             "synthetic" => {
                 let s = file.data.synthetic.as_ref().ok_or_else(|| {
