@@ -450,14 +450,14 @@ impl SyncEngine {
         data: &Dataset,
         indices: &[usize],
         lr: f32,
-        mut trace: Option<&mut dyn TraceSink>,
+        trace: Option<&mut dyn TraceSink>,
     ) -> Result<Tally, SimError> {
         let sel = trace.as_deref().map(TraceSink::selection);
         let windows = self.for_blocks(data, indices, "training", |this, ws, block| {
             this.forward(ws, &block, sel)?;
             this.backward(ws, &block, sel)
         });
-        if let Some(sink) = trace.as_deref_mut() {
+        if let Some(sink) = trace {
             let blocks = indices.len().div_ceil(self.block_size(indices.len()));
             for ws in &mut self.workspaces[..blocks] {
                 ws.probe.drain(sink);

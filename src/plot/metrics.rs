@@ -16,9 +16,17 @@ pub struct MetricsFigure {
 
 type Pick = fn(&EpochRecord) -> f64;
 
+/// One line of a panel: legend name, colour, whether to mark the points, the points.
+struct Series {
+    name: String,
+    colour: RGBColor,
+    markers: bool,
+    points: Vec<(f64, f64)>,
+}
+
 impl MetricsFigure {
     /// Every series of one panel: (legend name, colour, with markers, points).
-    fn series(&self, test: Pick, train: Pick) -> Vec<(String, RGBColor, bool, Vec<(f64, f64)>)> {
+    fn series(&self, test: Pick, train: Pick) -> Vec<Series> {
         let mut out = Vec::new();
         for (k, (label, records)) in self.runs.iter().enumerate() {
             let name = |what: &str| {
@@ -29,13 +37,18 @@ impl MetricsFigure {
                 }
             };
             let points = |f: Pick| records.iter().map(|r| (r.epoch as f64, f(r))).collect();
-            out.push((name("test"), PALETTE[(2 * k) % 10], true, points(test)));
-            out.push((
-                name("train"),
-                PALETTE[(2 * k + 1) % 10],
-                false,
-                points(train),
-            ));
+            out.push(Series {
+                name: name("test"),
+                colour: PALETTE[(2 * k) % 10],
+                markers: true,
+                points: points(test),
+            });
+            out.push(Series {
+                name: name("train"),
+                colour: PALETTE[(2 * k + 1) % 10],
+                markers: false,
+                points: points(train),
+            });
         }
         out
     }
@@ -45,7 +58,7 @@ impl MetricsFigure {
         area: &DrawingArea<DB, Shift>,
         caption: &str,
         y_desc: &str,
-        series: Vec<(String, RGBColor, bool, Vec<(f64, f64)>)>,
+        series: Vec<Series>,
     ) -> Result<(), String> {
         let epochs = self
             .runs
@@ -53,7 +66,7 @@ impl MetricsFigure {
             .flat_map(|(_, r)| r.iter().map(|r| r.epoch))
             .max()
             .unwrap_or(1) as f64;
-        let ys = series.iter().flat_map(|s| s.3.iter().map(|p| p.1));
+        let ys = series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
         let (lo, hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| {
             (a.min(y), b.max(y))
         });
@@ -73,7 +86,13 @@ impl MetricsFigure {
             .axis_desc_style((FONT, 14))
             .draw()
             .map_err(text)?;
-        for (name, colour, markers, points) in series {
+        for Series {
+            name,
+            colour,
+            markers,
+            points,
+        } in series
+        {
             let style = colour.stroke_width(2);
             chart
                 .draw_series(LineSeries::new(points.clone(), style))

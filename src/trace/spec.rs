@@ -226,15 +226,6 @@ impl TraceSection {
             .as_ref()
             .map_or(DEFAULT_NEURONS.into(), Ids::text);
         let neuron_ids = parse_ids("neurons", &neuron_text, Some(widest))?;
-        if let Some(&bad) = neuron_ids.iter().find(|&&j| j >= widest) {
-            return Err(err(
-                "neurons",
-                format!(
-                    "names neuron {bad} but the widest selected layer has {widest} neurons (0..={})",
-                    widest.saturating_sub(1)
-                ),
-            ));
-        }
         let neurons = (0..layers.len())
             .map(|l| {
                 if layer_ids.contains(&l) {
@@ -243,7 +234,16 @@ impl TraceSection {
                     Vec::new()
                 }
             })
-            .collect();
+            .collect::<Vec<Vec<usize>>>();
+        if neurons.iter().all(Vec::is_empty) {
+            return Err(err(
+                "neurons",
+                format!(
+                    "`{neuron_text}` selects no neuron: the widest selected layer has {widest} neurons (0..={}); ranges are clipped to each layer",
+                    widest.saturating_sub(1)
+                ),
+            ));
+        }
         let sample_text = self
             .samples
             .as_ref()
