@@ -231,11 +231,11 @@ impl SyncEngine {
         }
         let record = s.backward_input == BackwardInput::TimeVarying;
         ws.output_trace.clear();
-        let probe = trace.filter(|sel| {
+        if let Some(sel) = trace {
             ws.probe.begin(sel, block.indices);
             ws.probe.begin_window();
-            ws.probe.is_active()
-        });
+        }
+        let probe = trace.filter(|_| ws.probe.is_active());
         let dt = crate::trace::decimal(s.dt);
         for step in 0..s.forward_steps {
             for l in 0..=last {
