@@ -133,8 +133,10 @@ pub struct Selection {
     pub states: bool,
     /// States are recorded every `every` integration steps.
     pub every: usize,
-    /// Send-on-delta threshold on the output deviation.
+    /// Send-on-delta threshold on the forward output deviation D.
     pub theta: f32,
+    /// Send-on-delta threshold on the backward output deviation D̂.
+    pub theta_backward: f32,
     /// Also write the VCD file.
     pub vcd: bool,
 }
@@ -146,6 +148,14 @@ impl Selection {
             SampleSelect::All => true,
             SampleSelect::Every(n) => sample % n == 0,
             SampleSelect::Ids(ids) => ids.contains(&sample),
+        }
+    }
+
+    /// The send-on-delta threshold of `wave`.
+    pub fn theta(&self, wave: Wave) -> f32 {
+        match wave {
+            Wave::Forward => self.theta,
+            Wave::Backward => self.theta_backward,
         }
     }
 
@@ -174,7 +184,8 @@ impl Selection {
 /// Contract for an engine:
 /// * record only samples with `selection().wants_sample(id)`, neurons in
 ///   `selection().neurons(layer)` and waves in `selection().waves`;
-/// * call [`TraceSink::event`] (if `selection().events`) with `time` relative to the
+/// * call [`TraceSink::event`] (if `selection().events`) when the output deviation has
+///   moved by at least `selection().theta(wave)` since the last event, with `time` relative to the
 ///   sample's presentation (forward window from 0, backward window from T), in
 ///   non-decreasing time per (sample, layer, neuron, wave);
 /// * call [`TraceSink::state`] (if `selection().states`) at least every `selection().every`

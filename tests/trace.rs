@@ -124,9 +124,11 @@ fn traced_batch(spec: &str, threads: usize) -> (VecSink, Tally) {
 
 #[test]
 fn events_follow_the_send_on_delta_rule_of_the_dense_signal() {
-    let theta = 0.02f32;
+    let (theta, theta_backward) = (0.02f32, 0.005f32);
     let (sink, _) = traced_batch(
-        &format!("layers=all;neurons=all;samples=all;every=1;theta={theta}"),
+        &format!(
+            "layers=all;neurons=all;samples=all;every=1;theta={theta};theta_backward={theta_backward}"
+        ),
         2,
     );
     // Rebuild the events from the dense states (every step) with the rule.
@@ -142,7 +144,11 @@ fn events_follow_the_send_on_delta_rule_of_the_dense_signal() {
         let l = last
             .entry((s.sample, s.layer, s.neuron, s.wave))
             .or_insert(0.0);
-        if (s.signal - *l).abs() >= theta {
+        let t = match s.wave {
+            Wave::Forward => theta,
+            Wave::Backward => theta_backward,
+        };
+        if (s.signal - *l).abs() >= t {
             *l = s.signal;
             expected.push((s.sample, s.layer, s.neuron, s.wave, s.time, s.signal));
         }

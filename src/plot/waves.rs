@@ -103,8 +103,8 @@ pub fn plot_trace(
             }
             let fig = Raster {
                 title: format!(
-                    "{title}: layer {l} events ({which}, theta {})",
-                    manifest.selection.theta
+                    "{title}: layer {l} events ({which}, theta {} / {})",
+                    manifest.selection.theta, manifest.selection.theta_backward
                 ),
                 window,
                 period,

@@ -71,6 +71,7 @@ pub struct SelectionInfo {
     pub states: bool,
     pub every: usize,
     pub theta: f32,
+    pub theta_backward: f32,
 }
 
 impl SelectionInfo {

@@ -80,6 +80,7 @@ impl Probe {
             return;
         }
         let state_due = sel.states && (step + 1) % sel.every == 0;
+        let theta = sel.theta(wave);
         let base = self.offsets[layer];
         for (k, &(r, sample)) in self.rows.iter().enumerate() {
             for (m, &j) in neurons.iter().enumerate() {
@@ -87,7 +88,7 @@ impl Probe {
                 let value = signal[i];
                 if sel.events {
                     let slot = k * self.stride + base + m;
-                    if (value - self.last[slot]).abs() >= sel.theta {
+                    if (value - self.last[slot]).abs() >= theta {
                         self.last[slot] = value;
                         self.events[k].push(Event {
                             time,

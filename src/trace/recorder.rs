@@ -76,9 +76,10 @@ impl Recorder {
         };
         let vcd = if selection.vcd && selection.events {
             let comment = format!(
-                "bsp-sim send-on-delta events (theta {}) of run {}; 1 tick = {TICK} model time units; \
+                "bsp-sim send-on-delta events (theta {}, backward {}) of run {}; 1 tick = {TICK} model time units; \
                  presentation k starts at k * {}",
                 selection.theta,
+                selection.theta_backward,
                 info.run_id,
                 info.forward_window + info.backward_window
             );
@@ -108,6 +109,7 @@ impl Recorder {
                 states: selection.states,
                 every: selection.every,
                 theta: selection.theta,
+                theta_backward: selection.theta_backward,
             },
             time: TimeInfo {
                 dt: info.dt,

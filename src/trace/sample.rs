@@ -92,6 +92,7 @@ pub fn record_sample(model: &Model, opts: &SampleOptions) -> Result<SampleOutcom
     if let Some((ck, file)) = &loaded {
         restore(&mut engine, ck, file)?;
     }
+    // Fine thresholds, so that the weak deep backward wave shows too.
     let section = match &opts.spec {
         Some(s) => TraceSection::everything().merged(s),
         None => TraceSection::everything(),
