@@ -7,7 +7,7 @@ use std::time::Instant;
 use crate::config::Model;
 use crate::engine::{Engine, Tally};
 use crate::error::Result;
-use crate::run::{build_engine, epoch_order, load_data, thread_count};
+use crate::run::{build_sync_engine, epoch_order, load_data, thread_count};
 
 /// Flops of one Euler step of one neuron's five elements (both systems have the same form:
 /// per element 3 multiplies, 2 subtractions, 1 multiply-add for the step, the clamp and the
@@ -63,7 +63,7 @@ pub fn bench(
         Some(1),
         &indicatif::ProgressBar::hidden(),
     )?;
-    let mut engine = build_engine(model, seed, threads)?;
+    let mut engine = build_sync_engine(model, seed, threads);
     let order = epoch_order(seed, 0, split.train.len());
     let lr = model.file.learning.lr;
     let (warm, timed) = order.split_at(batch.min(order.len()));

@@ -31,6 +31,9 @@ pub struct ModelFile {
     #[serde(default)]
     pub error: ErrorSection,
     pub learning: LearningSection,
+    /// Settings of the asynchronous event-driven engine (`engine: async`).
+    #[serde(default, rename = "async")]
+    pub asynchronous: AsyncSection,
     /// What `bsp-sim run` records of the waves (absent: nothing); see `trace::spec`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<crate::trace::TraceSection>,
@@ -40,7 +43,8 @@ fn default_seed() -> u64 {
     1
 }
 
-/// Which engine runs the model. Only `sync` exists yet; `async` is the event-driven engine.
+/// Which engine runs the model: `sync` (global clock, barriers) or `async` (event-driven
+/// neuron actors, no global clock).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EngineKind {
@@ -211,6 +215,24 @@ pub struct IntegrationSection {
     /// Length of the backward window.
     #[serde(default = "default_window")]
     pub backward_window: f32,
+    /// How the synchronous engine couples layers within a step (the asynchronous engine is
+    /// always `delayed`).
+    #[serde(default)]
+    pub coupling: Coupling,
+}
+
+/// When a presynaptic signal reaches the next layer in the synchronous engine.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Coupling {
+    /// Layers advance input side first and layer l+1's step uses the signal layer l reached
+    /// in the same step, as a feed-forward pass would.
+    #[default]
+    SameStep,
+    /// Every layer's step uses the signal its presynaptic layer reached at the end of the
+    /// previous step: a synapse with zero delay between event-driven neurons, whose input is
+    /// constant between events. The asynchronous engine's semantics; choose it to compare.
+    Delayed,
 }
 
 fn default_dt() -> f32 {
@@ -227,6 +249,7 @@ impl Default for IntegrationSection {
             dt: default_dt(),
             forward_window: default_window(),
             backward_window: default_window(),
+            coupling: Coupling::SameStep,
         }
     }
 }
@@ -403,6 +426,119 @@ impl Schedule {
             Schedule::Step { every, factor } => base * factor.powi((epoch / every.max(1)) as i32),
         }
     }
+}
+
+/// The asynchronous engine's settings (bsp-model.md §5).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AsyncSection {
+    /// Send-on-delta threshold: an actor emits an event when its output deviation has moved
+    /// by at least `theta` since its last event; 0 sends every change.
+    #[serde(default)]
+    pub theta: f32,
+    /// Send-on-delta threshold of the reversed systems (the backward wave); default
+    /// `theta`. The backward wave is often far smaller than the forward one (it carries
+    /// the error), so it may need a finer threshold.
+    #[serde(default)]
+    pub theta_backward: Option<f32>,
+    /// Synaptic delay, fixed or drawn per synapse from the seed; rounded to whole steps of
+    /// `integration.dt` (as NEST does).
+    #[serde(default)]
+    pub delay: Delay,
+    /// Simulated time between the starts of consecutive samples; samples whose waves are
+    /// still in flight overlap (pipelining). Default: the longer window, the tightest
+    /// spacing at which a neuron's system serves one sample at a time.
+    #[serde(default)]
+    pub sample_interval: Option<f32>,
+    /// Bound on samples in flight (started, updates not yet applied); a sample waits for a
+    /// slot, which bounds memory.
+    #[serde(default = "default_in_flight")]
+    pub max_in_flight: usize,
+    /// What one actor owns: a whole neuron (its five elements in both systems).
+    #[serde(default)]
+    pub actor: ActorGranularity,
+    /// How an actor integrates between events.
+    #[serde(default)]
+    pub step: LocalStep,
+}
+
+fn default_in_flight() -> usize {
+    4
+}
+
+impl Default for AsyncSection {
+    fn default() -> Self {
+        AsyncSection {
+            theta: 0.0,
+            theta_backward: None,
+            delay: Delay::default(),
+            sample_interval: None,
+            max_in_flight: default_in_flight(),
+            actor: ActorGranularity::Neuron,
+            step: LocalStep::Fixed,
+        }
+    }
+}
+
+/// A synaptic delay distribution (model time units). Draws use the seed's delay stream.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Delay {
+    Fixed {
+        value: f32,
+    },
+    Uniform {
+        low: f32,
+        high: f32,
+    },
+    /// Normal, truncated at zero.
+    Normal {
+        mean: f32,
+        std: f32,
+    },
+    /// `min` plus an exponential with mean `mean - min`.
+    Exponential {
+        min: f32,
+        mean: f32,
+    },
+}
+
+impl Default for Delay {
+    fn default() -> Self {
+        Delay::Fixed { value: 0.0 }
+    }
+}
+
+/// The unit of concurrency in the asynchronous engine.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActorGranularity {
+    /// One actor per neuron, owning the five elements of both of its systems.
+    #[default]
+    Neuron,
+    /// One actor per element (not implemented: the file is rejected with a message).
+    Element,
+}
+
+/// Local integration of an actor between events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum LocalStep {
+    /// One step of `integration.method` per `integration.dt`.
+    #[default]
+    Fixed,
+    /// Error-controlled sub-steps (Heun with an Euler error estimate), halving the step
+    /// until the estimated local error of every element is below `tolerance`; the actor
+    /// keeps its step size between events and tries doubling it again.
+    Adaptive {
+        tolerance: f32,
+        #[serde(default = "default_max_halvings")]
+        max_halvings: u32,
+    },
+}
+
+fn default_max_halvings() -> u32 {
+    8
 }
 
 mod model;

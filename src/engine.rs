@@ -3,16 +3,17 @@
 //! * [`sync`]: the synchronous engine — one global clock with a fixed step, lockstep layers,
 //!   barriers between the forward window, the backward window and the update (bsp-model.md
 //!   §5). Vectorised over the minibatch and spread over threads.
-//! * `event` (next): the asynchronous event-driven engine, where every neuron is an actor
-//!   with its own local time and priority queue, and workers exchange timestamped events
-//!   over crossbeam channels. It will implement [`Engine`] so that `run`, `eval` and
-//!   `compare` drive both the same way.
+//! * [`event`]: the asynchronous event-driven engine, where every neuron is an actor with
+//!   its own local time, and workers exchange timestamped events over crossbeam channels.
+//!
+//! Both implement [`Engine`], so `run`, `eval` and `compare` drive them the same way.
 
 use crate::data::Dataset;
 use crate::error::SimError;
 use crate::topology::Projection;
 use crate::trace::TraceSink;
 
+pub mod event;
 pub mod neurons;
 pub mod settings;
 pub mod sync;
@@ -47,8 +48,34 @@ impl Tally {
     }
 }
 
+/// Work an engine has done, for `bsp-sim compare`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Counters {
+    pub samples_trained: u64,
+    pub samples_evaluated: u64,
+    /// Output events emitted (asynchronous: send-on-delta events of both waves).
+    pub events: u64,
+    /// Synaptic deliveries: one per event and synapse carrying it (asynchronous), one per
+    /// synapse and step (synchronous: its dense multiply-adds).
+    pub deliveries: u64,
+    /// Synapse updates applied (one coefficient changed by one sample or minibatch).
+    pub synapse_updates: u64,
+    /// Sum and count of update staleness: other updates a synapse saw between reading its
+    /// C for a sample and writing that sample's update.
+    pub staleness_sum: f64,
+    pub staleness_count: u64,
+}
+
+impl Counters {
+    pub fn mean_staleness(&self) -> f64 {
+        self.staleness_sum / self.staleness_count.max(1) as f64
+    }
+}
+
 /// The interface the runner drives; implemented by every engine.
-pub trait Engine {
+pub trait Engine: Send {
+    /// `sync` or `async`.
+    fn name(&self) -> &'static str;
     /// Trains on the samples `indices` of `data` as one minibatch with learning rate `lr`.
     fn train_batch(
         &mut self,
@@ -79,4 +106,13 @@ pub trait Engine {
     fn projections(&self) -> &[Projection];
     /// The current neuron state parameters (moved by method 1).
     fn neurons(&self) -> &[LayerNeurons];
+    fn projections_mut(&mut self) -> &mut [Projection];
+    fn neurons_mut(&mut self) -> &mut [LayerNeurons];
+    /// Completes the work in flight (the asynchronous engine's pipelined backward waves
+    /// and updates), so that `projections` and `neurons` are final.
+    fn finish(&mut self) -> Result<(), SimError> {
+        Ok(())
+    }
+    /// Work done so far.
+    fn counters(&self) -> Counters;
 }

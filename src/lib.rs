@@ -11,6 +11,7 @@
 pub mod bench;
 pub mod causal;
 pub mod checkpoint;
+pub mod compare;
 pub mod config;
 pub mod data;
 pub mod engine;

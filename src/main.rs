@@ -126,6 +126,40 @@ enum Command {
         #[arg(long)]
         offline: bool,
     },
+    /// Run a model synchronously and asynchronously with the same seed and data, and print
+    /// (and write) a side-by-side table: accuracy per epoch, time, events, deliveries,
+    /// updates, staleness. Lists sweep the asynchronous side.
+    Compare {
+        model: PathBuf,
+        #[arg(long)]
+        epochs: Option<usize>,
+        #[arg(long)]
+        train_limit: Option<usize>,
+        #[arg(long)]
+        test_limit: Option<usize>,
+        #[arg(long)]
+        seed: Option<u64>,
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Send-on-delta thresholds to sweep, e.g. `0,0.01,0.05`.
+        #[arg(long, value_delimiter = ',', value_name = "THETA,...")]
+        theta: Vec<f32>,
+        /// Delay jitters J to sweep: delays uniform in [d, d + J] (model time units).
+        #[arg(long, value_delimiter = ',', value_name = "J,...")]
+        jitter: Vec<f32>,
+        /// Sample intervals to sweep (model time units).
+        #[arg(long, value_delimiter = ',', value_name = "I,...")]
+        sample_interval: Vec<f32>,
+        /// Directory that receives the comparison directory.
+        #[arg(long, default_value = "traces")]
+        out: PathBuf,
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
+        #[arg(long)]
+        offline: bool,
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Check a model file and describe the network it builds.
     Validate { model: PathBuf },
     /// Causal distances (paper 3.2, Fig. 5): per-neuron tables, parameter distances, and the
@@ -255,6 +289,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 data_dir: data,
                 offline,
                 git_commit: git_commit(),
+                run_name: None,
                 trace,
                 no_trace,
                 stop: Some(stop_on_ctrl_c()),
@@ -375,16 +410,59 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Compare {
+            model,
+            epochs,
+            train_limit,
+            test_limit,
+            seed,
+            threads,
+            theta,
+            jitter,
+            sample_interval,
+            out,
+            data,
+            offline,
+            quiet,
+        } => {
+            let path = model;
+            let model = Model::load(&path)?;
+            let opts = bsp_sim::compare::CompareOptions {
+                run: RunOptions {
+                    epochs,
+                    train_limit,
+                    test_limit,
+                    seed,
+                    threads,
+                    out,
+                    data_dir: data,
+                    offline,
+                    git_commit: git_commit(),
+                    ..RunOptions::default()
+                },
+                thetas: theta,
+                jitters: jitter,
+                intervals: sample_interval,
+            };
+            let mut obs = Console::new(quiet);
+            let cmp = bsp_sim::compare::compare(&model, &opts, &mut obs)
+                .with_context(|| format!("{}", path.display()))?;
+            println!("\n{}", cmp.to_markdown());
+            println!("written to {}", cmp.dir.display());
+            Ok(())
+        }
         Command::Validate { model } => {
             let m = Model::load(&model)?;
             let engine = run::build_engine(&m, m.file.seed, 1)?;
+            let settings = bsp_sim::engine::Settings::from_model(&m);
             let f = &m.file;
             println!("{}: ok", model.display());
             println!("  name       {}", f.name);
             println!("  layers     {:?}", f.network.layers);
             println!(
                 "  synapses   {}",
-                bsp_sim::engine::Engine::projections(&engine)
+                engine
+                    .projections()
                     .iter()
                     .map(|p| p.synapses())
                     .sum::<usize>()
@@ -392,7 +470,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             println!("  fixed point B0 = {:?}", m.neuron.rest);
             println!(
                 "  windows    forward {} + backward {} steps of dt {}",
-                engine.settings.forward_steps, engine.settings.backward_steps, engine.settings.dt
+                settings.forward_steps, settings.backward_steps, settings.dt
             );
             println!(
                 "  learning   {:?}, lr {}, batch {}, {} epochs",

@@ -60,6 +60,9 @@ pub struct Summary {
     pub best_test_accuracy: Option<f64>,
     pub error: Option<String>,
     pub metrics: Vec<EpochRecord>,
+    /// Work the engine did (events, deliveries, updates, staleness).
+    #[serde(default)]
+    pub counters: crate::engine::Counters,
 }
 
 /// Writes `contents` to `path` through a temporary file and a rename.

@@ -15,6 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::{DataSource, EngineKind, Model};
 use crate::data::{self, DataSearch, Dataset, Split};
+use crate::engine::event::AsyncEngine;
 use crate::engine::sync::SyncEngine;
 use crate::engine::{Engine, LayerNeurons, Settings, Tally};
 use crate::error::{CheckpointError, Error, Result, SimError};
@@ -46,6 +47,8 @@ pub struct RunOptions {
     pub offline: bool,
     /// The bsp-sim source commit, when known.
     pub git_commit: Option<String>,
+    /// Name of the run directory under `out` (default: `<model>-<UTC time>-s<seed>`).
+    pub run_name: Option<String>,
     /// `--trace SPEC`: record traces; its keys override the model's `trace:` section.
     pub trace: Option<TraceSection>,
     /// `--no-trace`: record nothing even if the model has a `trace:` section.
@@ -90,23 +93,43 @@ pub fn build_network(model: &Model, seed: u64) -> Network {
     )
 }
 
-/// Builds the network from the seed and compiles it into a synchronous engine.
-pub fn build_engine(model: &Model, seed: u64, threads: usize) -> Result<SyncEngine> {
-    if model.file.engine != EngineKind::Sync {
-        return Err(SimError::EngineUnavailable("async".into()).into());
-    }
-    let net = build_network(model, seed);
-    let neurons = net
-        .layers
+/// Builds the network from the seed and compiles it into the model's engine.
+pub fn build_engine(model: &Model, seed: u64, threads: usize) -> Result<Box<dyn Engine>> {
+    Ok(match model.file.engine {
+        EngineKind::Sync => Box::new(build_sync_engine(model, seed, threads)),
+        EngineKind::Async => Box::new(build_async_engine(model, seed, threads)),
+    })
+}
+
+fn layer_neurons(model: &Model, net: &Network) -> Vec<LayerNeurons> {
+    net.layers
         .iter()
         .map(|&n| LayerNeurons::uniform(&model.neuron, n))
-        .collect();
-    Ok(SyncEngine::new(
+        .collect()
+}
+
+/// The synchronous engine over the network the seed builds.
+pub fn build_sync_engine(model: &Model, seed: u64, threads: usize) -> SyncEngine {
+    let net = build_network(model, seed);
+    SyncEngine::new(
         Settings::from_model(model),
         net.projections(),
-        neurons,
+        layer_neurons(model, &net),
         threads,
-    ))
+    )
+}
+
+/// The asynchronous engine over the network the seed builds (same initial C).
+pub fn build_async_engine(model: &Model, seed: u64, threads: usize) -> AsyncEngine {
+    let net = build_network(model, seed);
+    AsyncEngine::new(
+        Settings::from_model(model),
+        &model.file.asynchronous,
+        net.projections(),
+        layer_neurons(model, &net),
+        threads,
+        seed,
+    )
 }
 
 /// Loads (or generates) the model's data, applies the limits and checks the shapes.
@@ -207,12 +230,15 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
     let mut first_epoch = 0;
     let run_dir = match &resumed {
         Some((ck, file)) => {
-            restore(&mut engine, ck, file)?;
+            restore(engine.as_mut(), ck, file)?;
             metrics = ck.metrics.clone();
             first_epoch = ck.epochs_done;
             file.parent().map(Path::to_path_buf).unwrap_or_default()
         }
-        None => new_run_dir(&opts.out, &model.file.name, seed)?,
+        None => match &opts.run_name {
+            Some(name) => opts.out.join(name),
+            None => new_run_dir(&opts.out, &model.file.name, seed)?,
+        },
     };
     report::create_dir(&run_dir)?;
     if resumed.is_none() {
@@ -226,7 +252,7 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
     let mut recorder = match selection {
         Some((selection, spec)) => {
             let dir = crate::trace::sample::trace_dir(&run_dir);
-            let info = trace_info(&model, &engine, &run_dir, seed, spec);
+            let info = trace_info(&model, engine.as_ref(), &run_dir, seed, spec);
             Some(Recorder::create(&dir, selection, info)?)
         }
         None => None,
@@ -240,7 +266,7 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
             .unwrap_or_default(),
         model_name: model.file.name.clone(),
         model_path: model.path.as_ref().map(|p| p.display().to_string()),
-        engine: "sync".into(),
+        engine: engine.name().into(),
         seed,
         threads,
         git_commit: opts.git_commit.clone(),
@@ -255,13 +281,14 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
         best_test_accuracy: None,
         error: None,
         metrics: metrics.clone(),
+        counters: Default::default(),
     };
     write_summary(&run_dir, &summary)?;
     obs.run_started(&run_dir, &summary);
 
     let result = train_epochs(
         &model,
-        &mut engine,
+        engine.as_mut(),
         &split,
         seed,
         first_epoch..epochs,
@@ -282,6 +309,7 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
         .map(|m| m.test_accuracy)
         .fold(None, |b: Option<f64>, a| Some(b.map_or(a, |b| b.max(a))));
     summary.metrics = metrics;
+    summary.counters = engine.counters();
     if let Some(r) = recorder {
         let (status, message) = match &result {
             Ok(()) => (TraceStatus::Complete, None),
@@ -320,7 +348,7 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
 #[allow(clippy::too_many_arguments)]
 fn train_epochs(
     model: &Model,
-    engine: &mut SyncEngine,
+    engine: &mut dyn Engine,
     split: &Split,
     seed: u64,
     epochs: std::ops::Range<usize>,
@@ -360,11 +388,13 @@ fn train_epochs(
             running.add(tally);
             obs.batch_done(running.samples, &running);
         }
+        // The asynchronous engine's last backward waves are still in flight.
+        engine.finish()?;
         let train_seconds = t0.elapsed().as_secs_f64();
         let test = engine.evaluate(&split.test, &test_indices)?;
         let record = EpochRecord {
             epoch: epoch + 1,
-            engine: "sync".into(),
+            engine: engine.name().into(),
             lr,
             train_samples: running.samples,
             train_loss: running.mean_loss(),
@@ -435,12 +465,13 @@ pub fn trace_selection(
 /// What the trace manifest says about this run.
 pub fn trace_info(
     model: &Model,
-    engine: &SyncEngine,
+    engine: &dyn Engine,
     run_dir: &Path,
     seed: u64,
     spec: String,
 ) -> crate::trace::recorder::RunInfo {
-    let s = &engine.settings;
+    let s = Settings::from_model(model);
+    let dt = crate::trace::decimal(s.dt);
     crate::trace::recorder::RunInfo {
         run_id: run_dir
             .file_name()
@@ -448,12 +479,12 @@ pub fn trace_info(
             .unwrap_or_default(),
         model_name: model.file.name.clone(),
         seed,
-        engine: "sync".into(),
+        engine: engine.name().into(),
         layers: model.file.network.layers.clone(),
         spec,
-        dt: crate::trace::decimal(s.dt),
-        forward_window: crate::trace::step_time(s.forward_steps, crate::trace::decimal(s.dt)),
-        backward_window: crate::trace::step_time(s.backward_steps, crate::trace::decimal(s.dt)),
+        dt,
+        forward_window: crate::trace::step_time(s.forward_steps, dt),
+        backward_window: crate::trace::step_time(s.backward_steps, dt),
     }
 }
 
@@ -469,7 +500,7 @@ pub fn epoch_order(seed: u64, epoch: usize, n: usize) -> Vec<usize> {
 
 /// Puts a checkpoint's coefficients and neuron state into a freshly built engine.
 pub fn restore(
-    engine: &mut SyncEngine,
+    engine: &mut dyn Engine,
     ck: &Checkpoint,
     file: &Path,
 ) -> Result<(), CheckpointError> {
@@ -517,7 +548,7 @@ pub fn evaluate_checkpoint(
         &obs.download_bar(),
     )?;
     let mut engine = build_engine(&model, ck.seed, threads)?;
-    restore(&mut engine, &ck, &file)?;
+    restore(engine.as_mut(), &ck, &file)?;
     let indices: Vec<usize> = (0..split.test.len()).collect();
     let tally = engine.evaluate(&split.test, &indices)?;
     Ok((tally, ck))

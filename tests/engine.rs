@@ -3,7 +3,6 @@
 
 mod common;
 
-use bsp_sim::engine::Engine;
 use bsp_sim::learning::OutputError;
 use bsp_sim::neuron::{step_one, Integrator, System};
 use bsp_sim::run::{build_engine, load_data};

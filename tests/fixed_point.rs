@@ -22,9 +22,7 @@ fn setup(signal: &str) -> (bsp_sim::Model, bsp_sim::data::Split) {
 fn gradient_and_step(signal: &str) -> (Vec<f64>, Vec<f64>) {
     let (m, split) = setup(signal);
     let batch: Vec<usize> = (0..40).collect();
-    let loss = |engine: &mut bsp_sim::engine::sync::SyncEngine| {
-        engine.evaluate(&split.train, &batch).unwrap().loss
-    };
+    let loss = |engine: &mut Box<dyn Engine>| engine.evaluate(&split.train, &batch).unwrap().loss;
     let mut engine = build_engine(&m, 3, 1).unwrap();
     let base: Vec<Vec<f32>> = engine.neurons().iter().map(|l| l.k3_out.clone()).collect();
     let mut grad = Vec::new();

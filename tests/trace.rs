@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bsp_sim::checkpoint::Checkpoint;
-use bsp_sim::engine::{Engine, Tally};
+use bsp_sim::engine::Tally;
 use bsp_sim::report::{RunStatus, Summary};
 use bsp_sim::run::{self, build_engine, load_data, Observer, RunOptions, Silent};
 use bsp_sim::trace::csv::{read_events, read_states};

@@ -3,7 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Connectivity, InitSection, ModelFile};
+use super::{
+    ActorGranularity, BackwardInput, Connectivity, Delay, EngineKind, InitSection, LocalStep,
+    ModelFile,
+};
 use crate::data::DatasetName;
 use crate::error::ConfigError;
 use crate::neuron::{Integrator, NeuronParams};
@@ -192,6 +195,7 @@ impl Model {
         if !file.input.gain.is_finite() {
             return Err(invalid("input.gain", "must be finite".into()));
         }
+        check_async(&file).map_err(|(field, detail)| invalid(field, detail))?;
 
         if let Some(t) = &file.trace {
             t.resolve(layers)
@@ -262,6 +266,90 @@ impl Model {
     pub fn display_path(&self) -> String {
         display_path(self.path.as_deref())
     }
+}
+
+/// The `async` section: checked whatever the engine (a file stays valid when `engine`
+/// flips), plus what the asynchronous engine itself cannot do.
+fn check_async(file: &ModelFile) -> Result<(), (&'static str, String)> {
+    let a = &file.asynchronous;
+    let i = &file.integration;
+    if !(a.theta.is_finite() && a.theta >= 0.0) {
+        return Err((
+            "async.theta",
+            format!("must be >= 0 (0 sends every change), got {}", a.theta),
+        ));
+    }
+    if let Some(t) = a.theta_backward {
+        if !(t.is_finite() && t >= 0.0) {
+            return Err((
+                "async.theta_backward",
+                format!("must be >= 0 (0 sends every change), got {t}"),
+            ));
+        }
+    }
+    let ok = match a.delay {
+        Delay::Fixed { value } => value.is_finite() && value >= 0.0,
+        Delay::Uniform { low, high } => {
+            low.is_finite() && high.is_finite() && 0.0 <= low && low <= high
+        }
+        Delay::Normal { mean, std } => {
+            mean.is_finite() && std.is_finite() && mean >= 0.0 && std >= 0.0
+        }
+        Delay::Exponential { min, mean } => {
+            min.is_finite() && mean.is_finite() && 0.0 <= min && min <= mean
+        }
+    };
+    if !ok {
+        return Err((
+            "async.delay",
+            format!("{:?} is not a delay distribution on [0, inf): delays and their parameters must be finite and >= 0 (uniform: low <= high; exponential: min <= mean)", a.delay),
+        ));
+    }
+    if let Some(v) = a.sample_interval {
+        let longest = i.forward_window.max(i.backward_window);
+        if !(v.is_finite() && v >= longest) {
+            return Err((
+                "async.sample_interval",
+                format!("is {v} but must be at least the longer window ({longest}): a neuron's forward or reversed system serves one sample at a time; raise it or leave it out"),
+            ));
+        }
+    }
+    if a.max_in_flight == 0 {
+        return Err(("async.max_in_flight", "must be at least 1".into()));
+    }
+    if let LocalStep::Adaptive {
+        tolerance,
+        max_halvings,
+    } = a.step
+    {
+        if !(tolerance.is_finite() && tolerance > 0.0) {
+            return Err((
+                "async.step.tolerance",
+                format!("must be > 0, got {tolerance}"),
+            ));
+        }
+        if max_halvings > 20 {
+            return Err((
+                "async.step.max_halvings",
+                format!("must be at most 20, got {max_halvings}"),
+            ));
+        }
+    }
+    if file.engine == EngineKind::Async {
+        if a.actor == ActorGranularity::Element {
+            return Err((
+                "async.actor",
+                "`element` (one actor per element) is not implemented; use `neuron`".into(),
+            ));
+        }
+        if file.error.backward_input == BackwardInput::TimeVarying {
+            return Err((
+                "error.backward_input",
+                "the asynchronous engine injects a constant error (time_varying would need every output neuron's whole forward trace); use `constant` or `engine: sync`".into(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn file_connectivity(file: &ModelFile) -> Vec<Connectivity> {

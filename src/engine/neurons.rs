@@ -75,6 +75,26 @@ impl LayerNeurons {
         Ok(())
     }
 
+    /// Copies neuron `j` (its rates, rest and references) from `other`.
+    pub fn copy_neuron(&mut self, other: &LayerNeurons, j: usize) {
+        if self.k3_out[j] == other.k3_out[j] {
+            return;
+        }
+        self.k3_out[j] = other.k3_out[j];
+        let get = |c: &crate::neuron::layer::LayerCoefficients| Coefficients {
+            gen: std::array::from_fn(|k| c.gen[k][j]),
+            decay: std::array::from_fn(|k| c.decay[k][j]),
+            inhib: std::array::from_fn(|k| c.inhib[k][j]),
+        };
+        self.forward.set(j, &get(&other.forward));
+        self.reversed.set(j, &get(&other.reversed));
+        for k in 0..ELEMENTS {
+            self.rest[k][j] = other.rest[k][j];
+            self.rest_reversed[k][j] = other.rest_reversed[k][j];
+        }
+        self.reference_reversed[j] = other.reference_reversed[j];
+    }
+
     pub fn state(&self) -> NeuronState {
         NeuronState {
             k3_out: self.k3_out.clone(),

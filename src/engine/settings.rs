@@ -1,7 +1,7 @@
 //! Engine settings derived from a validated model: step counts, ports, error and learning
 //! rule, in the units the integration loops use.
 
-use crate::config::{BackwardInput, FixedPointSignal, LearningMethod, Model, Readout};
+use crate::config::{BackwardInput, Coupling, FixedPointSignal, LearningMethod, Model, Readout};
 use crate::learning::OutputError;
 use crate::neuron::Integrator;
 
@@ -12,6 +12,7 @@ pub struct Settings {
     pub forward_steps: usize,
     pub backward_steps: usize,
     pub integrator: Integrator,
+    pub coupling: Coupling,
     pub clamp: bool,
     /// Current into a layer-0 neuron per unit pixel.
     pub gain: f32,
@@ -39,6 +40,7 @@ impl Settings {
             forward_steps: steps(i.forward_window),
             backward_steps: steps(i.backward_window),
             integrator: i.method,
+            coupling: i.coupling,
             clamp: f.neuron.clamp,
             gain: f.input.gain,
             input_port: f.neuron.input.index(),

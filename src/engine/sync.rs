@@ -1,9 +1,11 @@
 //! The synchronous engine: a global clock with fixed step dt; all neurons of a minibatch step
 //! in lockstep; a barrier separates the forward window, the backward window and the update.
 //!
-//! Within one step, layers advance input side first and each layer's synapses see the
-//! signal its presynaptic layer produced in that same step (zero synaptic delay); the
-//! backward window runs output side first through the reversed systems.
+//! Within one step, layers advance input side first and, with `coupling: same_step`, each
+//! layer's synapses see the signal its presynaptic layer produced in that same step; with
+//! `coupling: delayed` every layer sees the signal of the previous step (the asynchronous
+//! engine's zero-delay semantics). The backward window runs output side first through the
+//! reversed systems, coupled the same way.
 //!
 //! Parallelism: the minibatch is split into contiguous blocks of samples, one per thread,
 //! each integrating its samples' windows independently. The update then sums over the whole
@@ -12,8 +14,8 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use super::{Engine, LayerNeurons, Settings, Tally};
-use crate::config::{BackwardInput, FixedPointSignal, LearningMethod};
+use super::{Counters, Engine, LayerNeurons, Settings, Tally};
+use crate::config::{BackwardInput, Coupling, FixedPointSignal, LearningMethod};
 use crate::data::Dataset;
 use crate::error::SimError;
 use crate::learning::{argmax, limiter};
@@ -78,6 +80,7 @@ pub struct SyncEngine {
     sizes: Vec<usize>,
     threads: usize,
     workspaces: Vec<Workspace>,
+    counters: Counters,
 }
 
 /// One block of a minibatch: the samples a thread integrates.
@@ -103,15 +106,8 @@ impl SyncEngine {
             sizes,
             threads,
             workspaces: (0..threads).map(|_| Workspace::default()).collect(),
+            counters: Counters::default(),
         }
-    }
-
-    pub fn neurons_mut(&mut self) -> &mut [LayerNeurons] {
-        &mut self.neurons
-    }
-
-    pub fn projections_mut(&mut self) -> &mut [Projection] {
-        &mut self.projections
     }
 
     /// Multiply-adds of synaptic drive per training sample (forward and backward windows,
@@ -221,7 +217,9 @@ impl SyncEngine {
         for (l, neurons) in self.neurons.iter().enumerate() {
             ws.forward[l].reset(&neurons.rest);
             ws.integral[l].fill(0.0);
+            ws.signal[l].fill(0.0);
         }
+        let delayed = s.coupling == Coupling::Delayed;
         let n0 = self.sizes[0];
         for (r, &idx) in block.indices.iter().enumerate() {
             let image = block.data.image(idx);
@@ -238,8 +236,13 @@ impl SyncEngine {
         let probe = trace.filter(|_| ws.probe.is_active());
         let dt = crate::trace::decimal(s.dt);
         for step in 0..s.forward_steps {
+            if delayed {
+                for l in 1..=last {
+                    self.projections[l - 1].forward(rows, &ws.signal[l - 1], &mut ws.current[l]);
+                }
+            }
             for l in 0..=last {
-                if l > 0 {
+                if l > 0 && !delayed {
                     self.projections[l - 1].forward(rows, &ws.signal[l - 1], &mut ws.current[l]);
                 }
                 let neurons = &self.neurons[l];
@@ -313,7 +316,9 @@ impl SyncEngine {
         for l in first..=last {
             ws.reversed[l].reset(&self.neurons[l].rest_reversed);
             ws.rintegral[l].fill(0.0);
+            ws.rsignal[l].fill(0.0);
         }
+        let delayed = s.coupling == Coupling::Delayed;
         for (c, &e) in ws.current[last].iter_mut().zip(&ws.error) {
             *c = s.error_scale * e;
         }
@@ -336,8 +341,13 @@ impl SyncEngine {
                     }
                 }
             }
+            if delayed {
+                for l in first..last {
+                    self.projections[l].backward(rows, &ws.rsignal[l + 1], &mut ws.current[l]);
+                }
+            }
             for l in (first..=last).rev() {
-                if l < last {
+                if l < last && !delayed {
                     self.projections[l].backward(rows, &ws.rsignal[l + 1], &mut ws.current[l]);
                 }
                 let neurons = &self.neurons[l];
@@ -466,6 +476,18 @@ impl SyncEngine {
         windows?;
         let tally = self.tally(indices.len(), data, indices);
         self.update(indices.len(), lr)?;
+        let n = indices.len() as u64;
+        let macs = self.synaptic_macs_per_training_sample() as u64;
+        let updated: u64 = match self.settings.method {
+            LearningMethod::Connections => {
+                self.projections.iter().map(|p| p.synapses() as u64).sum()
+            }
+            LearningMethod::FixedPoints => self.sizes.iter().map(|&n| n as u64).sum(),
+        };
+        let c = &mut self.counters;
+        c.samples_trained += n;
+        c.deliveries += n * macs;
+        c.synapse_updates += updated;
         Ok(tally)
     }
 
@@ -513,7 +535,26 @@ impl Engine for SyncEngine {
             })?;
             total.add(self.tally(chunk.len(), data, chunk));
         }
+        let fwd: usize = self.projections.iter().map(Projection::synapses).sum();
+        self.counters.samples_evaluated += indices.len() as u64;
+        self.counters.deliveries += (indices.len() * fwd * self.settings.forward_steps) as u64;
         Ok(total)
+    }
+
+    fn name(&self) -> &'static str {
+        "sync"
+    }
+
+    fn projections_mut(&mut self) -> &mut [Projection] {
+        &mut self.projections
+    }
+
+    fn neurons_mut(&mut self) -> &mut [LayerNeurons] {
+        &mut self.neurons
+    }
+
+    fn counters(&self) -> Counters {
+        self.counters
     }
 
     fn projections(&self) -> &[Projection] {
@@ -525,7 +566,7 @@ impl Engine for SyncEngine {
     }
 }
 
-fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
+pub(crate) fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
     if let Some(s) = p.downcast_ref::<&str>() {
         s.to_string()
     } else if let Some(s) = p.downcast_ref::<String>() {

@@ -256,14 +256,17 @@ impl Projection {
 }
 
 /// The structure of a projection without its coefficients.
-enum Shape<'a> {
+#[derive(Clone, Copy)]
+pub enum Shape<'a> {
     Dense,
     Sparse(&'a [usize], &'a [u32]),
 }
 
-/// The update of postsynaptic rows `posts`, whose coefficients are `block`.
+/// The update of postsynaptic rows `posts`, whose coefficients are `block`. The
+/// asynchronous engine calls it with one sample (`rows == 1`) on the rows a worker owns, so
+/// both engines apply the same arithmetic.
 #[allow(clippy::too_many_arguments)]
-fn update_rows(
+pub fn update_rows(
     shape: &Shape<'_>,
     pre: usize,
     post: usize,

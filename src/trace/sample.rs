@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::manifest::{Manifest, TraceStatus, DIR_NAME};
 use super::{Recorder, TraceSection};
 use crate::checkpoint::Checkpoint;
-use crate::engine::{Engine, Tally};
+use crate::engine::Tally;
 use crate::error::{Result, TraceError};
 use crate::run::{build_engine, load_data, new_run_dir, restore, trace_info};
 use crate::Model;
@@ -90,7 +90,7 @@ pub fn record_sample(model: &Model, opts: &SampleOptions) -> Result<SampleOutcom
     }
     let mut engine = build_engine(&model, seed, 1)?;
     if let Some((ck, file)) = &loaded {
-        restore(&mut engine, ck, file)?;
+        restore(engine.as_mut(), ck, file)?;
     }
     // Fine thresholds, so that the weak deep backward wave shows too.
     let section = match &opts.spec {
@@ -111,7 +111,7 @@ pub fn record_sample(model: &Model, opts: &SampleOptions) -> Result<SampleOutcom
             crate::report::write_atomic(&run_dir.join("model.yaml"), &bytes)?;
         }
     }
-    let info = trace_info(&model, &engine, &run_dir, seed, section.to_spec());
+    let info = trace_info(&model, engine.as_ref(), &run_dir, seed, section.to_spec());
     let dir = trace_dir(&run_dir);
     let mut recorder = Recorder::create(&dir, selection, info)?;
     recorder.set_epoch(epoch)?;

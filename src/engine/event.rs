@@ -1,0 +1,583 @@
+//! The asynchronous event-driven engine (bsp-model.md §5): no global clock and no barrier
+//! in the simulated system.
+//!
+//! Every neuron is an actor ([`actor`]) with its own state, local time and inputs; it
+//! integrates its own equations between events and emits send-on-delta events. A synapse
+//! delivers an event scaled by its C after its own delay; the forward wave runs up, the
+//! output neurons form their error from their readouts and the teacher value, and the
+//! backward wave runs down through the reversed systems over the same synapses. Each synapse
+//! updates its C from the two traces it carried as soon as its windows have closed, while
+//! later samples' waves are in flight (samples start every `sample_interval`: pipelining).
+//!
+//! Actors are split over worker threads ([`worker`]), which exchange events over crossbeam
+//! channels in windows of the lookahead ([`comm`]); [`schedule`] says when each sample's
+//! windows open and close. Asynchrony lives in simulated time, so a seed gives the same
+//! numbers at any thread count (tested).
+
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::RwLock;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Exp, Normal, Uniform};
+
+use super::{Counters, Engine, LayerNeurons, Settings, Tally};
+use crate::config::{AsyncSection, Delay, LearningMethod};
+use crate::data::Dataset;
+use crate::error::SimError;
+use crate::learning::argmax;
+use crate::topology::projection::Shape;
+use crate::topology::Projection;
+
+pub mod actor;
+pub mod comm;
+pub mod schedule;
+pub mod worker;
+
+use actor::StepRule;
+use comm::Comm;
+use schedule::{Sample, Timing};
+use worker::{Delays, Shared, Work, Worker};
+
+/// Stream of the seeded generator that draws synaptic delays.
+pub const DELAY_STREAM: u64 = 2;
+
+/// The asynchronous BSP engine.
+#[derive(Debug)]
+pub struct AsyncEngine {
+    pub settings: Settings,
+    rule: StepRule,
+    timing: Timing,
+    projections: Vec<Projection>,
+    neurons: Vec<LayerNeurons>,
+    delays: Vec<Delays>,
+    sizes: Vec<usize>,
+    base: Vec<u32>,
+    slots: usize,
+    workers: Vec<Worker>,
+    /// Boundary up to which simulated time has been processed.
+    now: u64,
+    /// Earliest start of the next sample.
+    next_start: u64,
+    next_seq: u64,
+    /// Samples started or scheduled whose work is not complete, in order.
+    in_flight: VecDeque<Sample>,
+    /// Completion time of each slot's last occupant.
+    slot_free: Vec<u64>,
+    /// Starts of recent training samples whose updates may still fall after a new
+    /// sample's first read (for the staleness count).
+    recent: VecDeque<u64>,
+    counters: Counters,
+    /// Event bookkeeping summed over calls (conservation and local-time checks).
+    work: Work,
+}
+
+impl AsyncEngine {
+    /// An engine over these projections and neurons, with `threads` workers. `seed` draws
+    /// the synaptic delays (on their own stream).
+    pub fn new(
+        settings: Settings,
+        config: &AsyncSection,
+        projections: Vec<Projection>,
+        neurons: Vec<LayerNeurons>,
+        threads: usize,
+        seed: u64,
+    ) -> Self {
+        let dt = settings.dt;
+        let steps = |v: f32| (v / dt).round().max(0.0) as u64;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(DELAY_STREAM);
+        let delays: Vec<Delays> = projections
+            .iter()
+            .map(|p| draw_delays(config.delay, p.synapses(), dt, &mut rng))
+            .collect();
+        let stats: Vec<(u64, u64, u64)> = delays.iter().map(delay_stats).collect();
+        let min_delay = stats.iter().map(|s| s.0).min().unwrap_or(0);
+        let mean: Vec<u64> = stats.iter().map(|s| s.1).collect();
+        let max: Vec<u64> = stats.iter().map(|s| s.2).collect();
+        let first_reversed = match settings.method {
+            LearningMethod::Connections => 1,
+            LearningMethod::FixedPoints => 0,
+        };
+        let forward = settings.forward_steps as u64;
+        let backward = settings.backward_steps as u64;
+        let interval = config
+            .sample_interval
+            .map_or(forward.max(backward), steps)
+            .max(forward.max(backward));
+        let timing = Timing::new(
+            forward,
+            backward,
+            interval,
+            &mean,
+            max.clone(),
+            min_delay,
+            first_reversed,
+        );
+        let sizes: Vec<usize> = neurons.iter().map(|l| l.n).collect();
+        let mut base = vec![0u32; sizes.len() + 1];
+        for (l, &n) in sizes.iter().enumerate() {
+            base[l + 1] = base[l] + n as u32;
+        }
+        let threads = threads.max(1);
+        let slots = config.max_in_flight.max(1);
+        let ring = max.iter().copied().max().unwrap_or(0) + 1;
+        let workers = (0..threads)
+            .map(|w| Worker::new(w, threads, &sizes, slots, ring, &neurons))
+            .collect();
+        let rule = StepRule {
+            dt,
+            integrator: settings.integrator,
+            local: config.step,
+            clamp: settings.clamp,
+            theta: config.theta,
+            theta_backward: config.theta_backward.unwrap_or(config.theta),
+        };
+        AsyncEngine {
+            settings,
+            rule,
+            timing,
+            projections,
+            neurons,
+            delays,
+            sizes,
+            base,
+            slots,
+            workers,
+            now: 0,
+            next_start: 0,
+            next_seq: 0,
+            in_flight: VecDeque::new(),
+            slot_free: vec![0; slots],
+            recent: VecDeque::new(),
+            counters: Counters::default(),
+            work: Work::default(),
+        }
+    }
+
+    /// When each sample's windows open and close.
+    pub fn timing(&self) -> &Timing {
+        &self.timing
+    }
+
+    /// Simulated time processed so far.
+    pub fn now(&self) -> schedule::SimTime {
+        schedule::SimTime(self.now)
+    }
+
+    /// Schedules samples `indices` (at most `slots` of them) and returns them.
+    fn schedule(
+        &mut self,
+        data: &Dataset,
+        indices: &[usize],
+        train: bool,
+        scale: f32,
+    ) -> Vec<Sample> {
+        let connections = self.settings.method == LearningMethod::Connections;
+        indices
+            .iter()
+            .map(|&index| {
+                let seq = self.next_seq;
+                let slot = (seq % self.slots as u64) as usize;
+                let start = self.next_start.max(self.now).max(self.slot_free[slot]);
+                let done = self.timing.completion(start, train, connections);
+                self.slot_free[slot] = self.timing.boundary(done) + 1;
+                self.next_start = start + self.timing.interval;
+                self.next_seq += 1;
+                if train && connections {
+                    self.count_staleness(start);
+                }
+                let s = Sample {
+                    seq,
+                    slot,
+                    index,
+                    label: data.labels[index] as usize,
+                    start,
+                    train,
+                    scale,
+                };
+                self.in_flight.push_back(s.clone());
+                s
+            })
+            .collect()
+    }
+
+    /// Runs every worker from `now` to boundary `to`.
+    fn advance(&mut self, to: u64, data: Option<&Dataset>) -> Result<(), SimError> {
+        let to = self.timing.boundary(to);
+        if to <= self.now {
+            return Ok(());
+        }
+        let samples: Vec<Sample> = self.in_flight.iter().cloned().collect();
+        let threads = self.workers.len();
+        let (from, sizes, base, delays, timing, settings, rule) = (
+            self.now,
+            &self.sizes,
+            &self.base,
+            &self.delays,
+            &self.timing,
+            &self.settings,
+            self.rule,
+        );
+        let mut shapes = Vec::new();
+        let mut rows = Vec::new();
+        for p in self.projections.iter_mut() {
+            let (shape, c) = split(p);
+            let post = sizes[shapes.len() + 1];
+            let mut rest: &mut [f32] = c;
+            let mut blocks = Vec::new();
+            for w in 0..threads {
+                let r = worker::owned(post, w, threads);
+                let len = match shape {
+                    Shape::Dense => r.len() * sizes[shapes.len()],
+                    Shape::Sparse(row_ptr, _) => row_ptr[r.end] - row_ptr[r.start],
+                };
+                let (block, tail) = std::mem::take(&mut rest).split_at_mut(len);
+                rest = tail;
+                blocks.push(RwLock::new(block));
+            }
+            shapes.push(shape);
+            rows.push(blocks);
+        }
+        let shared = Shared {
+            settings,
+            rule,
+            timing,
+            sizes,
+            base,
+            samples: &samples,
+            data,
+            shapes,
+            rows,
+            delays,
+            workers: threads,
+        };
+        for w in self.workers.iter_mut() {
+            w.index(&shared.shapes, sizes);
+        }
+        let comms = Comm::mesh(threads);
+        let results: Vec<Result<(), SimError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = self
+                .workers
+                .iter_mut()
+                .zip(comms)
+                .map(|(w, comm)| {
+                    let shared = &shared;
+                    let samples = &samples;
+                    scope.spawn(move || {
+                        let outcome =
+                            catch_unwind(AssertUnwindSafe(|| w.run(shared, &comm, from, to)));
+                        drop(comm);
+                        match outcome {
+                            Ok(Ok(())) => Ok(()),
+                            Ok(Err(stop)) => match stop.into_error(samples, settings.dt) {
+                                Some(e) => Err(e),
+                                None => Err(SimError::WorkerPanic {
+                                    during: String::new(),
+                                    message: String::new(),
+                                }),
+                            },
+                            Err(p) => Err(SimError::WorkerPanic {
+                                during: format!(
+                                    "actor layer {} neuron {} (worker {}) at step {}",
+                                    w.position.layer, w.position.neuron, w.id, w.position.step
+                                ),
+                                message: super::sync::panic_message(&p),
+                            }),
+                        }
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(SimError::WorkerPanic {
+                            during: "the asynchronous engine".into(),
+                            message: "worker thread died".into(),
+                        })
+                    })
+                })
+                .collect()
+        });
+        // A worker that stopped because a peer did reports an empty panic; prefer the cause.
+        let mut first_err = None;
+        for r in results {
+            if let Err(e) = r {
+                let secondary =
+                    matches!(&e, SimError::WorkerPanic { during, .. } if during.is_empty());
+                if first_err.is_none()
+                    || (!secondary
+                        && matches!(&first_err, Some(SimError::WorkerPanic { during, .. }) if during.is_empty()))
+                {
+                    first_err = Some(e);
+                }
+            }
+        }
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+        self.now = to;
+        self.merge_neurons();
+        Ok(())
+    }
+
+    /// Method 1 moved neurons inside the workers; copy each worker's own neurons back.
+    fn merge_neurons(&mut self) {
+        if self.settings.method != LearningMethod::FixedPoints {
+            return;
+        }
+        for w in &self.workers {
+            for (l, r) in w.ranges.iter().enumerate() {
+                for j in r.clone() {
+                    self.neurons[l].copy_neuron(&w.neurons[l], j);
+                }
+            }
+        }
+        for w in self.workers.iter_mut() {
+            w.neurons.clone_from(&self.neurons);
+        }
+    }
+
+    /// Takes the readouts of finished samples and forms the tally of `samples`.
+    fn tally(&mut self, samples: &[Sample]) -> Tally {
+        let finished = std::mem::take(&mut self.workers[0].finished);
+        let mut t = Tally::default();
+        let classes = *self.sizes.last().expect("layers");
+        let mut e = vec![0.0; classes];
+        for s in samples {
+            let y = finished
+                .iter()
+                .find(|(seq, _)| *seq == s.seq)
+                .map(|(_, y)| y.as_slice())
+                .expect("every sample's readout is recorded at its readout time");
+            t.samples += 1;
+            t.loss += self.settings.error.error(y, s.label, &mut e) as f64;
+            t.correct += usize::from(argmax(y) == s.label);
+        }
+        t
+    }
+
+    /// Drops completed samples.
+    fn retire(&mut self) {
+        let connections = self.settings.method == LearningMethod::Connections;
+        while let Some(s) = self.in_flight.front() {
+            let done = self
+                .timing
+                .boundary(self.timing.completion(s.start, s.train, connections));
+            if done > self.now {
+                break;
+            }
+            self.in_flight.pop_front();
+        }
+    }
+
+    /// Staleness of a training sample starting at `start`: per projection, how many other
+    /// samples' updates land on its synapses between its first read (its forward wave
+    /// reaching the projection) and its own update. Only earlier samples can (the schedule
+    /// is monotone), and the schedule is static, so it is counted when the sample is placed.
+    fn count_staleness(&mut self, start: u64) {
+        let tm = &self.timing;
+        let last_update = |s: u64| {
+            (0..tm.layers() - 1)
+                .map(|l| tm.boundary(tm.update_due(s, l)))
+                .max()
+                .unwrap_or(s)
+        };
+        while self
+            .recent
+            .front()
+            .is_some_and(|&o| last_update(o) <= start)
+        {
+            self.recent.pop_front();
+        }
+        for l in 0..tm.layers() - 1 {
+            let read = start + tm.fwd_offset[l];
+            let write = tm.boundary(tm.update_due(start, l));
+            let stale = self
+                .recent
+                .iter()
+                .map(|&o| tm.boundary(tm.update_due(o, l)))
+                .filter(|&w| w > read && w < write)
+                .count();
+            self.counters.staleness_sum += stale as f64;
+            self.counters.staleness_count += 1;
+        }
+        self.recent.push_back(start);
+    }
+
+    /// Event bookkeeping: (events sent by all workers, events taken in by each worker,
+    /// local-time regressions). Every event goes to every worker, so each worker's count
+    /// equals the total sent when none is lost or duplicated.
+    pub fn event_balance(&self) -> (u64, Vec<u64>, u64) {
+        let sent = self.workers.iter().map(|w| w.work.sent).sum::<u64>() + self.work.sent;
+        let received = self.workers.iter().map(|w| w.work.received).collect();
+        (
+            sent,
+            received,
+            self.work.time_regressions
+                + self
+                    .workers
+                    .iter()
+                    .map(|w| w.work.time_regressions)
+                    .sum::<u64>(),
+        )
+    }
+
+    fn collect_work(&mut self) {
+        let mut w = Work::default();
+        for worker in self.workers.iter_mut() {
+            w.events += worker.work.events;
+            w.deliveries += worker.work.deliveries;
+            w.synapse_updates += worker.work.synapse_updates;
+            self.work.sent += worker.work.sent;
+            self.work.time_regressions += worker.work.time_regressions;
+            worker.work.events = 0;
+            worker.work.deliveries = 0;
+            worker.work.synapse_updates = 0;
+            worker.work.sent = 0;
+            worker.work.time_regressions = 0;
+        }
+        self.counters.events += w.events;
+        self.counters.deliveries += w.deliveries;
+        self.counters.synapse_updates += w.synapse_updates;
+    }
+
+    /// Runs `indices` through the network (trained or evaluated), `slots` at a time.
+    fn pass(
+        &mut self,
+        data: &Dataset,
+        indices: &[usize],
+        train: bool,
+        scale: f32,
+    ) -> Result<Tally, SimError> {
+        let mut total = Tally::default();
+        for chunk in indices.chunks(self.slots) {
+            let samples = self.schedule(data, chunk, train, scale);
+            let to = samples
+                .iter()
+                .map(|s| self.timing.readout(s.start))
+                .max()
+                .unwrap_or(self.now);
+            self.advance(to, Some(data))?;
+            self.collect_work();
+            total.add(self.tally(&samples));
+            self.retire();
+        }
+        Ok(total)
+    }
+}
+
+impl Engine for AsyncEngine {
+    fn train_batch(
+        &mut self,
+        data: &Dataset,
+        indices: &[usize],
+        lr: f32,
+    ) -> Result<Tally, SimError> {
+        let scale = lr / (indices.len().max(1) as f32 * self.settings.error_scale);
+        let t = self.pass(data, indices, true, scale)?;
+        self.counters.samples_trained += t.samples as u64;
+        Ok(t)
+    }
+
+    fn evaluate(&mut self, data: &Dataset, indices: &[usize]) -> Result<Tally, SimError> {
+        self.finish()?;
+        let t = self.pass(data, indices, false, 0.0)?;
+        self.counters.samples_evaluated += t.samples as u64;
+        Ok(t)
+    }
+
+    fn finish(&mut self) -> Result<(), SimError> {
+        let connections = self.settings.method == LearningMethod::Connections;
+        let to = self
+            .in_flight
+            .iter()
+            .map(|s| self.timing.completion(s.start, s.train, connections))
+            .max();
+        if let Some(to) = to {
+            self.advance(to, None)?;
+            self.collect_work();
+            self.retire();
+        }
+        Ok(())
+    }
+
+    fn projections(&self) -> &[Projection] {
+        &self.projections
+    }
+
+    fn projections_mut(&mut self) -> &mut [Projection] {
+        &mut self.projections
+    }
+
+    fn neurons(&self) -> &[LayerNeurons] {
+        &self.neurons
+    }
+
+    fn neurons_mut(&mut self) -> &mut [LayerNeurons] {
+        // Restoring a checkpoint replaces the neurons: the workers' copies follow.
+        for w in self.workers.iter_mut() {
+            w.neurons.clone_from(&self.neurons);
+        }
+        &mut self.neurons
+    }
+
+    fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    fn name(&self) -> &'static str {
+        "async"
+    }
+}
+
+/// The structure and the coefficients of a projection, borrowed apart.
+fn split(p: &mut Projection) -> (Shape<'_>, &mut [f32]) {
+    match p {
+        Projection::Dense { c, .. } => (Shape::Dense, c.as_mut_slice()),
+        Projection::Sparse {
+            row_ptr, col, c, ..
+        } => (Shape::Sparse(row_ptr, col), c.as_mut_slice()),
+    }
+}
+
+/// Draws one projection's delays (in whole steps; NEST rounds delays to the resolution).
+fn draw_delays(delay: Delay, synapses: usize, dt: f32, rng: &mut ChaCha8Rng) -> Delays {
+    let steps = |v: f32| (v.max(0.0) / dt).round().min(u16::MAX as f32) as u16;
+    let many = |f: &mut dyn FnMut(&mut ChaCha8Rng) -> f32, rng: &mut ChaCha8Rng| {
+        Delays::PerSynapse((0..synapses).map(|_| steps(f(rng))).collect())
+    };
+    match delay {
+        Delay::Fixed { value } => Delays::Fixed(steps(value) as u64),
+        Delay::Uniform { low, high } if low == high => Delays::Fixed(steps(low) as u64),
+        Delay::Uniform { low, high } => {
+            let d = Uniform::new_inclusive(low, high).expect("validated: low <= high");
+            many(&mut |r| d.sample(r), rng)
+        }
+        Delay::Normal { mean, std } => {
+            let d = Normal::new(mean, std).expect("validated: std >= 0");
+            many(&mut |r| d.sample(r), rng)
+        }
+        Delay::Exponential { min, mean } if mean == min => Delays::Fixed(steps(min) as u64),
+        Delay::Exponential { min, mean } => {
+            let d = Exp::new(1.0 / (mean - min)).expect("validated: mean > min");
+            many(&mut |r| min + d.sample(r), rng)
+        }
+    }
+}
+
+/// (min, rounded mean, max) of a projection's delays in steps.
+fn delay_stats(d: &Delays) -> (u64, u64, u64) {
+    match d {
+        Delays::Fixed(k) => (*k, *k, *k),
+        Delays::PerSynapse(v) if v.is_empty() => (0, 0, 0),
+        Delays::PerSynapse(v) => {
+            let min = *v.iter().min().expect("non-empty") as u64;
+            let max = *v.iter().max().expect("non-empty") as u64;
+            let mean = v.iter().map(|&k| k as f64).sum::<f64>() / v.len() as f64;
+            (min, mean.round() as u64, max)
+        }
+    }
+}

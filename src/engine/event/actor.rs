@@ -1,0 +1,209 @@
+//! A neuron actor: one neuron's forward and reversed five-element systems with their own
+//! inputs, local integration, send-on-delta output and window traces.
+//!
+//! The input of each system is piecewise constant: it changes only when an event arrives
+//! (at a step boundary; delays are whole steps). Between events the actor integrates its
+//! own equations with the model's integrator, either one step per `dt` or adaptively
+//! (error-controlled sub-steps). After each step it compares its output deviation with the
+//! last value it sent and emits a new event when it has moved by at least `theta`.
+
+use crate::config::LocalStep;
+use crate::neuron::{clamp_nonneg, step_one, Coefficients, Integrator, System, ELEMENTS};
+
+/// One system (forward or reversed) of a neuron actor.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemState {
+    pub x: [f32; ELEMENTS],
+    /// Input current into the system's input element (sum of delivered events).
+    pub input: f32,
+    /// Last value sent (the deviation the synapses currently carry).
+    pub sent: f32,
+    /// Integral of the own output deviation over the open window.
+    pub integral: f32,
+    /// Integral of the sent signal over the open window: what every outgoing synapse
+    /// observes from the events it carries.
+    pub sent_integral: f32,
+    /// Sample slot of the open window, if one is open.
+    pub window: Option<usize>,
+    /// Step at which the open window closes.
+    pub closes: u64,
+    /// Current adaptive sub-step exponent (step = dt / 2^k).
+    pub halvings: u32,
+    /// Resting (nothing to integrate until an input arrives).
+    pub quiescent: bool,
+}
+
+/// What one integration step needs besides the state.
+#[derive(Debug, Clone, Copy)]
+pub struct StepRule {
+    pub dt: f32,
+    pub integrator: Integrator,
+    pub local: LocalStep,
+    pub clamp: bool,
+    /// Send-on-delta thresholds of the forward and the reversed system.
+    pub theta: f32,
+    pub theta_backward: f32,
+}
+
+impl SystemState {
+    /// Opens a window for sample `slot`: back to rest, traces cleared.
+    pub fn open(&mut self, slot: usize, closes: u64, rest: &[f32; ELEMENTS]) {
+        self.x = *rest;
+        self.integral = 0.0;
+        self.sent_integral = 0.0;
+        self.window = Some(slot);
+        self.closes = closes;
+        self.quiescent = self.input == 0.0;
+    }
+
+    /// Integrates one step and returns the new value to send, if the output moved by at
+    /// least theta. `input` and `output` are element indices; `reference` the rest level the
+    /// deviation is measured from.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub fn step(
+        &mut self,
+        system: System,
+        c: &Coefficients,
+        input: usize,
+        output: usize,
+        reference: f32,
+        rule: &StepRule,
+    ) -> Option<f32> {
+        match rule.local {
+            LocalStep::Fixed => {
+                self.x = match rule.integrator {
+                    Integrator::Euler => euler(
+                        system, c, &self.x, input, self.input, rule.dt, rule.clamp, false,
+                    ),
+                    Integrator::SemiImplicit => euler(
+                        system, c, &self.x, input, self.input, rule.dt, rule.clamp, true,
+                    ),
+                    Integrator::Rk4 => {
+                        let mut u = [0.0; ELEMENTS];
+                        u[input] = self.input;
+                        step_one(c, system, &self.x, &u, rule.dt, Integrator::Rk4, rule.clamp)
+                    }
+                };
+            }
+            LocalStep::Adaptive {
+                tolerance,
+                max_halvings,
+            } => self.adaptive(system, c, input, rule, tolerance, max_halvings),
+        }
+        let d = self.x[output] - reference;
+        self.integral += rule.dt * d;
+        let theta = match system {
+            System::Forward => rule.theta,
+            System::Reversed => rule.theta_backward,
+        };
+        let moved = d - self.sent;
+        let emit = if theta == 0.0 {
+            moved != 0.0
+        } else {
+            moved.abs() >= theta
+        };
+        if emit {
+            self.sent = d;
+        }
+        self.sent_integral += rule.dt * self.sent;
+        emit.then_some(d)
+    }
+
+    /// Heun sub-steps over one `dt`, each checked against the Euler step from the same
+    /// point: a sub-step whose largest element difference exceeds `tolerance` is redone at
+    /// half the size; after two accepted sub-steps well inside the tolerance the actor tries
+    /// a step twice as long. The step size persists between events.
+    fn adaptive(
+        &mut self,
+        system: System,
+        c: &Coefficients,
+        input: usize,
+        rule: &StepRule,
+        tolerance: f32,
+        max_halvings: u32,
+    ) {
+        let mut u = [0.0; ELEMENTS];
+        u[input] = self.input;
+        let mut done = 0u64; // progress in units of dt / 2^max_halvings
+        let whole = 1u64 << max_halvings;
+        let mut easy = 0;
+        while done < whole {
+            let k = self.halvings.min(max_halvings);
+            let mut units = 1u64 << (max_halvings - k);
+            // Never step past the end of this dt.
+            while units > whole - done {
+                units >>= 1;
+            }
+            let h = rule.dt * units as f32 / whole as f32;
+            let d1 = c.derivative(system, &self.x, &u);
+            let euler: [f32; ELEMENTS] = std::array::from_fn(|i| self.x[i] + h * d1[i]);
+            let d2 = c.derivative(system, &euler, &u);
+            let heun: [f32; ELEMENTS] =
+                std::array::from_fn(|i| self.x[i] + 0.5 * h * (d1[i] + d2[i]));
+            let err = (0..ELEMENTS)
+                .map(|i| (heun[i] - euler[i]).abs())
+                .fold(0.0f32, f32::max);
+            if err > tolerance && k < max_halvings && err.is_finite() {
+                self.halvings = k + 1;
+                easy = 0;
+                continue;
+            }
+            self.x = if rule.clamp {
+                heun.map(clamp_nonneg)
+            } else {
+                heun
+            };
+            done += units;
+            if err < tolerance / 4.0 {
+                easy += 1;
+                if easy >= 2 && self.halvings > 0 {
+                    self.halvings -= 1;
+                    easy = 0;
+                }
+            }
+        }
+    }
+}
+
+/// Explicit (or semi-implicit) Euler, written exactly as the synchronous kernel
+/// (`neuron::layer`) writes it, so both engines round alike.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn euler(
+    system: System,
+    c: &Coefficients,
+    x: &[f32; ELEMENTS],
+    input: usize,
+    u: f32,
+    dt: f32,
+    clamp: bool,
+    implicit: bool,
+) -> [f32; ELEMENTS] {
+    std::array::from_fn(|i| {
+        let mask = if i == input { 1.0 } else { 0.0 };
+        let produce = c.gen[i] * x[system.source(i)] + mask * u;
+        let loss_rate = c.decay[i] + c.inhib[i] * x[system.inhibitor(i)];
+        let v = if implicit {
+            (x[i] + dt * produce) / (1.0 + dt * loss_rate)
+        } else {
+            x[i] + dt * (produce - loss_rate * x[i])
+        };
+        if clamp {
+            clamp_nonneg(v)
+        } else {
+            v
+        }
+    })
+}
+
+/// A neuron actor: both systems.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NeuronActor {
+    pub forward: SystemState,
+    pub reversed: SystemState,
+    /// Events emitted so far (the `seq` of the next one).
+    pub seq: u32,
+    /// Local time: the step the actor has reached.
+    pub time: u64,
+}

@@ -1,0 +1,126 @@
+//! Events and the conservative exchange between workers.
+//!
+//! Workers advance in windows of `lookahead` steps. No event emitted inside a window can
+//! arrive inside it (its delay is at least the minimum delay and it is emitted at the end
+//! of a step), so after each window every worker sends the events it emitted to every
+//! other worker over a crossbeam channel, receives theirs, and sorts the union by
+//! (time, origin, seq). Each worker then applies, in that order, the deliveries to the
+//! actors it owns. The order — and so every floating-point sum — is the same however the
+//! actors are split, which makes a run bit-identical at any thread count.
+//!
+//! One channel per ordered pair of workers keeps each peer's messages in order, so a fast
+//! worker's next message never stands in for a slow one's current message.
+
+use std::sync::Arc;
+
+use crossbeam_channel::{unbounded, Receiver, Sender};
+
+/// What an event carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// A forward output deviation (send-on-delta), to the next layer's forward systems.
+    Forward,
+    /// A reversed output deviation, to the previous layer's reversed systems.
+    Backward,
+    /// An output neuron's readout, to the other output neurons (lateral).
+    Readout,
+    /// A neuron's sent-signal integral over its closed forward window: what each of its
+    /// outgoing synapses observed from the forward events it carried.
+    ForwardTrace,
+    /// The same for the reversed window (the backward events a synapse carried).
+    BackwardTrace,
+}
+
+/// A timestamped event. Ordered by (time, origin, seq), unique per event.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Event {
+    /// Emission time in steps (it arrives `delay` steps later).
+    pub time: u64,
+    /// Global index of the emitting neuron.
+    pub origin: u32,
+    /// The emitter's event counter.
+    pub seq: u32,
+    pub kind: EventKind,
+    /// Slot of the sample the event belongs to.
+    pub slot: u32,
+    pub value: f32,
+}
+
+impl Event {
+    pub fn key(&self) -> (u64, u32, u32) {
+        (self.time, self.origin, self.seq)
+    }
+}
+
+enum Message {
+    Events(Arc<Vec<Event>>),
+    Token,
+}
+
+/// A worker's ends of the all-to-all channels.
+pub struct Comm {
+    id: usize,
+    to: Vec<Option<Sender<Message>>>,
+    from: Vec<Option<Receiver<Message>>>,
+}
+
+/// The peer stopped (it returned an error or panicked; its own report says why).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerGone;
+
+impl Comm {
+    /// Channels between `n` workers.
+    pub fn mesh(n: usize) -> Vec<Comm> {
+        let mut comms: Vec<Comm> = (0..n)
+            .map(|id| Comm {
+                id,
+                to: (0..n).map(|_| None).collect(),
+                from: (0..n).map(|_| None).collect(),
+            })
+            .collect();
+        for a in 0..n {
+            for b in 0..n {
+                if a != b {
+                    let (tx, rx) = unbounded();
+                    comms[a].to[b] = Some(tx);
+                    comms[b].from[a] = Some(rx);
+                }
+            }
+        }
+        comms
+    }
+
+    /// Sends `own` to every peer and returns the union of everyone's events, sorted.
+    pub fn exchange(&self, own: Vec<Event>) -> Result<Vec<Event>, PeerGone> {
+        let own = Arc::new(own);
+        for tx in self.to.iter().flatten() {
+            tx.send(Message::Events(Arc::clone(&own)))
+                .map_err(|_| PeerGone)?;
+        }
+        let mut all: Vec<Event> = own.as_ref().clone();
+        for (peer, rx) in self.from.iter().enumerate() {
+            let Some(rx) = rx else { continue };
+            debug_assert_ne!(peer, self.id);
+            match rx.recv() {
+                Ok(Message::Events(events)) => all.extend_from_slice(&events),
+                Ok(Message::Token) | Err(_) => return Err(PeerGone),
+            }
+        }
+        all.sort_unstable_by_key(Event::key);
+        Ok(all)
+    }
+
+    /// Waits until every peer has reached the same point (after an update phase).
+    pub fn barrier(&self) -> Result<(), PeerGone> {
+        for tx in self.to.iter().flatten() {
+            tx.send(Message::Token).map_err(|_| PeerGone)?;
+        }
+        for rx in self.from.iter().flatten() {
+            match rx.recv() {
+                Ok(Message::Token) => {}
+                _ => return Err(PeerGone),
+            }
+        }
+        Ok(())
+    }
+}

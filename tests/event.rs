@@ -1,0 +1,268 @@
+//! The asynchronous event-driven engine: consistency with the synchronous engine, thread
+//! independence, conservation of events, pipelining, learning, and its configuration errors.
+
+mod common;
+
+use bsp_sim::data::Split;
+use bsp_sim::engine::event::AsyncEngine;
+use bsp_sim::engine::Engine;
+use bsp_sim::run::{build_async_engine, build_engine, load_data};
+use bsp_sim::Model;
+
+/// The synthetic model ([6, 8, 4], windows of 3) with `coupling: delayed`, the given engine
+/// and `async` section, and minibatches of `batch`.
+fn yaml(engine: &str, async_yaml: &str, batch: usize) -> String {
+    let yaml = common::synthetic_yaml("[6, 8, 4]", "connections", "softmax", 0.05)
+        .replace(
+            "integration: {dt: 0.1, forward_window: 3.0, backward_window: 3.0}",
+            "integration: {dt: 0.1, forward_window: 3.0, backward_window: 3.0, coupling: delayed}",
+        )
+        .replace("batch_size: 10", &format!("batch_size: {batch}"));
+    format!("{yaml}engine: {engine}\nasync: {async_yaml}\n")
+}
+
+fn model(engine: &str, async_yaml: &str, batch: usize) -> Model {
+    common::model(&yaml(engine, async_yaml, batch))
+}
+
+fn data(m: &Model) -> Split {
+    load_data(
+        m,
+        3,
+        None,
+        true,
+        None,
+        None,
+        &indicatif::ProgressBar::hidden(),
+    )
+    .unwrap()
+}
+
+/// Trains on `samples` samples (cycling through the training set) with lr 0.05.
+fn train(engine: &mut dyn Engine, m: &Model, split: &Split, samples: usize) {
+    let order: Vec<usize> = (0..samples).map(|k| k % split.train.len()).collect();
+    for b in order.chunks(m.file.learning.batch_size) {
+        engine.train_batch(&split.train, b, 0.05).unwrap();
+    }
+    engine.finish().unwrap();
+}
+
+/// Per test sample: (loss, correct).
+fn per_sample(engine: &mut dyn Engine, split: &Split) -> Vec<(f64, usize)> {
+    (0..split.test.len())
+        .map(|i| {
+            let t = engine.evaluate(&split.test, &[i]).unwrap();
+            (t.loss, t.correct)
+        })
+        .collect()
+}
+
+fn coefficients(e: &dyn Engine) -> Vec<f32> {
+    e.projections()
+        .iter()
+        .flat_map(|p| p.coefficients().to_vec())
+        .collect()
+}
+
+#[test]
+fn async_reproduces_sync_with_zero_delay_zero_theta_no_overlap_batch_one() {
+    // No overlap: a sample starts after the previous one's update (3 + 3 + slack < 100).
+    let sync = model("sync", "{theta: 0.0, sample_interval: 100.0}", 1);
+    let asyn = model("async", "{theta: 0.0, sample_interval: 100.0}", 1);
+    let split = data(&sync);
+    let mut s = build_engine(&sync, 3, 1).unwrap();
+    let mut a = build_engine(&asyn, 3, 1).unwrap();
+    assert_eq!(
+        coefficients(s.as_ref()),
+        coefficients(a.as_ref()),
+        "same initial C"
+    );
+    train(s.as_mut(), &sync, &split, 300);
+    train(a.as_mut(), &asyn, &split, 300);
+    let (cs, ca) = (coefficients(s.as_ref()), coefficients(a.as_ref()));
+    let moved = cs
+        .iter()
+        .zip(&coefficients(build_engine(&sync, 3, 1).unwrap().as_ref()))
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max);
+    let diff = cs
+        .iter()
+        .zip(&ca)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max);
+    // The weights moved by O(0.1-1) during training; the engines agree to float rounding
+    // (the async input is a running sum of event increments, the sync one a fresh product).
+    assert!(moved > 0.05, "training moved the weights by only {moved}");
+    assert!(diff < 1e-4, "weights differ by {diff} (moved {moved})");
+    let (ps, pa) = (
+        per_sample(s.as_mut(), &split),
+        per_sample(a.as_mut(), &split),
+    );
+    for (k, ((ls, oks), (la, oka))) in ps.iter().zip(&pa).enumerate() {
+        assert_eq!(oks, oka, "prediction differs on test sample {k}");
+        assert!(
+            (ls - la).abs() < 1e-4,
+            "loss differs on test sample {k}: {ls} vs {la}"
+        );
+    }
+}
+
+/// A configuration that exercises everything: send-on-delta, jittered delays, pipelining
+/// (samples start every window, so several are in flight), minibatches.
+const BUSY: &str = "{theta: 0.02, theta_backward: 0.002, delay: {kind: uniform, low: 0.0, high: 0.35}, sample_interval: 3.0, max_in_flight: 6}";
+
+#[test]
+fn results_are_bit_identical_at_1_2_and_4_threads() {
+    let m = model("async", BUSY, 10);
+    let split = data(&m);
+    let mut runs = Vec::new();
+    for threads in [1, 2, 4] {
+        let mut e = build_engine(&m, 3, threads).unwrap();
+        train(e.as_mut(), &m, &split, 120);
+        let eval = e
+            .evaluate(&split.test, &(0..50).collect::<Vec<_>>())
+            .unwrap();
+        runs.push((coefficients(e.as_ref()), e.counters(), eval));
+    }
+    for r in &runs[1..] {
+        assert!(
+            r.0 == runs[0].0,
+            "coefficients differ between thread counts"
+        );
+        assert_eq!(r.1, runs[0].1, "event counts differ between thread counts");
+        assert_eq!(r.2, runs[0].2, "evaluation differs between thread counts");
+    }
+    assert!(runs[0].1.events > 0 && runs[0].1.deliveries > 0);
+}
+
+#[test]
+fn no_event_is_lost_or_duplicated_and_local_time_never_goes_back() {
+    let m = model("async", BUSY, 10);
+    let split = data(&m);
+    for threads in [1, 3] {
+        let mut e: AsyncEngine = build_async_engine(&m, 3, threads);
+        train(&mut e, &m, &split, 60);
+        let (sent, received, regressions) = e.event_balance();
+        assert!(sent > 0);
+        assert_eq!(received.len(), threads);
+        for (w, r) in received.iter().enumerate() {
+            assert_eq!(
+                *r, sent,
+                "worker {w} of {threads} took in {r} events of {sent}"
+            );
+        }
+        assert_eq!(regressions, 0, "an actor stepped backwards in local time");
+        assert!(e.now().0 > 0);
+    }
+}
+
+#[test]
+fn pipelining_makes_updates_stale_and_spacing_removes_it() {
+    let split = data(&model("async", "{}", 10));
+    let staleness = |async_yaml: &str| {
+        let m = model("async", async_yaml, 10);
+        let mut e = build_engine(&m, 3, 1).unwrap();
+        train(e.as_mut(), &m, &split, 40);
+        e.counters().mean_staleness()
+    };
+    let tight = staleness("{sample_interval: 3.0}");
+    let spaced = staleness("{sample_interval: 50.0}");
+    // With a sample every window, the next sample's forward wave reads C before this one's
+    // backward wave has written it: one other update lands in between.
+    assert!(tight >= 0.9, "staleness {tight} with overlapping samples");
+    assert_eq!(spaced, 0.0);
+}
+
+#[test]
+fn a_larger_theta_sends_fewer_events() {
+    let split = data(&model("async", "{}", 10));
+    let events = |theta: f32| {
+        let m = model("async", &format!("{{theta: {theta}}}"), 10);
+        let mut e = build_engine(&m, 3, 1).unwrap();
+        train(e.as_mut(), &m, &split, 30);
+        e.counters().events
+    };
+    let (e0, e1, e2) = (events(0.0), events(0.01), events(0.05));
+    assert!(e0 > e1 && e1 > e2 && e2 > 0, "events {e0} {e1} {e2}");
+}
+
+#[test]
+fn async_learning_lowers_the_loss() {
+    let m = model(
+        "async",
+        "{theta: 0.005, theta_backward: 0.0005, delay: {kind: fixed, value: 0.1}}",
+        10,
+    );
+    let split = data(&m);
+    let mut e = build_engine(&m, 3, 2).unwrap();
+    let test: Vec<usize> = (0..split.test.len()).collect();
+    let before = e.evaluate(&split.test, &test).unwrap();
+    train(e.as_mut(), &m, &split, 600);
+    let after = e.evaluate(&split.test, &test).unwrap();
+    assert!(
+        after.mean_loss() < before.mean_loss() - 0.05,
+        "loss {} -> {}",
+        before.mean_loss(),
+        after.mean_loss()
+    );
+    assert!(after.accuracy() > before.accuracy());
+}
+
+#[test]
+fn adaptive_local_steps_follow_the_rk4_solution() {
+    // Euler at dt 0.1 is off by O(dt); the adaptive Heun steps at a tight tolerance land on
+    // the RK4 trajectory (the sync engine with rk4) much more closely.
+    let rk4 =
+        yaml("sync", "{}", 1).replace("coupling: delayed}", "coupling: delayed, method: rk4}");
+    let euler = yaml("async", "{}", 1);
+    let adaptive = yaml(
+        "async",
+        "{step: {kind: adaptive, tolerance: 1.0e-6, max_halvings: 10}}",
+        1,
+    );
+    let split = data(&common::model(&rk4));
+    let loss = |y: &str| {
+        per_sample(
+            build_engine(&common::model(y), 3, 1).unwrap().as_mut(),
+            &split,
+        )
+    };
+    let (r, e, a) = (loss(&rk4), loss(&euler), loss(&adaptive));
+    let dist = |x: &[(f64, usize)]| {
+        x.iter()
+            .zip(&r)
+            .map(|(p, q)| (p.0 - q.0).abs())
+            .fold(0.0, f64::max)
+    };
+    assert!(
+        dist(&a) < dist(&e) / 10.0,
+        "adaptive {} vs euler {}",
+        dist(&a),
+        dist(&e)
+    );
+}
+
+#[test]
+fn unsupported_async_settings_are_clear_errors() {
+    for (extra, field) in [
+        ("{actor: element}", "async.actor"),
+        ("{sample_interval: 1.0}", "async.sample_interval"),
+        ("{theta: -1.0}", "async.theta"),
+        (
+            "{delay: {kind: uniform, low: 0.5, high: 0.1}}",
+            "async.delay",
+        ),
+        ("{max_in_flight: 0}", "async.max_in_flight"),
+    ] {
+        let err = Model::from_yaml(&yaml("async", extra, 1), None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(field), "{extra}: {err}");
+    }
+    let tv = yaml("async", "{}", 1).replace(
+        "error: {kind: softmax",
+        "error: {backward_input: time_varying, kind: softmax",
+    );
+    let err = Model::from_yaml(&tv, None).unwrap_err().to_string();
+    assert!(err.contains("error.backward_input"), "{err}");
+}
