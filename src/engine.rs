@@ -96,9 +96,7 @@ pub trait Engine: Send {
         trace: &mut dyn TraceSink,
     ) -> Result<Tally, SimError> {
         let _ = (data, indices, lr, trace);
-        Err(SimError::TraceUnsupported(
-            std::any::type_name::<Self>().into(),
-        ))
+        Err(SimError::TraceUnsupported(self.name().into()))
     }
     /// Forward pass only over `indices`; returns loss and accuracy.
     fn evaluate(&mut self, data: &Dataset, indices: &[usize]) -> Result<Tally, SimError>;

@@ -605,3 +605,43 @@ fn plots_are_drawn_for_a_run_and_a_comparison() {
         .to_string();
     assert!(e.contains("nothing to plot"), "{e}");
 }
+
+#[test]
+fn demo_model_documents_the_default_section() {
+    // models/demo.yaml carries the trace section commented out; uncommented it validates and
+    // spells out the defaults.
+    let text = std::fs::read_to_string("models/demo.yaml").unwrap();
+    let start = text.find("#trace:").expect("a commented trace section");
+    let section: String = text[start..]
+        .lines()
+        .map(|l| l.strip_prefix('#').unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let yaml = format!("{}{section}\n", &text[..start]);
+    let m = bsp_sim::Model::from_yaml(&yaml, None).unwrap();
+    let written = m.file.trace.expect("the section parses");
+    let layers = &m.file.network.layers;
+    assert_eq!(
+        written.resolve(layers).unwrap(),
+        TraceSection::default().resolve(layers).unwrap()
+    );
+}
+
+#[test]
+fn an_engine_without_recording_says_so() {
+    let yaml =
+        common::synthetic_yaml("[6, 8, 4]", "connections", "softmax", 0.3) + "engine: async\n";
+    let m = common::model(&yaml);
+    let dir = tempfile::tempdir().unwrap();
+    match run::run(&m, &opts(dir.path(), 1, Some("")), &mut Silent) {
+        Err(e) => {
+            let text = e.to_string();
+            assert!(
+                text.contains("does not record traces") && text.contains("--trace"),
+                "{text}"
+            );
+        }
+        // Once the asynchronous engine records, its manifest must be complete.
+        Ok(out) => assert_eq!(manifest(&out.run_dir).status, TraceStatus::Complete),
+    }
+}

@@ -59,6 +59,7 @@ impl MetricsFigure {
         caption: &str,
         y_desc: &str,
         series: Vec<Series>,
+        legend: SeriesLabelPosition,
     ) -> Result<(), String> {
         let epochs = self
             .runs
@@ -110,7 +111,7 @@ impl MetricsFigure {
             .label_font((FONT, 13))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
-            .position(SeriesLabelPosition::LowerRight)
+            .position(legend)
             .draw()
             .map_err(text)?;
         Ok(())
@@ -122,8 +123,10 @@ impl Figure for MetricsFigure {
         let root = root.titled(&self.title, (FONT, 22)).map_err(text)?;
         let panels = root.split_evenly((1, 2));
         let accuracy = self.series(|r| 100.0 * r.test_accuracy, |r| 100.0 * r.train_accuracy);
-        self.panel(&panels[0], "accuracy", "accuracy (%)", accuracy)?;
+        let lower = SeriesLabelPosition::LowerRight;
+        self.panel(&panels[0], "accuracy", "accuracy (%)", accuracy, lower)?;
         let loss = self.series(|r| r.test_loss, |r| r.train_loss);
-        self.panel(&panels[1], "loss", "mean loss (per sample)", loss)
+        let upper = SeriesLabelPosition::UpperRight;
+        self.panel(&panels[1], "loss", "mean loss (per sample)", loss, upper)
     }
 }
