@@ -454,9 +454,14 @@ pub struct AsyncSection {
     /// slot, which bounds memory.
     #[serde(default = "default_in_flight")]
     pub max_in_flight: usize,
-    /// What one actor owns: a whole neuron (its five elements in both systems).
+    /// What one actor owns: a whole neuron (its five elements in both systems), or one
+    /// element.
     #[serde(default)]
     pub actor: ActorGranularity,
+    /// `actor: element` only: an element sends its value to the elements it drives (k1,
+    /// k3 couplings) when it has moved by at least this much; 0 sends every change.
+    #[serde(default)]
+    pub element_theta: f32,
     /// How an actor integrates between events.
     #[serde(default)]
     pub step: LocalStep,
@@ -475,6 +480,7 @@ impl Default for AsyncSection {
             sample_interval: None,
             max_in_flight: default_in_flight(),
             actor: ActorGranularity::Neuron,
+            element_theta: 0.0,
             step: LocalStep::Fixed,
         }
     }
@@ -516,7 +522,10 @@ pub enum ActorGranularity {
     /// One actor per neuron, owning the five elements of both of its systems.
     #[default]
     Neuron,
-    /// One actor per element (not implemented: the file is rejected with a message).
+    /// One actor per element of each system: the couplings inside a neuron (k1 generative,
+    /// k3 inhibitory) travel as events too, and each element integrates only its own
+    /// equation from the values the others last sent it (quantised-state style). Explicit
+    /// or semi-implicit Euler, fixed steps.
     Element,
 }
 

@@ -58,6 +58,9 @@ pub struct Counters {
     /// Synaptic deliveries: one per event and synapse carrying it (asynchronous), one per
     /// synapse and step (synchronous: its dense multiply-adds).
     pub deliveries: u64,
+    /// Events between the element actors inside neurons (`actor: element`).
+    #[serde(default)]
+    pub element_events: u64,
     /// Synapse updates applied (one coefficient changed by one sample or minibatch).
     pub synapse_updates: u64,
     /// Sum and count of update staleness: other updates a synapse saw between reading its

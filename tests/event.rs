@@ -245,7 +245,10 @@ fn adaptive_local_steps_follow_the_rk4_solution() {
 #[test]
 fn unsupported_async_settings_are_clear_errors() {
     for (extra, field) in [
-        ("{actor: element}", "async.actor"),
+        (
+            "{actor: element, step: {kind: adaptive, tolerance: 0.001}}",
+            "async.actor",
+        ),
         ("{sample_interval: 1.0}", "async.sample_interval"),
         ("{theta: -1.0}", "async.theta"),
         (
@@ -265,4 +268,67 @@ fn unsupported_async_settings_are_clear_errors() {
     );
     let err = Model::from_yaml(&tv, None).unwrap_err().to_string();
     assert!(err.contains("error.backward_input"), "{err}");
+}
+
+#[test]
+fn element_actors_with_theta_zero_are_the_neuron_actors() {
+    // Every element sends every change: each integrates with its neighbours' values of
+    // the previous step, which is explicit Euler, so the runs agree bit for bit.
+    let neuron = model("async", "{theta: 0.01, sample_interval: 3.0}", 10);
+    let element = model(
+        "async",
+        "{theta: 0.01, sample_interval: 3.0, actor: element}",
+        10,
+    );
+    let split = data(&neuron);
+    let mut a = build_engine(&neuron, 3, 2).unwrap();
+    let mut b = build_engine(&element, 3, 2).unwrap();
+    train(a.as_mut(), &neuron, &split, 60);
+    train(b.as_mut(), &element, &split, 60);
+    assert!(coefficients(a.as_ref()) == coefficients(b.as_ref()));
+    assert_eq!(a.counters().element_events, 0);
+    assert!(b.counters().element_events > b.counters().events);
+    // Quantised couplings inside the neuron (element_theta > 0) change the numbers a
+    // little and send fewer internal events; tolerance 0.05 on C.
+    let coarse = model(
+        "async",
+        "{theta: 0.01, sample_interval: 3.0, actor: element, element_theta: 0.001}",
+        10,
+    );
+    let mut c = build_engine(&coarse, 3, 2).unwrap();
+    train(c.as_mut(), &coarse, &split, 60);
+    let diff = coefficients(a.as_ref())
+        .iter()
+        .zip(&coefficients(c.as_ref()))
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max);
+    assert!(
+        diff > 0.0 && diff < 0.05,
+        "element_theta 0.001 moved C by {diff}"
+    );
+    assert!(c.counters().element_events < b.counters().element_events);
+}
+
+#[test]
+fn element_waves_arrive_one_hop_per_step_the_causal_distance() {
+    use bsp_sim::causal::tables::DistanceTable;
+    use bsp_sim::causal::Loop;
+    use bsp_sim::engine::event::actor::first_arrivals;
+    use bsp_sim::neuron::{Element, System};
+    let m = model("async", "{actor: element}", 1);
+    for (system, input) in [
+        (System::Forward, Element::J),
+        (System::Reversed, Element::S),
+    ] {
+        let table = DistanceTable::of_neuron(&m.neuron, system, Loop::Combined);
+        let arrivals = first_arrivals(&m.neuron, system, 1.0, 0.1, 20);
+        for e in Element::ALL {
+            let hops = table.get(input, e).expect("every element is reachable") as u64;
+            assert_eq!(
+                arrivals[e.index()],
+                Some(hops + 1),
+                "{system:?}: element {e} at causal distance {hops} from {input}"
+            );
+        }
+    }
 }

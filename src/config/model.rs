@@ -336,10 +336,18 @@ fn check_async(file: &ModelFile) -> Result<(), (&'static str, String)> {
         }
     }
     if file.engine == EngineKind::Async {
-        if a.actor == ActorGranularity::Element {
+        if a.actor == ActorGranularity::Element
+            && (i.method == crate::neuron::Integrator::Rk4 || a.step != LocalStep::Fixed)
+        {
             return Err((
                 "async.actor",
-                "`element` (one actor per element) is not implemented; use `neuron`".into(),
+                "`element` actors take explicit steps from the values their neighbours sent (integration.method euler or semi_implicit, async.step fixed); RK4 and adaptive steps need intermediate states of the other elements: use `neuron`".into(),
+            ));
+        }
+        if !(a.element_theta.is_finite() && a.element_theta >= 0.0) {
+            return Err((
+                "async.element_theta",
+                format!("must be >= 0, got {}", a.element_theta),
             ));
         }
         if file.error.backward_input == BackwardInput::TimeVarying {

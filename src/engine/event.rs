@@ -133,6 +133,8 @@ impl AsyncEngine {
             clamp: settings.clamp,
             theta: config.theta,
             theta_backward: config.theta_backward.unwrap_or(config.theta),
+            element_theta: (config.actor == crate::config::ActorGranularity::Element)
+                .then_some(config.element_theta),
         };
         AsyncEngine {
             settings,
@@ -431,6 +433,8 @@ impl AsyncEngine {
             w.events += worker.work.events;
             w.deliveries += worker.work.deliveries;
             w.synapse_updates += worker.work.synapse_updates;
+            self.counters.element_events += worker.work.element_events;
+            worker.work.element_events = 0;
             self.work.sent += worker.work.sent;
             self.work.time_regressions += worker.work.time_regressions;
             worker.work.events = 0;

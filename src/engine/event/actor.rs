@@ -29,8 +29,13 @@ pub struct SystemState {
     pub closes: u64,
     /// Current adaptive sub-step exponent (step = dt / 2^k).
     pub halvings: u32,
+    /// Events the element actors sent each other (element granularity).
+    pub element_events: u64,
     /// Resting (nothing to integrate until an input arrives).
     pub quiescent: bool,
+    /// Element granularity: the value each element actor last sent to the elements it
+    /// drives (what the others integrate with).
+    pub elements_sent: [f32; ELEMENTS],
 }
 
 /// What one integration step needs besides the state.
@@ -43,6 +48,8 @@ pub struct StepRule {
     /// Send-on-delta thresholds of the forward and the reversed system.
     pub theta: f32,
     pub theta_backward: f32,
+    /// `Some(theta)` when every element is its own actor.
+    pub element_theta: Option<f32>,
 }
 
 impl SystemState {
@@ -54,6 +61,7 @@ impl SystemState {
         self.window = Some(slot);
         self.closes = closes;
         self.quiescent = self.input == 0.0;
+        self.elements_sent = *rest;
     }
 
     /// Integrates one step and returns the new value to send, if the output moved by at
@@ -70,8 +78,11 @@ impl SystemState {
         reference: f32,
         rule: &StepRule,
     ) -> Option<f32> {
-        match rule.local {
-            LocalStep::Fixed => {
+        match (rule.local, rule.element_theta) {
+            (_, Some(theta)) => {
+                self.element_events += self.elements_step(system, c, input, rule, theta);
+            }
+            (LocalStep::Fixed, None) => {
                 self.x = match rule.integrator {
                     Integrator::Euler => euler(
                         system, c, &self.x, input, self.input, rule.dt, rule.clamp, false,
@@ -86,10 +97,13 @@ impl SystemState {
                     }
                 };
             }
-            LocalStep::Adaptive {
-                tolerance,
-                max_halvings,
-            } => self.adaptive(system, c, input, rule, tolerance, max_halvings),
+            (
+                LocalStep::Adaptive {
+                    tolerance,
+                    max_halvings,
+                },
+                None,
+            ) => self.adaptive(system, c, input, rule, tolerance, max_halvings),
         }
         let d = self.x[output] - reference;
         self.integral += rule.dt * d;
@@ -108,6 +122,42 @@ impl SystemState {
         }
         self.sent_integral += rule.dt * self.sent;
         emit.then_some(d)
+    }
+
+    /// Element granularity: each element advances its own equation one step from its own
+    /// value and the values its source (k1) and inhibitor (k3) elements last sent it, then
+    /// sends its new value to the elements it drives if it moved by at least `theta` (any
+    /// change when 0). Returns the internal events sent. With theta 0 every element sees its
+    /// neighbours' values of the previous step: explicit Euler exactly.
+    fn elements_step(
+        &mut self,
+        system: System,
+        c: &Coefficients,
+        input: usize,
+        rule: &StepRule,
+        theta: f32,
+    ) -> u64 {
+        let sent = self.elements_sent;
+        let implicit = rule.integrator == Integrator::SemiImplicit;
+        let mut events = 0;
+        for i in 0..ELEMENTS {
+            let mask = if i == input { 1.0 } else { 0.0 };
+            let x = self.x[i];
+            let produce = c.gen[i] * sent[system.source(i)] + mask * self.input;
+            let loss_rate = c.decay[i] + c.inhib[i] * sent[system.inhibitor(i)];
+            let v = if implicit {
+                (x + rule.dt * produce) / (1.0 + rule.dt * loss_rate)
+            } else {
+                x + rule.dt * (produce - loss_rate * x)
+            };
+            self.x[i] = if rule.clamp { clamp_nonneg(v) } else { v };
+            let moved = self.x[i] - sent[i];
+            if (theta == 0.0 && moved != 0.0) || (theta > 0.0 && moved.abs() >= theta) {
+                self.elements_sent[i] = self.x[i];
+                events += 1;
+            }
+        }
+        events
     }
 
     /// Heun sub-steps over one `dt`, each checked against the Euler step from the same
@@ -206,4 +256,51 @@ pub struct NeuronActor {
     pub seq: u32,
     /// Local time: the step the actor has reached.
     pub time: u64,
+}
+
+/// Element granularity: how many steps a step input into a resting neuron takes to reach
+/// each element (the step after which the element first sends a changed value), for
+/// `system` with the input at its input port. Each hop between element actors takes one
+/// step, so this is the causal distance from the input element plus one (tested against
+/// `causal`). `None`: not reached within `max_steps`.
+pub fn first_arrivals(
+    params: &crate::neuron::NeuronParams,
+    system: System,
+    current: f32,
+    dt: f32,
+    max_steps: u64,
+) -> [Option<u64>; ELEMENTS] {
+    let (rest, input, output) = match system {
+        System::Forward => (params.rest, params.input.index(), params.output.index()),
+        System::Reversed => (
+            params.rest_reversed,
+            params.output.index(),
+            params.input.index(),
+        ),
+    };
+    let rule = StepRule {
+        dt,
+        integrator: Integrator::Euler,
+        local: LocalStep::Fixed,
+        clamp: params.clamp,
+        theta: 0.0,
+        theta_backward: 0.0,
+        element_theta: Some(0.0),
+    };
+    let c = params.coefficients(system);
+    let mut s = SystemState {
+        input: current,
+        ..SystemState::default()
+    };
+    s.open(0, max_steps, &rest);
+    let mut arrival = [None; ELEMENTS];
+    for step in 1..=max_steps {
+        s.step(system, &c, input, output, rest[output], &rule);
+        for (e, a) in arrival.iter_mut().enumerate() {
+            if a.is_none() && s.elements_sent[e] != rest[e] {
+                *a = Some(step);
+            }
+        }
+    }
+    arrival
 }

@@ -83,6 +83,8 @@ pub struct Work {
     pub received: u64,
     /// Steps an actor was asked to take at a time before its local time (must stay 0).
     pub time_regressions: u64,
+    /// Events between the element actors inside neurons (element granularity).
+    pub element_events: u64,
 }
 
 /// A sparse projection's synapses onto a worker's rows, grouped by presynaptic neuron:
@@ -574,6 +576,7 @@ impl Worker {
                         nr.reference[j],
                         &rule,
                     );
+                    self.work.element_events += std::mem::take(&mut a.forward.element_events);
                     if !a.forward.x[s.output_port].is_finite() {
                         return Err(Stop::NonFinite {
                             phase: "forward",
@@ -611,6 +614,7 @@ impl Worker {
                         nr.reference_reversed[j],
                         &rule,
                     );
+                    self.work.element_events += std::mem::take(&mut a.reversed.element_events);
                     if !a.reversed.x[s.input_port].is_finite() {
                         return Err(Stop::NonFinite {
                             phase: "backward",
