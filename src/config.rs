@@ -34,6 +34,9 @@ pub struct ModelFile {
     /// Settings of the asynchronous event-driven engine (`engine: async`).
     #[serde(default, rename = "async")]
     pub asynchronous: AsyncSection,
+    /// What `bsp-sim run` records of the waves (absent: nothing); see `trace::spec`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<crate::trace::TraceSection>,
 }
 
 fn default_seed() -> u64 {

@@ -11,6 +11,7 @@
 use crate::data::Dataset;
 use crate::error::SimError;
 use crate::topology::Projection;
+use crate::trace::TraceSink;
 
 pub mod event;
 pub mod neurons;
@@ -85,6 +86,21 @@ pub trait Engine: Send {
         indices: &[usize],
         lr: f32,
     ) -> Result<Tally, SimError>;
+    /// Trains as [`Engine::train_batch`] does and records into `trace` the samples,
+    /// neurons and waves its `selection()` asks for: output events (send-on-delta with the
+    /// selection's theta) and element states, with times relative to each sample's
+    /// presentation (see [`crate::trace`]). Recording must not change any result. The
+    /// default is for engines that cannot record yet.
+    fn train_batch_traced(
+        &mut self,
+        data: &Dataset,
+        indices: &[usize],
+        lr: f32,
+        trace: &mut dyn TraceSink,
+    ) -> Result<Tally, SimError> {
+        let _ = (data, indices, lr, trace);
+        Err(SimError::TraceUnsupported(self.name().into()))
+    }
     /// Forward pass only over `indices`; returns loss and accuracy.
     fn evaluate(&mut self, data: &Dataset, indices: &[usize]) -> Result<Tally, SimError>;
     /// The current synaptic coefficients, input side first.

@@ -62,6 +62,37 @@ pub enum SimError {
     WorkerPanic { during: String, message: String },
     #[error("engine `{0}` is not implemented yet; use `engine: sync`")]
     EngineUnavailable(String),
+    #[error("the {0} engine does not record traces yet; run without --trace (and without a trace: section) or use `engine: sync`")]
+    TraceUnsupported(String),
+}
+
+/// A trace selection (`--trace` spec or `trace:` section) that cannot be used.
+#[derive(Debug, Error)]
+#[error(
+    "{origin}: `{key}` {detail}; a trace spec is key=value pairs separated by `;` with keys \
+     layers, neurons, samples, waves, what, every, theta, vcd (README, section Traces), \
+     e.g. `layers=1,2;neurons=0-9;samples=every:100`"
+)]
+pub struct TraceError {
+    /// `--trace` or the model file's `trace:` section.
+    pub origin: String,
+    pub key: String,
+    pub detail: String,
+}
+
+/// A plot that cannot be drawn.
+#[derive(Debug, Error)]
+pub enum PlotError {
+    #[error("cannot read {path}: {detail}; pass a run directory written by `bsp-sim run`, `trace` or `compare`")]
+    Input { path: PathBuf, detail: String },
+    #[error("{dir} has nothing to plot (no metrics.csv, no trace/ with events or states); pass a run directory written by `bsp-sim run`, `trace` or `compare`")]
+    Nothing { dir: PathBuf },
+    #[error("no font for the labels: looked for {tried}; install a TrueType font (Debian: apt-get install fonts-dejavu-core) or set BSP_SIM_FONT=/path/to/font.ttf")]
+    NoFont { tried: String },
+    #[error("cannot draw {path}: {detail}; check free disk space and permissions")]
+    Draw { path: PathBuf, detail: String },
+    #[error("--neurons: `{0}` is not a list of layer:neuron pairs; write e.g. `1:0,2:3`")]
+    Neurons(String),
 }
 
 /// A checkpoint or run directory that cannot be used.
@@ -100,6 +131,12 @@ pub enum Error {
     Output(#[from] OutputError),
     #[error(transparent)]
     Causal(#[from] crate::causal::CausalError),
+    #[error(transparent)]
+    Trace(#[from] TraceError),
+    #[error(transparent)]
+    Plot(#[from] PlotError),
+    #[error("interrupted (Ctrl-C) in epoch {epoch}; outputs are marked interrupted and the run directory keeps its last complete epoch: continue with --resume {run_dir}")]
+    Interrupted { epoch: usize, run_dir: PathBuf },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -18,9 +18,11 @@ pub mod engine;
 pub mod error;
 pub mod learning;
 pub mod neuron;
+pub mod plot;
 pub mod report;
 pub mod run;
 pub mod topology;
+pub mod trace;
 
 pub use config::Model;
 pub use error::{Error, Result};

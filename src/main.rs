@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -61,6 +63,55 @@ enum Command {
         /// No progress bars.
         #[arg(long, short)]
         quiet: bool,
+        /// Record traces: `key=value;...` with keys layers, neurons, samples, waves, what,
+        /// every, theta, vcd (README, Traces); without a value, the defaults. Overrides the
+        /// model's `trace:` section key by key.
+        #[arg(long, value_name = "SPEC", num_args = 0..=1, default_missing_value = "")]
+        trace: Option<String>,
+        /// Record nothing, even if the model has a `trace:` section.
+        #[arg(long, conflicts_with = "trace")]
+        no_trace: bool,
+    },
+    /// Train on one sample and record everything (all layers and neurons, both waves,
+    /// events and states) into a new run directory.
+    Trace {
+        /// Model file (YAML).
+        model: PathBuf,
+        /// Dataset index of the training sample.
+        #[arg(long, value_name = "N")]
+        sample: usize,
+        /// Start from this run directory's or file's checkpoint instead of a fresh network.
+        #[arg(long, value_name = "PATH")]
+        checkpoint: Option<PathBuf>,
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Keys overriding "everything", e.g. `theta=0.01` or `every=5`.
+        #[arg(long, value_name = "SPEC")]
+        trace: Option<String>,
+        /// Directory that receives the run directory.
+        #[arg(long, default_value = "traces")]
+        out: PathBuf,
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Draw a run directory's metrics and traces as SVG and PNG into RUN_DIR/plots.
+    Plot {
+        /// A run directory (`run`, `trace`), or a `compare` directory with sync/ and async/.
+        run_dir: PathBuf,
+        /// Neurons for the D(t)/D̂(t) plot, as layer:neuron pairs, e.g. `1:0,2:3`.
+        #[arg(long, value_name = "L:N,...")]
+        neurons: Option<String>,
+        /// Draw this sample's presentation (default: the first recorded).
+        #[arg(long, value_name = "N")]
+        sample: Option<usize>,
+        /// ... in this epoch.
+        #[arg(long, value_name = "E")]
+        epoch: Option<usize>,
+        /// Output directory (default RUN_DIR/plots).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
     /// Evaluate a trained run (its directory or a checkpoint file) on the test set.
     Eval {
@@ -164,7 +215,14 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(if is_input_error(&e) { 2 } else { 1 })
+            let interrupted = matches!(e.downcast_ref::<Error>(), Some(Error::Interrupted { .. }));
+            ExitCode::from(if interrupted {
+                130
+            } else if is_input_error(&e) {
+                2
+            } else {
+                1
+            })
         }
     }
 }
@@ -175,9 +233,24 @@ fn is_input_error(e: &anyhow::Error) -> bool {
     e.downcast_ref::<ConfigError>().is_some()
         || e.downcast_ref::<bsp_sim::data::DataError>().is_some()
         || e.downcast_ref::<CheckpointError>().is_some()
+        || e.downcast_ref::<bsp_sim::error::TraceError>().is_some()
+        || matches!(
+            e.downcast_ref::<bsp_sim::error::PlotError>(),
+            Some(p) if !matches!(p, bsp_sim::error::PlotError::Draw { .. })
+        )
         || matches!(
             e.downcast_ref::<Error>(),
-            Some(Error::Config(_) | Error::Data(_) | Error::Checkpoint(_) | Error::Causal(_))
+            Some(
+                Error::Config(_)
+                    | Error::Data(_)
+                    | Error::Checkpoint(_)
+                    | Error::Causal(_)
+                    | Error::Trace(_)
+            )
+        )
+        || matches!(
+            e.downcast_ref::<Error>(),
+            Some(Error::Plot(p)) if !matches!(p, bsp_sim::error::PlotError::Draw { .. })
         )
 }
 
@@ -199,9 +272,12 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             data,
             offline,
             quiet,
+            trace,
+            no_trace,
         } => {
             let path = model;
             let model = Model::load(&path)?;
+            let trace = trace.as_deref().map(parse_trace).transpose()?;
             let opts = RunOptions {
                 epochs,
                 train_limit,
@@ -214,6 +290,9 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 offline,
                 git_commit: git_commit(),
                 run_name: None,
+                trace,
+                no_trace,
+                stop: Some(stop_on_ctrl_c()),
             };
             let mut obs = Console::new(quiet);
             let outcome =
@@ -227,6 +306,81 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                     .map_or("n/a".into(), |a| format!("{:.2}%", 100.0 * a)),
                 outcome.run_dir.display()
             );
+            Ok(())
+        }
+        Command::Trace {
+            model,
+            sample,
+            checkpoint,
+            seed,
+            trace,
+            out,
+            data,
+            offline,
+        } => {
+            let m = Model::load(&model)?;
+            let opts = bsp_sim::trace::sample::SampleOptions {
+                sample,
+                checkpoint,
+                seed,
+                out,
+                data_dir: data,
+                offline,
+                spec: trace.as_deref().map(parse_trace).transpose()?,
+            };
+            let o = bsp_sim::trace::sample::record_sample(&m, &opts)
+                .with_context(|| format!("{}", model.display()))?;
+            let c = &o.manifest.counts;
+            println!(
+                "sample {sample} (label {}): loss {:.4}, {}; {} events, {} state rows",
+                o.label,
+                o.tally.mean_loss(),
+                if o.tally.correct == 1 {
+                    "predicted right"
+                } else {
+                    "predicted wrong"
+                },
+                c.events,
+                c.states
+            );
+            println!("trace in {}", o.trace_dir.display());
+            for f in [
+                &o.manifest.files.events,
+                &o.manifest.files.states,
+                &o.manifest.files.vcd,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                println!("  {}", o.trace_dir.join(f).display());
+            }
+            println!("  {}", o.trace_dir.join("manifest.json").display());
+            println!("plot it: bsp-sim plot {}", o.run_dir.display());
+            Ok(())
+        }
+        Command::Plot {
+            run_dir,
+            neurons,
+            sample,
+            epoch,
+            out,
+        } => {
+            let opts = bsp_sim::plot::PlotOptions {
+                neurons: match neurons {
+                    Some(n) => bsp_sim::plot::parse_neurons(&n)?,
+                    None => Vec::new(),
+                },
+                sample,
+                epoch,
+                out,
+            };
+            let o = bsp_sim::plot::plot_run(&run_dir, &opts)?;
+            for note in &o.notes {
+                eprintln!("note: {note}");
+            }
+            for f in &o.files {
+                println!("{}", f.display());
+            }
             Ok(())
         }
         Command::Eval {
@@ -424,6 +578,32 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Parses a `--trace` spec string.
+fn parse_trace(spec: &str) -> Result<bsp_sim::trace::TraceSection, bsp_sim::error::TraceError> {
+    bsp_sim::trace::TraceSection::parse(spec).map_err(|e| bsp_sim::error::TraceError {
+        origin: "--trace".into(),
+        key: e.key,
+        detail: e.detail,
+    })
+}
+
+/// A flag that the first Ctrl-C sets (the run stops after the current batch, marks its
+/// outputs `interrupted` and exits with 130); a second Ctrl-C exits at once.
+fn stop_on_ctrl_c() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    let installed = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: finishing the current batch (Ctrl-C again to quit at once)");
+    });
+    if let Err(e) = installed {
+        eprintln!("warning: Ctrl-C will not stop the run cleanly: {e}");
+    }
+    stop
 }
 
 /// Progress bars and per-epoch lines on the terminal.

@@ -33,6 +33,8 @@ pub struct EpochRecord {
 pub enum RunStatus {
     Running,
     Complete,
+    /// Stopped by the user (Ctrl-C) between two batches.
+    Interrupted,
     Failed,
 }
 

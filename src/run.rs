@@ -4,6 +4,8 @@
 //! the library itself prints nothing.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use rand::seq::SliceRandom;
@@ -19,6 +21,8 @@ use crate::engine::{Engine, LayerNeurons, Settings, Tally};
 use crate::error::{CheckpointError, Error, Result, SimError};
 use crate::report::{self, EpochRecord, RunStatus, Summary};
 use crate::topology::Network;
+use crate::trace::manifest::TraceStatus;
+use crate::trace::{Recorder, TraceSection};
 
 /// Stream of the seeded generator that draws the initial coefficients.
 const INIT_STREAM: u64 = 1;
@@ -45,6 +49,12 @@ pub struct RunOptions {
     pub git_commit: Option<String>,
     /// Name of the run directory under `out` (default: `<model>-<UTC time>-s<seed>`).
     pub run_name: Option<String>,
+    /// `--trace SPEC`: record traces; its keys override the model's `trace:` section.
+    pub trace: Option<TraceSection>,
+    /// `--no-trace`: record nothing even if the model has a `trace:` section.
+    pub no_trace: bool,
+    /// Set (by the binary's Ctrl-C handler) to stop the run between two batches.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 /// Progress callbacks; every method has a do-nothing default.
@@ -204,6 +214,7 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
         ),
     };
     let epochs = opts.epochs.unwrap_or(model.file.learning.epochs);
+    let selection = trace_selection(&model, opts)?;
 
     let split = load_data(
         &model,
@@ -237,6 +248,15 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
         };
         report::write_atomic(&run_dir.join("model.yaml"), &copy)?;
     }
+
+    let mut recorder = match selection {
+        Some((selection, spec)) => {
+            let dir = crate::trace::sample::trace_dir(&run_dir);
+            let info = trace_info(&model, engine.as_ref(), &run_dir, seed, spec);
+            Some(Recorder::create(&dir, selection, info)?)
+        }
+        None => None,
+    };
 
     let mut summary = Summary {
         status: RunStatus::Running,
@@ -275,6 +295,10 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
         &mut metrics,
         &run_dir,
         (train_limit, test_limit),
+        Hooks {
+            recorder: recorder.as_mut(),
+            stop: opts.stop.as_deref(),
+        },
         obs,
     );
     summary.wall_seconds = started.elapsed().as_secs_f64();
@@ -286,6 +310,22 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
         .fold(None, |b: Option<f64>, a| Some(b.map_or(a, |b| b.max(a))));
     summary.metrics = metrics;
     summary.counters = engine.counters();
+    if let Some(r) = recorder {
+        let (status, message) = match &result {
+            Ok(()) => (TraceStatus::Complete, None),
+            Err(Error::Interrupted { .. }) => (TraceStatus::Interrupted, None),
+            Err(e) => (TraceStatus::Failed, Some(e.to_string())),
+        };
+        let finished = r.finish(status, message);
+        if result.is_ok() {
+            if let Err(e) = finished {
+                summary.status = RunStatus::Failed;
+                summary.error = Some(e.to_string());
+                let _ = write_summary(&run_dir, &summary);
+                return Err(e.into());
+            }
+        }
+    }
     match result {
         Ok(()) => {
             summary.status = RunStatus::Complete;
@@ -293,7 +333,10 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
             Ok(RunOutcome { run_dir, summary })
         }
         Err(e) => {
-            summary.status = RunStatus::Failed;
+            summary.status = match e {
+                Error::Interrupted { .. } => RunStatus::Interrupted,
+                _ => RunStatus::Failed,
+            };
             summary.error = Some(e.to_string());
             // The original error matters more than a failure to record it.
             let _ = write_summary(&run_dir, &summary);
@@ -312,6 +355,7 @@ fn train_epochs(
     metrics: &mut Vec<EpochRecord>,
     run_dir: &Path,
     limits: (Option<usize>, Option<usize>),
+    mut hooks: Hooks<'_>,
     obs: &mut dyn Observer,
 ) -> Result<()> {
     let learning = &model.file.learning;
@@ -323,8 +367,25 @@ fn train_epochs(
         obs.epoch_started(epoch + 1, total, order.len());
         let t0 = Instant::now();
         let mut running = Tally::default();
+        if let Some(r) = hooks.recorder.as_deref_mut() {
+            r.set_epoch(epoch + 1)?;
+        }
         for batch in order.chunks(learning.batch_size) {
-            running.add(engine.train_batch(&split.train, batch, lr)?);
+            if hooks.stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+                return Err(Error::Interrupted {
+                    epoch: epoch + 1,
+                    run_dir: run_dir.to_path_buf(),
+                });
+            }
+            let tally = match hooks.recorder.as_deref_mut() {
+                Some(r) => {
+                    let t = engine.train_batch_traced(&split.train, batch, lr, r);
+                    r.flush()?;
+                    t?
+                }
+                None => engine.train_batch(&split.train, batch, lr)?,
+            };
+            running.add(tally);
             obs.batch_done(running.samples, &running);
         }
         // The asynchronous engine's last backward waves are still in flight.
@@ -363,6 +424,68 @@ fn train_epochs(
         obs.epoch_done(&record);
     }
     Ok(())
+}
+
+/// What the epoch loop checks besides training: the trace recorder and the stop flag.
+struct Hooks<'a> {
+    recorder: Option<&'a mut Recorder>,
+    stop: Option<&'a AtomicBool>,
+}
+
+/// The run's trace selection: the model's `trace:` section with `--trace` keys over it,
+/// resolved against the network; `None` when nothing is to be recorded.
+pub fn trace_selection(
+    model: &Model,
+    opts: &RunOptions,
+) -> Result<Option<(crate::trace::Selection, String)>, crate::error::TraceError> {
+    if opts.no_trace {
+        return Ok(None);
+    }
+    let section = match (&model.file.trace, &opts.trace) {
+        (None, None) => return Ok(None),
+        (Some(m), None) => m.clone(),
+        (None, Some(o)) => o.clone(),
+        (Some(m), Some(o)) => m.merged(o),
+    };
+    let origin = match &opts.trace {
+        Some(_) => "--trace".to_string(),
+        None => format!("{}: trace", model.display_path()),
+    };
+    let selection =
+        section
+            .resolve(&model.file.network.layers)
+            .map_err(|e| crate::error::TraceError {
+                origin,
+                key: e.key,
+                detail: e.detail,
+            })?;
+    Ok(Some((selection, section.to_spec())))
+}
+
+/// What the trace manifest says about this run.
+pub fn trace_info(
+    model: &Model,
+    engine: &dyn Engine,
+    run_dir: &Path,
+    seed: u64,
+    spec: String,
+) -> crate::trace::recorder::RunInfo {
+    let s = Settings::from_model(model);
+    let dt = crate::trace::decimal(s.dt);
+    crate::trace::recorder::RunInfo {
+        run_id: run_dir
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        model_name: model.file.name.clone(),
+        seed,
+        engine: engine.name().into(),
+        layers: model.file.network.layers.clone(),
+        spec,
+        dt,
+        forward_window: crate::trace::step_time(s.forward_steps, dt),
+        backward_window: crate::trace::step_time(s.backward_steps, dt),
+    }
 }
 
 /// The training order of `epoch`: a permutation drawn from the seed's own stream for that
@@ -440,7 +563,7 @@ fn write_summary(dir: &Path, summary: &Summary) -> Result<(), Error> {
 }
 
 /// `OUT/<name>-<UTC timestamp>-s<seed>`, with a numeric suffix if it exists already.
-fn new_run_dir(out: &Path, name: &str, seed: u64) -> Result<PathBuf, Error> {
+pub fn new_run_dir(out: &Path, name: &str, seed: u64) -> Result<PathBuf, Error> {
     let stamp: String = humantime::format_rfc3339_seconds(SystemTime::now())
         .to_string()
         .chars()

@@ -197,6 +197,11 @@ impl Model {
         }
         check_async(&file).map_err(|(field, detail)| invalid(field, detail))?;
 
+        if let Some(t) = &file.trace {
+            t.resolve(layers)
+                .map_err(|e| invalid(&format!("trace.{}", e.key), e.detail))?;
+        }
+
         let data = match file.data.dataset.as_str() {
             "synthetic" => {
                 let s = file.data.synthetic.as_ref().ok_or_else(|| {

@@ -22,6 +22,8 @@ use crate::learning::{argmax, limiter};
 use crate::neuron::layer::{self, LayerState, Ports};
 use crate::neuron::System;
 use crate::topology::Projection;
+use crate::trace::probe::Probe;
+use crate::trace::{Selection, TraceSink, Wave};
 
 /// Samples per evaluation pass (split over the threads).
 const EVAL_CHUNK: usize = 400;
@@ -45,6 +47,8 @@ struct Workspace {
     losses: Vec<f32>,
     predictions: Vec<usize>,
     scratch: Vec<f32>,
+    /// Records the block's traced samples (idle without a trace).
+    probe: Probe,
 }
 
 impl Workspace {
@@ -200,7 +204,12 @@ impl SyncEngine {
     }
 
     /// Integrates the forward window for a block and forms readouts, losses and predictions.
-    fn forward(&self, ws: &mut Workspace, block: &Block<'_>) -> Result<(), SimError> {
+    fn forward(
+        &self,
+        ws: &mut Workspace,
+        block: &Block<'_>,
+        trace: Option<&Selection>,
+    ) -> Result<(), SimError> {
         let s = &self.settings;
         let rows = block.indices.len();
         ws.ensure(&self.sizes, rows);
@@ -220,7 +229,13 @@ impl SyncEngine {
         }
         let record = s.backward_input == BackwardInput::TimeVarying;
         ws.output_trace.clear();
-        for _ in 0..s.forward_steps {
+        if let Some(sel) = trace {
+            ws.probe.begin(sel, block.indices);
+            ws.probe.begin_window();
+        }
+        let probe = trace.filter(|_| ws.probe.is_active());
+        let dt = crate::trace::decimal(s.dt);
+        for step in 0..s.forward_steps {
             if delayed {
                 for l in 1..=last {
                     self.projections[l - 1].forward(rows, &ws.signal[l - 1], &mut ws.current[l]);
@@ -248,6 +263,13 @@ impl SyncEngine {
                     s.clamp,
                     &mut ws.scratch,
                 );
+                if let Some(sel) = probe {
+                    let time = crate::trace::step_time(step + 1, dt);
+                    let (n, x) = (self.sizes[l], &ws.forward[l].x);
+                    let wave = Wave::Forward;
+                    ws.probe
+                        .observe(sel, wave, l, step, time, n, &ws.signal[l], x);
+                }
             }
             if record {
                 ws.output_trace.extend_from_slice(&ws.signal[last]);
@@ -280,7 +302,12 @@ impl SyncEngine {
     }
 
     /// Integrates the backward window through the reversed systems, output layer first.
-    fn backward(&self, ws: &mut Workspace, block: &Block<'_>) -> Result<(), SimError> {
+    fn backward(
+        &self,
+        ws: &mut Workspace,
+        block: &Block<'_>,
+        trace: Option<&Selection>,
+    ) -> Result<(), SimError> {
         let s = &self.settings;
         let rows = block.indices.len();
         let last = self.sizes.len() - 1;
@@ -296,6 +323,9 @@ impl SyncEngine {
             *c = s.error_scale * e;
         }
         let trace_len = rows * classes;
+        let probe = trace.filter(|_| ws.probe.is_active());
+        ws.probe.begin_window();
+        let dt = crate::trace::decimal(s.dt);
         for step in 0..s.backward_steps {
             if s.backward_input == BackwardInput::TimeVarying {
                 // Replay the forward output signal: e(t) = target - D(t), step by step.
@@ -338,6 +368,13 @@ impl SyncEngine {
                     s.clamp,
                     &mut ws.scratch,
                 );
+                if let Some(sel) = probe {
+                    let time = crate::trace::step_time(s.forward_steps + step + 1, dt);
+                    let (n, x) = (self.sizes[l], &ws.reversed[l].x);
+                    let wave = Wave::Backward;
+                    ws.probe
+                        .observe(sel, wave, l, step, time, n, &ws.rsignal[l], x);
+                }
             }
         }
         for l in first..=last {
@@ -416,6 +453,44 @@ impl SyncEngine {
         Ok(())
     }
 
+    /// One training minibatch; with a trace, the blocks' probes are drained into it in
+    /// block order after the windows (also when a window failed, to keep what was seen).
+    fn train(
+        &mut self,
+        data: &Dataset,
+        indices: &[usize],
+        lr: f32,
+        trace: Option<&mut dyn TraceSink>,
+    ) -> Result<Tally, SimError> {
+        let sel = trace.as_deref().map(TraceSink::selection);
+        let windows = self.for_blocks(data, indices, "training", |this, ws, block| {
+            this.forward(ws, &block, sel)?;
+            this.backward(ws, &block, sel)
+        });
+        if let Some(sink) = trace {
+            let blocks = indices.len().div_ceil(self.block_size(indices.len()));
+            for ws in &mut self.workspaces[..blocks] {
+                ws.probe.drain(sink);
+            }
+        }
+        windows?;
+        let tally = self.tally(indices.len(), data, indices);
+        self.update(indices.len(), lr)?;
+        let n = indices.len() as u64;
+        let macs = self.synaptic_macs_per_training_sample() as u64;
+        let updated: u64 = match self.settings.method {
+            LearningMethod::Connections => {
+                self.projections.iter().map(|p| p.synapses() as u64).sum()
+            }
+            LearningMethod::FixedPoints => self.sizes.iter().map(|&n| n as u64).sum(),
+        };
+        let c = &mut self.counters;
+        c.samples_trained += n;
+        c.deliveries += n * macs;
+        c.synapse_updates += updated;
+        Ok(tally)
+    }
+
     fn tally(&self, batch: usize, data: &Dataset, indices: &[usize]) -> Tally {
         let mut t = Tally::default();
         let mut k = 0;
@@ -438,25 +513,17 @@ impl Engine for SyncEngine {
         indices: &[usize],
         lr: f32,
     ) -> Result<Tally, SimError> {
-        self.for_blocks(data, indices, "training", |this, ws, block| {
-            this.forward(ws, &block)?;
-            this.backward(ws, &block)
-        })?;
-        let tally = self.tally(indices.len(), data, indices);
-        self.update(indices.len(), lr)?;
-        let n = indices.len() as u64;
-        let macs = self.synaptic_macs_per_training_sample() as u64;
-        let updated: u64 = match self.settings.method {
-            LearningMethod::Connections => {
-                self.projections.iter().map(|p| p.synapses() as u64).sum()
-            }
-            LearningMethod::FixedPoints => self.sizes.iter().map(|&n| n as u64).sum(),
-        };
-        let c = &mut self.counters;
-        c.samples_trained += n;
-        c.deliveries += n * macs;
-        c.synapse_updates += updated;
-        Ok(tally)
+        self.train(data, indices, lr, None)
+    }
+
+    fn train_batch_traced(
+        &mut self,
+        data: &Dataset,
+        indices: &[usize],
+        lr: f32,
+        trace: &mut dyn TraceSink,
+    ) -> Result<Tally, SimError> {
+        self.train(data, indices, lr, Some(trace))
     }
 
     fn evaluate(&mut self, data: &Dataset, indices: &[usize]) -> Result<Tally, SimError> {
@@ -464,7 +531,7 @@ impl Engine for SyncEngine {
         let mut total = Tally::default();
         for chunk in indices.chunks(EVAL_CHUNK) {
             self.for_blocks(data, chunk, "evaluation", |this, ws, block| {
-                this.forward(ws, &block)
+                this.forward(ws, &block, None)
             })?;
             total.add(self.tally(chunk.len(), data, chunk));
         }

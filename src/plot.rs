@@ -1,0 +1,296 @@
+//! Pictures of a run directory (`bsp-sim plot`), drawn with plotters as SVG and PNG into
+//! `RUN_DIR/plots/`:
+//!
+//! * `metrics`: test and train accuracy and loss per epoch from `metrics.csv`; a directory
+//!   with `sync/` and `async/` run directories (the `bsp-sim compare` layout) gets both
+//!   engines on one chart ([`metrics`]);
+//! * `raster-layer<l>`: the events of one presentation, neuron against time, forward and
+//!   backward waves in two colours ([`waves`]);
+//! * `signals`: D(t) and D̂(t) of chosen neurons from the dense states;
+//! * `events-per-layer`: events per presentation in time bins, per layer and wave: the
+//!   forward wave climbing the layers and the backward wave coming down.
+//!
+//! Labels need a TrueType font: the first of `$BSP_SIM_FONT` and the usual system paths
+//! (DejaVu Sans, Liberation Sans, Noto Sans) is loaded once.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::error::PlotError;
+use crate::report::{read_metrics, Summary};
+use crate::trace::manifest::{Manifest, DIR_NAME};
+
+pub mod metrics;
+pub mod waves;
+
+/// Pixel size of every figure.
+pub const SIZE: (u32, u32) = (1000, 600);
+/// The font family the figures ask for (registered from a system font file).
+pub const FONT: &str = "sans-serif";
+
+/// Options of `bsp-sim plot`.
+#[derive(Debug, Clone, Default)]
+pub struct PlotOptions {
+    /// (layer, neuron) pairs for the signals plot; empty: the first recorded neuron of each
+    /// recorded layer.
+    pub neurons: Vec<(usize, usize)>,
+    /// The presentation to draw: the first of this sample (default: the first recorded).
+    pub sample: Option<usize>,
+    /// ... in this epoch.
+    pub epoch: Option<usize>,
+    /// Output directory (default `RUN_DIR/plots`).
+    pub out: Option<PathBuf>,
+}
+
+/// What `plot` wrote.
+#[derive(Debug, Clone, Default)]
+pub struct PlotOutcome {
+    pub files: Vec<PathBuf>,
+    /// Plots skipped and why.
+    pub notes: Vec<String>,
+}
+
+/// Parses `--neurons`: `layer:neuron` pairs separated by commas.
+pub fn parse_neurons(text: &str) -> Result<Vec<(usize, usize)>, PlotError> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (l, n) = p
+                .split_once(':')
+                .ok_or_else(|| PlotError::Neurons(text.into()))?;
+            let l = l
+                .trim()
+                .parse()
+                .map_err(|_| PlotError::Neurons(text.into()))?;
+            let n = n
+                .trim()
+                .parse()
+                .map_err(|_| PlotError::Neurons(text.into()))?;
+            Ok((l, n))
+        })
+        .collect()
+}
+
+/// One run directory to draw, with its label in a comparison.
+struct RunDir {
+    label: String,
+    dir: PathBuf,
+}
+
+/// Draws every plot the run directory has data for; see the module doc.
+pub fn plot_run(dir: &Path, opts: &PlotOptions) -> Result<PlotOutcome, PlotError> {
+    if !dir.is_dir() {
+        return Err(PlotError::Input {
+            path: dir.to_path_buf(),
+            detail: "not a directory".into(),
+        });
+    }
+    let mut runs: Vec<RunDir> = ["sync", "async"]
+        .iter()
+        .map(|l| RunDir {
+            label: l.to_string(),
+            dir: dir.join(l),
+        })
+        .filter(|r| r.dir.join("metrics.csv").is_file() || r.dir.join(DIR_NAME).is_dir())
+        .collect();
+    if runs.is_empty() {
+        runs.push(RunDir {
+            label: String::new(),
+            dir: dir.to_path_buf(),
+        });
+    }
+    let out = opts.out.clone().unwrap_or_else(|| dir.join("plots"));
+    let mut outcome = PlotOutcome::default();
+    let title = title_of(&runs);
+
+    let mut series = Vec::new();
+    for r in &runs {
+        let path = r.dir.join("metrics.csv");
+        if path.is_file() {
+            let records = read_metrics(&path).map_err(|detail| PlotError::Input {
+                path: path.clone(),
+                detail,
+            })?;
+            series.push((r.label.clone(), records));
+        }
+    }
+    let traced: Vec<&RunDir> = runs
+        .iter()
+        .filter(|r| {
+            let m = r.dir.join(DIR_NAME).join(crate::trace::manifest::FILE_NAME);
+            m.is_file()
+        })
+        .collect();
+    if series.is_empty() && traced.is_empty() {
+        return Err(PlotError::Nothing {
+            dir: dir.to_path_buf(),
+        });
+    }
+    crate::report::create_dir(&out).map_err(|e| PlotError::Draw {
+        path: out.clone(),
+        detail: e.source.to_string(),
+    })?;
+    if !series.is_empty() {
+        let fig = metrics::MetricsFigure {
+            title: format!("{title}: accuracy and loss per epoch"),
+            runs: series,
+        };
+        outcome.files.extend(save(&fig, &out, "metrics")?);
+    } else {
+        outcome
+            .notes
+            .push("no metrics.csv: no accuracy plot".into());
+    }
+
+    if traced.is_empty() {
+        outcome
+            .notes
+            .push("no trace/manifest.json: no wave plots".into());
+    }
+    for r in traced {
+        let prefix = if r.label.is_empty() {
+            String::new()
+        } else {
+            format!("{}-", r.label)
+        };
+        waves::plot_trace(
+            &r.dir.join(DIR_NAME),
+            &out,
+            &prefix,
+            &title,
+            opts,
+            &mut outcome,
+        )?;
+    }
+    if outcome.files.is_empty() {
+        return Err(PlotError::Nothing {
+            dir: dir.to_path_buf(),
+        });
+    }
+    Ok(outcome)
+}
+
+/// "model, seed S" from the first summary.json or trace manifest found.
+fn title_of(runs: &[RunDir]) -> String {
+    for r in runs {
+        if let Ok(text) = std::fs::read_to_string(r.dir.join("summary.json")) {
+            if let Ok(s) = serde_json::from_str::<Summary>(&text) {
+                return format!("{}, seed {}", s.model_name, s.seed);
+            }
+        }
+        if let Ok(m) = Manifest::read(&r.dir.join(DIR_NAME)) {
+            return format!("{}, seed {}", m.model_name, m.seed);
+        }
+    }
+    "bsp-sim run".into()
+}
+
+/// A figure that can draw itself on any plotters backend.
+pub trait Figure {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>;
+}
+
+/// Writes `fig` as `out/stem.svg` and `out/stem.png`.
+pub fn save(fig: &impl Figure, out: &Path, stem: &str) -> Result<Vec<PathBuf>, PlotError> {
+    ensure_font()?;
+    let svg = out.join(format!("{stem}.svg"));
+    let png = out.join(format!("{stem}.png"));
+    let draw_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |detail: String| PlotError::Draw { path, detail }
+    };
+    {
+        let root = SVGBackend::new(&svg, SIZE).into_drawing_area();
+        root.fill(&WHITE)
+            .map_err(|e| draw_err(&svg)(e.to_string()))?;
+        fig.draw(&root).map_err(draw_err(&svg))?;
+        root.present().map_err(|e| draw_err(&svg)(e.to_string()))?;
+    }
+    {
+        let root = BitMapBackend::new(&png, SIZE).into_drawing_area();
+        root.fill(&WHITE)
+            .map_err(|e| draw_err(&png)(e.to_string()))?;
+        fig.draw(&root).map_err(draw_err(&png))?;
+        root.present().map_err(|e| draw_err(&png)(e.to_string()))?;
+    }
+    Ok(vec![svg, png])
+}
+
+/// Font files tried, in order, after `$BSP_SIM_FONT`.
+const FONT_PATHS: &[&str] = &[
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/TTF/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu-sans-fonts/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+    "/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf",
+    "/usr/share/fonts/noto/NotoSans-Regular.ttf",
+    "/Library/Fonts/Arial.ttf",
+    "C:\\Windows\\Fonts\\arial.ttf",
+];
+
+/// Registers the first loadable font as [`FONT`], once per process.
+fn ensure_font() -> Result<(), PlotError> {
+    static FONT_LOADED: OnceLock<Result<(), String>> = OnceLock::new();
+    let result = FONT_LOADED.get_or_init(|| {
+        let mut tried: Vec<String> = Vec::new();
+        let candidates = std::env::var_os("BSP_SIM_FONT")
+            .map(PathBuf::from)
+            .into_iter()
+            .chain(FONT_PATHS.iter().map(PathBuf::from));
+        for path in candidates {
+            tried.push(path.display().to_string());
+            if let Ok(bytes) = std::fs::read(&path) {
+                // The registry keeps fonts for the life of the process.
+                let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+                if plotters::style::register_font(FONT, FontStyle::Normal, bytes).is_ok() {
+                    return Ok(());
+                }
+            }
+        }
+        Err(tried.join(", "))
+    });
+    result.clone().map_err(|tried| PlotError::NoFont { tried })
+}
+
+/// Colours of successive series (the matplotlib "tab10" palette).
+pub const PALETTE: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(255, 127, 14),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+/// The colour of a wave: forward blue, backward red.
+pub fn wave_colour(wave: crate::trace::Wave) -> RGBColor {
+    match wave {
+        crate::trace::Wave::Forward => PALETTE[0],
+        crate::trace::Wave::Backward => PALETTE[1],
+    }
+}
+
+/// `lo..hi` widened a little (and made non-empty) for an axis.
+pub fn padded(lo: f64, hi: f64) -> std::ops::Range<f64> {
+    let (lo, hi) = if lo.is_finite() && hi.is_finite() && lo <= hi {
+        (lo, hi)
+    } else {
+        (0.0, 1.0)
+    };
+    let pad = ((hi - lo) * 0.05).max(1e-3);
+    (lo - pad)..(hi + pad)
+}
+
+/// Maps a plotters error to text.
+pub fn text<E: std::fmt::Display>(e: E) -> String {
+    e.to_string()
+}

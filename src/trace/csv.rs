@@ -1,0 +1,171 @@
+//! The CSV trace files, one row per record, with a header row, readable by pandas as is
+//! (`pandas.read_csv("events.csv")`).
+//!
+//! `events.csv`: `epoch,sample,time,layer,neuron,wave,value` — one send-on-delta event: in
+//! training epoch `epoch` (1-based), dataset sample `sample`, the output deviation of
+//! `neuron` of `layer` in `wave` (`forward`: D, `backward`: D̂) had moved by at least theta
+//! since its previous event and was `value` at presentation time `time`.
+//!
+//! `states.csv`: `epoch,sample,time,layer,neuron,wave,signal,J,S,M,H,T` — the five elements
+//! of the system integrated in `wave` (forward system in the forward window, reversed system
+//! in the backward window) and its output deviation, every k steps.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Event, StateSample, Wave};
+
+/// A row of `events.csv`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EventRow {
+    pub epoch: usize,
+    pub sample: usize,
+    pub time: f64,
+    pub layer: usize,
+    pub neuron: usize,
+    pub wave: Wave,
+    pub value: f32,
+}
+
+impl EventRow {
+    pub fn new(epoch: usize, e: &Event) -> Self {
+        EventRow {
+            epoch,
+            sample: e.sample,
+            time: e.time,
+            layer: e.layer,
+            neuron: e.neuron,
+            wave: e.wave,
+            value: e.value,
+        }
+    }
+
+    pub fn event(&self) -> Event {
+        Event {
+            time: self.time,
+            sample: self.sample,
+            layer: self.layer,
+            neuron: self.neuron,
+            wave: self.wave,
+            value: self.value,
+        }
+    }
+}
+
+/// A row of `states.csv`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct StateRow {
+    pub epoch: usize,
+    pub sample: usize,
+    pub time: f64,
+    pub layer: usize,
+    pub neuron: usize,
+    pub wave: Wave,
+    pub signal: f32,
+    #[serde(rename = "J")]
+    pub j: f32,
+    #[serde(rename = "S")]
+    pub s: f32,
+    #[serde(rename = "M")]
+    pub m: f32,
+    #[serde(rename = "H")]
+    pub h: f32,
+    #[serde(rename = "T")]
+    pub t: f32,
+}
+
+impl StateRow {
+    pub fn new(epoch: usize, s: &StateSample) -> Self {
+        let [j, s_, m, h, t] = s.elements;
+        StateRow {
+            epoch,
+            sample: s.sample,
+            time: s.time,
+            layer: s.layer,
+            neuron: s.neuron,
+            wave: s.wave,
+            signal: s.signal,
+            j,
+            s: s_,
+            m,
+            h,
+            t,
+        }
+    }
+
+    pub fn elements(&self) -> [f32; 5] {
+        [self.j, self.s, self.m, self.h, self.t]
+    }
+}
+
+/// A streaming CSV writer of rows of type `R` (header written with the first row).
+pub struct CsvStream {
+    inner: ::csv::Writer<BufWriter<File>>,
+    rows: u64,
+}
+
+impl CsvStream {
+    /// Creates `path`, truncating it, and writes `header` so that even an empty trace
+    /// has its columns.
+    pub fn create(path: &Path, header: &[&str]) -> std::io::Result<Self> {
+        let file = BufWriter::with_capacity(1 << 16, File::create(path)?);
+        let mut inner = ::csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(file);
+        inner.write_record(header).map_err(into_io)?;
+        Ok(CsvStream { inner, rows: 0 })
+    }
+
+    pub fn write<R: Serialize>(&mut self, row: &R) -> std::io::Result<()> {
+        self.rows += 1;
+        self.inner.serialize(row).map_err(into_io)
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Pushes buffered rows to the file (csv's flush also flushes the `BufWriter`).
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+pub const EVENT_HEADER: [&str; 7] = [
+    "epoch", "sample", "time", "layer", "neuron", "wave", "value",
+];
+pub const STATE_HEADER: [&str; 12] = [
+    "epoch", "sample", "time", "layer", "neuron", "wave", "signal", "J", "S", "M", "H", "T",
+];
+
+fn into_io(e: ::csv::Error) -> std::io::Error {
+    match e.into_kind() {
+        ::csv::ErrorKind::Io(io) => io,
+        other => std::io::Error::other(format!("{other:?}")),
+    }
+}
+
+/// Streams the rows of a trace CSV file (`events.csv` or `states.csv`) without loading it
+/// whole; the error names the file and the line.
+pub fn rows<R: for<'de> Deserialize<'de>>(
+    path: &Path,
+) -> Result<impl Iterator<Item = Result<R, String>>, String> {
+    let shown = path.display().to_string();
+    let rd = ::csv::Reader::from_path(path).map_err(|e| format!("{shown}: {e}"))?;
+    Ok(rd
+        .into_deserialize()
+        .map(move |r: Result<R, ::csv::Error>| r.map_err(|e| format!("{shown}: {e}"))))
+}
+
+/// Reads all of `events.csv`.
+pub fn read_events(path: &Path) -> Result<Vec<EventRow>, String> {
+    rows(path)?.collect()
+}
+
+/// Reads all of `states.csv`.
+pub fn read_states(path: &Path) -> Result<Vec<StateRow>, String> {
+    rows(path)?.collect()
+}

@@ -1,0 +1,141 @@
+//! `bsp-sim trace`: one training sample, on a fresh network or a checkpoint's, with
+//! everything recorded (all layers, all neurons, both waves, events and states at every
+//! step) into a new run directory — the quickest way to see a forward wave and the backward
+//! wave it causes.
+
+use std::path::{Path, PathBuf};
+
+use super::manifest::{Manifest, TraceStatus, DIR_NAME};
+use super::{Recorder, TraceSection};
+use crate::checkpoint::Checkpoint;
+use crate::engine::Tally;
+use crate::error::{Result, TraceError};
+use crate::run::{build_engine, load_data, new_run_dir, restore, trace_info};
+use crate::Model;
+
+/// Options of `bsp-sim trace`.
+#[derive(Debug, Clone, Default)]
+pub struct SampleOptions {
+    /// Dataset index of the training sample.
+    pub sample: usize,
+    /// Start from this run directory's (or file's) checkpoint instead of a fresh network.
+    pub checkpoint: Option<PathBuf>,
+    pub seed: Option<u64>,
+    /// Parent directory of the new run directory.
+    pub out: PathBuf,
+    pub data_dir: Option<PathBuf>,
+    pub offline: bool,
+    /// Keys overriding "everything" (e.g. `theta=0.01`, or `every=5` for smaller files).
+    pub spec: Option<TraceSection>,
+}
+
+/// What `bsp-sim trace` wrote.
+#[derive(Debug, Clone)]
+pub struct SampleOutcome {
+    pub run_dir: PathBuf,
+    pub trace_dir: PathBuf,
+    pub manifest: Manifest,
+    /// Loss and correctness of the sample before the update.
+    pub tally: Tally,
+    pub label: u8,
+}
+
+/// The trace directory of a run: `RUN_DIR/trace`, or `trace-2`, `trace-3`, ... when a
+/// resumed run records again.
+pub fn trace_dir(run_dir: &Path) -> PathBuf {
+    let mut dir = run_dir.join(DIR_NAME);
+    let mut k = 1;
+    while dir.exists() {
+        k += 1;
+        dir = run_dir.join(format!("{DIR_NAME}-{k}"));
+    }
+    dir
+}
+
+/// Trains on one sample with full recording; see the module doc.
+pub fn record_sample(model: &Model, opts: &SampleOptions) -> Result<SampleOutcome> {
+    let loaded = match &opts.checkpoint {
+        Some(p) => Some(Checkpoint::load(p)?),
+        None => None,
+    };
+    let (model, seed, epoch) = match &loaded {
+        Some((ck, _)) => (
+            Model::from_file(ck.model.clone(), model.path.as_deref())?,
+            ck.seed,
+            ck.epochs_done + 1,
+        ),
+        None => (model.clone(), opts.seed.unwrap_or(model.file.seed), 1),
+    };
+    let bar = indicatif::ProgressBar::hidden();
+    let split = load_data(
+        &model,
+        seed,
+        opts.data_dir.clone(),
+        opts.offline,
+        None,
+        Some(0),
+        &bar,
+    )?;
+    let n = split.train.len();
+    if opts.sample >= n {
+        return Err(TraceError {
+            origin: "--sample".into(),
+            key: opts.sample.to_string(),
+            detail: format!(
+                "is not a training sample: the training set has {n} (0..={})",
+                n.saturating_sub(1)
+            ),
+        }
+        .into());
+    }
+    let mut engine = build_engine(&model, seed, 1)?;
+    if let Some((ck, file)) = &loaded {
+        restore(engine.as_mut(), ck, file)?;
+    }
+    // Fine thresholds, so that the weak deep backward wave shows too.
+    let section = match &opts.spec {
+        Some(s) => TraceSection::everything().merged(s),
+        None => TraceSection::everything(),
+    };
+    let selection = section
+        .resolve(&model.file.network.layers)
+        .map_err(|e| TraceError {
+            origin: "--trace".into(),
+            key: e.key,
+            detail: e.detail,
+        })?;
+    let run_dir = new_run_dir(&opts.out, &format!("{}-trace", model.file.name), seed)?;
+    crate::report::create_dir(&run_dir)?;
+    if let Some(p) = &model.path {
+        if let Ok(bytes) = std::fs::read(p) {
+            crate::report::write_atomic(&run_dir.join("model.yaml"), &bytes)?;
+        }
+    }
+    let info = trace_info(&model, engine.as_ref(), &run_dir, seed, section.to_spec());
+    let dir = trace_dir(&run_dir);
+    let mut recorder = Recorder::create(&dir, selection, info)?;
+    recorder.set_epoch(epoch)?;
+    let learning = &model.file.learning;
+    let lr = learning.schedule.lr(learning.lr, epoch - 1);
+    let result = engine.train_batch_traced(&split.train, &[opts.sample], lr, &mut recorder);
+    let flushed = recorder.flush();
+    let (status, error) = match (&result, &flushed) {
+        (Ok(_), Ok(())) => (TraceStatus::Complete, None),
+        (Err(e), _) => (TraceStatus::Failed, Some(e.to_string())),
+        (_, Err(e)) => (TraceStatus::Failed, Some(e.to_string())),
+    };
+    let trace_dir = recorder.finish(status, error)?;
+    let tally = result?;
+    flushed?;
+    let manifest = Manifest::read(&trace_dir).map_err(|detail| crate::error::PlotError::Input {
+        path: trace_dir.clone(),
+        detail,
+    })?;
+    Ok(SampleOutcome {
+        run_dir,
+        trace_dir,
+        manifest,
+        tally,
+        label: split.train.labels[opts.sample],
+    })
+}
