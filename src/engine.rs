@@ -101,6 +101,12 @@ pub trait Engine: Send {
         let _ = (data, indices, lr, trace);
         Err(SimError::TraceUnsupported(self.name().into()))
     }
+    /// [`Engine::finish`], recording what the remaining work emits (the asynchronous
+    /// engine's last backward waves) into `trace`.
+    fn finish_traced(&mut self, trace: &mut dyn TraceSink) -> Result<(), SimError> {
+        let _ = trace;
+        self.finish()
+    }
     /// Forward pass only over `indices`; returns loss and accuracy.
     fn evaluate(&mut self, data: &Dataset, indices: &[usize]) -> Result<Tally, SimError>;
     /// The current synaptic coefficients, input side first.

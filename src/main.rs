@@ -533,7 +533,10 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             let m = Model::load(&model)?;
             if m.file.engine == bsp_sim::config::EngineKind::Async {
                 let r = bsp_sim::bench::bench_async(&m, samples, threads, data)?;
-                println!("model              {} (async vs sync, coupling: delayed)", m.file.name);
+                println!(
+                    "model              {} (async vs sync, coupling: delayed)",
+                    m.file.name
+                );
                 println!("threads            {}", r.threads);
                 println!("samples timed      {}", r.samples);
                 println!(

@@ -389,7 +389,14 @@ fn train_epochs(
             obs.batch_done(running.samples, &running);
         }
         // The asynchronous engine's last backward waves are still in flight.
-        engine.finish()?;
+        match hooks.recorder.as_deref_mut() {
+            Some(r) => {
+                let done = engine.finish_traced(r);
+                r.flush()?;
+                done?
+            }
+            None => engine.finish()?,
+        }
         let train_seconds = t0.elapsed().as_secs_f64();
         let test = engine.evaluate(&split.test, &test_indices)?;
         let record = EpochRecord {

@@ -627,21 +627,61 @@ fn demo_model_documents_the_default_section() {
     );
 }
 
+/// The asynchronous engine records its real send-on-delta events: tracing changes no
+/// result, the records do not depend on the thread count, consecutive events of a neuron
+/// differ by at least the engine's theta, and the backward wave is recorded too.
 #[test]
-fn an_engine_without_recording_says_so() {
-    let yaml =
-        common::synthetic_yaml("[6, 8, 4]", "connections", "softmax", 0.3) + "engine: async\n";
+fn async_engine_records_its_events() {
+    let yaml = common::synthetic_yaml("[6, 8, 4]", "connections", "softmax", 0.3)
+        + "engine: async\nasync: {theta: 0.02, theta_backward: 0.002, sample_interval: 3.0}\n";
     let m = common::model(&yaml);
     let dir = tempfile::tempdir().unwrap();
-    match run::run(&m, &opts(dir.path(), 1, Some("")), &mut Silent) {
-        Err(e) => {
-            let text = e.to_string();
+    let spec = "layers=all;neurons=all;samples=all;what=events";
+    let plain = run::run(&m, &opts(&dir.path().join("a"), 1, None), &mut Silent).unwrap();
+    let traced = run::run(&m, &opts(&dir.path().join("b"), 1, Some(spec)), &mut Silent).unwrap();
+    let key = |s: &Summary| {
+        s.metrics
+            .iter()
+            .map(|r| (r.train_loss, r.test_loss, r.test_accuracy))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(key(&plain.summary), key(&traced.summary));
+    assert_eq!(manifest(&traced.run_dir).status, TraceStatus::Complete);
+    let one = RunOptions {
+        threads: Some(1),
+        ..opts(&dir.path().join("c"), 1, Some(spec))
+    };
+    let single = run::run(&m, &one, &mut Silent).unwrap();
+    let events = read_events(&traced.run_dir.join("trace/events.csv")).unwrap();
+    let events1 = read_events(&single.run_dir.join("trace/events.csv")).unwrap();
+    if let Some(k) = (0..events.len().min(events1.len())).find(|&k| events[k] != events1[k]) {
+        panic!(
+            "event {k} of {}/{} differs: {:?} vs {:?}",
+            events.len(),
+            events1.len(),
+            events[k],
+            events1[k]
+        );
+    }
+    assert_eq!(
+        events.len(),
+        events1.len(),
+        "recorded events differ between 2 threads and 1"
+    );
+    assert!(events.iter().any(|e| e.wave == Wave::Backward));
+    let mut last: HashMap<(usize, usize, usize, Wave), f32> = HashMap::new();
+    for e in &events {
+        let ev = e;
+        let theta = if ev.wave == Wave::Forward {
+            0.02
+        } else {
+            0.002
+        };
+        if let Some(prev) = last.insert((ev.sample, ev.layer, ev.neuron, ev.wave), ev.value) {
             assert!(
-                text.contains("does not record traces") && text.contains("--trace"),
-                "{text}"
+                (ev.value - prev).abs() >= theta * 0.999,
+                "{ev:?} after {prev}"
             );
         }
-        // Once the asynchronous engine records, its manifest must be complete.
-        Ok(out) => assert_eq!(manifest(&out.run_dir).status, TraceStatus::Complete),
     }
 }

@@ -29,6 +29,7 @@ use crate::error::SimError;
 use crate::learning::argmax;
 use crate::topology::projection::Shape;
 use crate::topology::Projection;
+use crate::trace::{Selection, TraceSink};
 
 pub mod actor;
 pub mod comm;
@@ -71,6 +72,8 @@ pub struct AsyncEngine {
     counters: Counters,
     /// Event bookkeeping summed over calls (conservation and local-time checks).
     work: Work,
+    /// The trace selection while a traced call runs.
+    trace: Option<Selection>,
 }
 
 impl AsyncEngine {
@@ -155,6 +158,7 @@ impl AsyncEngine {
             recent: VecDeque::new(),
             counters: Counters::default(),
             work: Work::default(),
+            trace: None,
         }
     }
 
@@ -254,6 +258,7 @@ impl AsyncEngine {
             rows,
             delays,
             workers: threads,
+            trace: self.trace.as_ref(),
         };
         for w in self.workers.iter_mut() {
             w.index(&shared.shapes, sizes);
@@ -409,6 +414,22 @@ impl AsyncEngine {
         self.recent.push_back(start);
     }
 
+    /// Hands the workers' records to `sink` in (time, neuron, wave, kind) order.
+    fn flush_records(&mut self, sink: &mut dyn TraceSink) {
+        let mut all: Vec<worker::Record> = self
+            .workers
+            .iter_mut()
+            .flat_map(|w| std::mem::take(&mut w.records))
+            .collect();
+        all.sort_unstable_by_key(|r| r.key);
+        for r in &all {
+            match &r.item {
+                worker::RecordItem::Event(e) => sink.event(e),
+                worker::RecordItem::State(s) => sink.state(s),
+            }
+        }
+    }
+
     /// Event bookkeeping: (events sent by all workers, events taken in by each worker,
     /// local-time regressions). Every event goes to every worker, so each worker's count
     /// equals the total sent when none is lost or duplicated.
@@ -484,6 +505,28 @@ impl Engine for AsyncEngine {
         let t = self.pass(data, indices, true, scale)?;
         self.counters.samples_trained += t.samples as u64;
         Ok(t)
+    }
+
+    fn train_batch_traced(
+        &mut self,
+        data: &Dataset,
+        indices: &[usize],
+        lr: f32,
+        trace: &mut dyn TraceSink,
+    ) -> Result<Tally, SimError> {
+        self.trace = Some(trace.selection().clone());
+        let result = self.train_batch(data, indices, lr);
+        self.trace = None;
+        self.flush_records(trace);
+        result
+    }
+
+    fn finish_traced(&mut self, trace: &mut dyn TraceSink) -> Result<(), SimError> {
+        self.trace = Some(trace.selection().clone());
+        let result = self.finish();
+        self.trace = None;
+        self.flush_records(trace);
+        result
     }
 
     fn evaluate(&mut self, data: &Dataset, indices: &[usize]) -> Result<Tally, SimError> {

@@ -117,7 +117,9 @@ pub fn record_sample(model: &Model, opts: &SampleOptions) -> Result<SampleOutcom
     recorder.set_epoch(epoch)?;
     let learning = &model.file.learning;
     let lr = learning.schedule.lr(learning.lr, epoch - 1);
-    let result = engine.train_batch_traced(&split.train, &[opts.sample], lr, &mut recorder);
+    let result = engine
+        .train_batch_traced(&split.train, &[opts.sample], lr, &mut recorder)
+        .and_then(|t| engine.finish_traced(&mut recorder).map(|()| t));
     let flushed = recorder.flush();
     let (status, error) = match (&result, &flushed) {
         (Ok(_), Ok(())) => (TraceStatus::Complete, None),

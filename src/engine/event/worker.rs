@@ -29,6 +29,7 @@ use crate::error::SimError;
 use crate::learning::{atan, limiter};
 use crate::neuron::{Coefficients, System};
 use crate::topology::projection::{update_rows, Shape};
+use crate::trace::{Event as TraceEvent, Selection, StateSample, Wave};
 
 /// What every worker reads during a call (coefficient rows behind per-worker locks).
 pub struct Shared<'a> {
@@ -47,6 +48,22 @@ pub struct Shared<'a> {
     /// Per projection: per-synapse delays in canonical order, or one fixed delay.
     pub delays: &'a [Delays],
     pub workers: usize,
+    /// What to record, if anything.
+    pub trace: Option<&'a Selection>,
+}
+
+/// A recorded event or state, with the key that orders records whatever the partition.
+#[derive(Debug, Clone, Copy)]
+pub struct Record {
+    /// (step, global neuron id, wave: 0 forward / 1 backward, 0 event / 1 state): unique.
+    pub key: (u64, u32, u8, u8),
+    pub item: RecordItem,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum RecordItem {
+    Event(TraceEvent),
+    State(StateSample),
 }
 
 /// Delays of one projection, in steps.
@@ -142,6 +159,10 @@ pub struct Worker {
     /// Per layer, own neurons: method 1 moves them; merged back after the call.
     pub neurons: Vec<LayerNeurons>,
     pub position: Position,
+    /// Recorded events and states of traced samples (taken by the engine after a call).
+    pub records: Vec<Record>,
+    /// Per layer, own neurons: recorded by the trace selection.
+    trace_mask: Vec<Vec<bool>>,
 }
 
 impl Worker {
@@ -186,6 +207,8 @@ impl Worker {
             neurons: neurons.to_vec(),
             ranges,
             position: Position::default(),
+            records: Vec::new(),
+            trace_mask: Vec::new(),
         }
     }
 
@@ -259,6 +282,17 @@ impl Worker {
     /// Runs the windows from boundary `from` to boundary `to`.
     pub fn run(&mut self, sh: &Shared<'_>, comm: &Comm, from: u64, to: u64) -> Result<(), Stop> {
         self.transpose(sh);
+        self.trace_mask = self
+            .ranges
+            .iter()
+            .enumerate()
+            .map(|(l, r)| {
+                let chosen = sh.trace.map_or(&[][..], |t| t.neurons(l));
+                r.clone()
+                    .map(|j| chosen.binary_search(&j).is_ok())
+                    .collect()
+            })
+            .collect();
         let look = sh.timing.lookahead;
         let mut t = from;
         while t < to {
@@ -622,6 +656,20 @@ impl Worker {
                         &rule,
                     );
                     self.work.element_events += std::mem::take(&mut a.forward.element_events);
+                    if self.trace_mask[l][jj] {
+                        record(
+                            &mut self.records,
+                            sh,
+                            Wave::Forward,
+                            l,
+                            j,
+                            gid,
+                            n + 1,
+                            &a.forward,
+                            sent,
+                            a.forward.x[s.output_port] - nr.reference[j],
+                        );
+                    }
                     if !a.forward.x[s.output_port].is_finite() {
                         return Err(Stop::NonFinite {
                             phase: "forward",
@@ -660,6 +708,20 @@ impl Worker {
                         &rule,
                     );
                     self.work.element_events += std::mem::take(&mut a.reversed.element_events);
+                    if self.trace_mask[l][jj] {
+                        record(
+                            &mut self.records,
+                            sh,
+                            Wave::Backward,
+                            l,
+                            j,
+                            gid,
+                            n + 1,
+                            &a.reversed,
+                            sent,
+                            a.reversed.x[s.input_port] - nr.reference_reversed[j],
+                        );
+                    }
                     if !a.reversed.x[s.input_port].is_finite() {
                         return Err(Stop::NonFinite {
                             phase: "backward",
@@ -906,6 +968,70 @@ impl Stop {
                 detail,
             }),
         }
+    }
+}
+
+/// Records an actor's event (`sent`) and, every `every` steps of its window, its state,
+/// if its sample is traced. Times are from the sample's start.
+#[allow(clippy::too_many_arguments)]
+fn record(
+    out: &mut Vec<Record>,
+    sh: &Shared<'_>,
+    wave: Wave,
+    layer: usize,
+    neuron: usize,
+    gid: u32,
+    step: u64,
+    system: &super::actor::SystemState,
+    sent: Option<f32>,
+    signal: f32,
+) {
+    let Some(sel) = sh.trace else { return };
+    let Some(slot) = system.window else { return };
+    // A slot's previous occupant may still be listed: the newest sample already started.
+    let Some(smp) = sh
+        .samples
+        .iter()
+        .rev()
+        .find(|s| s.slot == slot && s.start < step)
+    else {
+        return;
+    };
+    if !smp.train || !sel.wants_sample(smp.index) || !sel.wants_wave(wave) {
+        return;
+    }
+    let time = crate::trace::step_time((step - smp.start) as usize, sh.settings.dt as f64);
+    if let (Some(value), true) = (sent, sel.events) {
+        out.push(Record {
+            key: (step, gid, wave as u8, 0),
+            item: RecordItem::Event(TraceEvent {
+                time,
+                sample: smp.index,
+                layer,
+                neuron,
+                wave,
+                value,
+            }),
+        });
+    }
+    let opened = system.closes
+        - match wave {
+            Wave::Forward => sh.timing.forward,
+            Wave::Backward => sh.timing.backward,
+        };
+    if sel.states && (step - opened) % sel.every.max(1) as u64 == 0 {
+        out.push(Record {
+            key: (step, gid, wave as u8, 1),
+            item: RecordItem::State(StateSample {
+                time,
+                sample: smp.index,
+                layer,
+                neuron,
+                wave,
+                signal,
+                elements: system.x,
+            }),
+        });
     }
 }
 
