@@ -219,7 +219,7 @@ impl SystemState {
 /// Explicit (or semi-implicit) Euler, written exactly as the synchronous kernel
 /// (`neuron::layer`) writes it, so both engines round alike.
 #[allow(clippy::too_many_arguments)]
-#[inline]
+#[inline(always)]
 fn euler(
     system: System,
     c: &Coefficients,
@@ -230,21 +230,43 @@ fn euler(
     clamp: bool,
     implicit: bool,
 ) -> [f32; ELEMENTS] {
-    std::array::from_fn(|i| {
+    match (system, implicit) {
+        (System::Forward, false) => euler_of::<false, false>(c, x, input, u, dt, clamp),
+        (System::Forward, true) => euler_of::<false, true>(c, x, input, u, dt, clamp),
+        (System::Reversed, false) => euler_of::<true, false>(c, x, input, u, dt, clamp),
+        (System::Reversed, true) => euler_of::<true, true>(c, x, input, u, dt, clamp),
+    }
+}
+
+/// [`euler`] with the system's couplings known at compile time (the loop unrolls into
+/// straight-line code with fixed element indices).
+#[inline(always)]
+fn euler_of<const REV: bool, const IMPLICIT: bool>(
+    c: &Coefficients,
+    x: &[f32; ELEMENTS],
+    input: usize,
+    u: f32,
+    dt: f32,
+    clamp: bool,
+) -> [f32; ELEMENTS] {
+    let mut next = [0.0f32; ELEMENTS];
+    for i in 0..ELEMENTS {
+        let (src, inh) = if REV {
+            ((i + 1) % ELEMENTS, (i + 2) % ELEMENTS)
+        } else {
+            ((i + 4) % ELEMENTS, (i + 3) % ELEMENTS)
+        };
         let mask = if i == input { 1.0 } else { 0.0 };
-        let produce = c.gen[i] * x[system.source(i)] + mask * u;
-        let loss_rate = c.decay[i] + c.inhib[i] * x[system.inhibitor(i)];
-        let v = if implicit {
+        let produce = c.gen[i] * x[src] + mask * u;
+        let loss_rate = c.decay[i] + c.inhib[i] * x[inh];
+        let v = if IMPLICIT {
             (x[i] + dt * produce) / (1.0 + dt * loss_rate)
         } else {
             x[i] + dt * (produce - loss_rate * x[i])
         };
-        if clamp {
-            clamp_nonneg(v)
-        } else {
-            v
-        }
-    })
+        next[i] = if clamp { clamp_nonneg(v) } else { v };
+    }
+    next
 }
 
 /// A neuron actor: both systems.
