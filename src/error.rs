@@ -60,6 +60,8 @@ pub enum SimError {
     },
     #[error("a worker thread panicked while {during}: {message}")]
     WorkerPanic { during: String, message: String },
+    #[error("no training samples for {during}; raise data.train_limit or --batch")]
+    NoSamples { during: String },
     #[error("engine `{0}` is not implemented yet; use `engine: sync`")]
     EngineUnavailable(String),
 }

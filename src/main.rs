@@ -90,6 +90,35 @@ enum Command {
         #[arg(long, value_name = "N")]
         sample: Option<usize>,
     },
+    /// Gradient check (issue 5): per layer pair, BSP's update G1 (and the linearised rule's)
+    /// against the descent direction −∂L/∂C from the exact discrete adjoint of the
+    /// synchronous engine's window: cosine, angle, sign agreement, norm ratio.
+    Gradcheck {
+        /// Model file (YAML).
+        model: PathBuf,
+        /// Samples in the minibatch (the first N training samples).
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+        batch: u64,
+        /// Take the batch from the seeded order of epoch 1 instead of the first N samples.
+        #[arg(long)]
+        shuffle: bool,
+        /// Coefficients from a run directory or checkpoint.json (default: the seed's
+        /// initial ones); the model file must build the same network.
+        #[arg(long, value_name = "RUN_DIR|CHECKPOINT")]
+        checkpoint: Option<PathBuf>,
+        /// Seed of the network and of --shuffle (default: the checkpoint's, else the model's).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Print the report as JSON instead of Markdown.
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        threads: Option<usize>,
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
+        #[arg(long)]
+        offline: bool,
+    },
     /// Manage data sets.
     Data {
         #[command(subcommand)]
@@ -259,6 +288,37 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 None => bsp_sim::causal::analyze_neuron(&bsp_sim::causal::default_neuron(), sample)
                     .map_err(Error::from)?,
             };
+            if json {
+                println!("{}", report.to_json());
+            } else {
+                print!("{}", report.to_markdown());
+            }
+            Ok(())
+        }
+        Command::Gradcheck {
+            model,
+            batch,
+            shuffle,
+            checkpoint,
+            seed,
+            json,
+            threads,
+            data,
+            offline,
+        } => {
+            let m = Model::load(&model)?;
+            let opts = bsp_sim::gradient::check::CheckOptions {
+                batch: batch as usize,
+                shuffle,
+                seed,
+                checkpoint,
+                threads,
+                data_dir: data,
+                offline,
+            };
+            let report =
+                bsp_sim::gradient::check::gradcheck_model(&m, &opts, &ProgressBar::hidden())
+                    .with_context(|| format!("{}", model.display()))?;
             if json {
                 println!("{}", report.to_json());
             } else {
