@@ -203,3 +203,193 @@ fn gradcheck_at_initialisation_bsp_is_close_and_linearised_closer() {
     let again = gradcheck("test", &mut engine, &split.train, &idx, 1).unwrap();
     assert_eq!(again.comparisons, r.comparisons);
 }
+
+fn config_error(yaml: &str) -> String {
+    match bsp_sim::Model::from_yaml(yaml, None) {
+        Ok(_) => panic!("model accepted"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn bad_rule_settings_name_the_field_and_the_fix() {
+    let base = common::synthetic_yaml("[6, 8, 4]", "connections", "softmax", 0.1);
+    let with = |rule: &str| {
+        base.replace(
+            "method: connections,",
+            &format!("method: connections, rule: {rule},"),
+        )
+    };
+    let e = config_error(&with("backprop"));
+    assert!(
+        e.contains("backprop") && e.contains("adjoint") && e.contains("line"),
+        "{e}"
+    );
+    let e = config_error(&base.replace(
+        "method: connections,",
+        "method: fixed_points, rule: adjoint,",
+    ));
+    assert!(
+        e.contains("learning.rule") && e.contains("connections"),
+        "{e}"
+    );
+    let e = config_error(
+        &with("linearised").replace("beta: 3.0}", "beta: 3.0, backward_input: time_varying}"),
+    );
+    assert!(
+        e.contains("error.backward_input") && e.contains("constant"),
+        "{e}"
+    );
+    let e =
+        config_error(&with("linearised").replace("backward_window: 3.0", "backward_window: 2.0"));
+    assert!(e.contains("integration.backward_window"), "{e}");
+    // The same settings are fine with the paper's rule and with the adjoint.
+    for ok in [
+        base.replace("backward_window: 3.0", "backward_window: 2.0"),
+        with("adjoint").replace("backward_window: 3.0", "backward_window: 2.0"),
+    ] {
+        bsp_sim::Model::from_yaml(&ok, None).unwrap();
+    }
+}
+
+mod cli {
+    use assert_cmd::Command;
+    use predicates::prelude::*;
+    use predicates::str::contains;
+
+    fn model_file() -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.yaml");
+        let yaml = super::common::synthetic_yaml("[6, 8, 4]", "connections", "softmax", 0.1);
+        std::fs::write(&path, yaml).unwrap();
+        let p = path.to_str().unwrap().to_string();
+        (dir, p)
+    }
+
+    fn bsp() -> Command {
+        Command::cargo_bin("bsp-sim").unwrap()
+    }
+
+    #[test]
+    fn gradcheck_prints_a_table_and_json() {
+        let (_d, path) = model_file();
+        bsp()
+            .args(["gradcheck", &path, "--batch", "20"])
+            .assert()
+            .success()
+            .stdout(contains("| bsp | 0 → 1 |").and(contains("| linearised | all |")));
+        let out = bsp()
+            .args(["gradcheck", &path, "--batch", "20", "--shuffle", "--json"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["samples"], 20);
+        let rows = v["comparisons"].as_array().unwrap();
+        assert_eq!(rows.len(), 6);
+        assert!(rows.iter().all(|r| r["cosine"].as_f64().unwrap() > 0.9));
+    }
+
+    #[test]
+    fn gradcheck_reads_a_run_directory() {
+        let (d, path) = model_file();
+        let out = d.path().join("runs");
+        bsp()
+            .args([
+                "run",
+                &path,
+                "-q",
+                "--epochs",
+                "1",
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .assert()
+            .success();
+        let run_dir = std::fs::read_dir(&out)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let trained = bsp()
+            .args([
+                "gradcheck",
+                &path,
+                "--batch",
+                "20",
+                "--json",
+                "--checkpoint",
+            ])
+            .arg(&run_dir)
+            .output()
+            .unwrap();
+        let initial = bsp()
+            .args(["gradcheck", &path, "--batch", "20", "--json"])
+            .output()
+            .unwrap();
+        assert!(trained.status.success() && initial.status.success());
+        let loss = |o: &std::process::Output| {
+            serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["mean_loss"]
+                .as_f64()
+                .unwrap()
+        };
+        assert!(
+            loss(&trained) < loss(&initial),
+            "training did not lower the batch loss"
+        );
+    }
+
+    #[test]
+    fn gradcheck_bad_input_is_a_clear_error() {
+        let (d, path) = model_file();
+        for (args, fragment) in [
+            (vec!["--batch", "0"], "--batch"),
+            (
+                vec!["--checkpoint", "/nonexistent/run"],
+                "holds no checkpoint",
+            ),
+        ] {
+            bsp()
+                .args(["gradcheck", &path])
+                .args(&args)
+                .assert()
+                .failure()
+                .code(2)
+                .stderr(contains(fragment).and(contains("panicked").not()));
+        }
+        // A checkpoint of another network.
+        let other = d.path().join("other.yaml");
+        std::fs::write(
+            &other,
+            super::common::synthetic_yaml("[6, 5, 4]", "connections", "softmax", 0.1),
+        )
+        .unwrap();
+        let out = d.path().join("runs");
+        bsp()
+            .args([
+                "run",
+                other.to_str().unwrap(),
+                "-q",
+                "--epochs",
+                "1",
+                "--out",
+            ])
+            .arg(&out)
+            .assert()
+            .success();
+        let run_dir = std::fs::read_dir(&out)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        bsp()
+            .args(["gradcheck", &path, "--checkpoint"])
+            .arg(&run_dir)
+            .assert()
+            .failure()
+            .code(2)
+            .stderr(contains("does not match the model"));
+    }
+}
