@@ -61,6 +61,10 @@ enum Command {
         /// No progress bars.
         #[arg(long, short)]
         quiet: bool,
+        /// Gradient check (as `bsp-sim gradcheck`) on every N-th training batch, before its
+        /// update; rows go to gradcheck.csv in the run directory.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        gradcheck_every: Option<u64>,
     },
     /// Evaluate a trained run (its directory or a checkpoint file) on the test set.
     Eval {
@@ -194,6 +198,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             data,
             offline,
             quiet,
+            gradcheck_every,
         } => {
             let path = model;
             let model = Model::load(&path)?;
@@ -208,6 +213,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 data_dir: data,
                 offline,
                 git_commit: git_commit(),
+                gradcheck_every: gradcheck_every.map(|n| n as usize),
             };
             let mut obs = Console::new(quiet);
             let outcome =

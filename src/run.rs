@@ -24,6 +24,12 @@ const INIT_STREAM: u64 = 1;
 /// Streams `SHUFFLE_STREAM + epoch` order each epoch's training samples.
 const SHUFFLE_STREAM: u64 = 1000;
 
+/// The file `--gradcheck-every` writes into the run directory, and its columns: the batch's
+/// epoch (1-based), index within the epoch and samples trained before it in the epoch, then
+/// one row per rule (`bsp`, `linearised`) and layer pair (`all`: every pair together).
+pub const GRADCHECK_FILE: &str = "gradcheck.csv";
+const GRADCHECK_HEADER: &str = "epoch,batch,samples_before,rule,pair,cosine,angle_degrees,sign_agreement,norm_ratio,batch_mean_loss,clamped_fraction\n";
+
 /// Command-line overrides and output settings of a run.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -42,6 +48,9 @@ pub struct RunOptions {
     pub offline: bool,
     /// The bsp-sim source commit, when known.
     pub git_commit: Option<String>,
+    /// Run the gradient check on every N-th training batch (before its update) and append
+    /// the per-layer comparisons to `gradcheck.csv` in the run directory.
+    pub gradcheck_every: Option<usize>,
 }
 
 /// Progress callbacks; every method has a do-nothing default.
@@ -248,6 +257,7 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
         &mut metrics,
         &run_dir,
         (train_limit, test_limit),
+        opts.gradcheck_every.map(|every| (every.max(1), threads)),
         obs,
     );
     summary.wall_seconds = started.elapsed().as_secs_f64();
@@ -284,9 +294,17 @@ fn train_epochs(
     metrics: &mut Vec<EpochRecord>,
     run_dir: &Path,
     limits: (Option<usize>, Option<usize>),
+    probe: Option<(usize, usize)>,
     obs: &mut dyn Observer,
 ) -> Result<()> {
     let learning = &model.file.learning;
+    let probe_path = run_dir.join(GRADCHECK_FILE);
+    let mut probe_csv = match probe {
+        Some(_) => {
+            std::fs::read_to_string(&probe_path).unwrap_or_else(|_| GRADCHECK_HEADER.to_string())
+        }
+        None => String::new(),
+    };
     let total = epochs.end;
     let test_indices: Vec<usize> = (0..split.test.len()).collect();
     for epoch in epochs {
@@ -295,7 +313,32 @@ fn train_epochs(
         obs.epoch_started(epoch + 1, total, order.len());
         let t0 = Instant::now();
         let mut running = Tally::default();
-        for batch in order.chunks(learning.batch_size) {
+        for (b, batch) in order.chunks(learning.batch_size).enumerate() {
+            if let Some((_, threads)) = probe.filter(|(every, _)| b % every == 0) {
+                let r = crate::gradient::gradcheck(
+                    &model.file.name,
+                    engine,
+                    &split.train,
+                    batch,
+                    threads,
+                )?;
+                for c in &r.comparisons {
+                    probe_csv.push_str(&format!(
+                        "{},{},{},{},{},{},{},{},{},{},{}\n",
+                        epoch + 1,
+                        b,
+                        running.samples,
+                        c.rule,
+                        c.pair.map_or("all".to_string(), |p| p.to_string()),
+                        c.cosine,
+                        c.angle_degrees,
+                        c.sign_agreement,
+                        c.norm_ratio,
+                        r.mean_loss,
+                        r.clamped_fraction
+                    ));
+                }
+            }
             running.add(engine.train_batch(&split.train, batch, lr)?);
             obs.batch_done(running.samples, &running);
         }
@@ -316,6 +359,9 @@ fn train_epochs(
         };
         metrics.push(record.clone());
         report::write_atomic(&run_dir.join("metrics.csv"), &report::metrics_csv(metrics))?;
+        if probe.is_some() {
+            report::write_atomic(&probe_path, probe_csv.as_bytes())?;
+        }
         let ck = Checkpoint::new(
             model.file.clone(),
             seed,

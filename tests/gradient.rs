@@ -393,3 +393,50 @@ mod cli {
             .stderr(contains("does not match the model"));
     }
 }
+
+/// `--gradcheck-every N` writes one row per rule and layer pair for every N-th batch, and
+/// does not change the training.
+#[test]
+fn run_with_gradcheck_every_writes_gradcheck_csv_and_trains_the_same() {
+    use bsp_sim::run::{run, RunOptions, Silent};
+    let m = common::model(&common::synthetic_yaml(
+        "[6, 8, 4]",
+        "connections",
+        "softmax",
+        0.3,
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let go = |every: Option<usize>| {
+        let opts = RunOptions {
+            epochs: Some(2),
+            threads: Some(2),
+            out: dir.path().to_path_buf(),
+            gradcheck_every: every,
+            ..RunOptions::default()
+        };
+        run(&m, &opts, &mut Silent).unwrap().run_dir
+    };
+    let (probed, plain) = (go(Some(5)), go(None));
+    assert!(!plain.join("gradcheck.csv").exists());
+    let csv = std::fs::read_to_string(probed.join("gradcheck.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert!(lines
+        .next()
+        .unwrap()
+        .starts_with("epoch,batch,samples_before,rule,pair,cosine"));
+    // 200 samples in batches of 10: batches 0, 5, 10, 15 of each of 2 epochs, 6 rows each.
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 2 * 4 * 6);
+    assert_eq!((rows[6][0], rows[6][1], rows[6][2]), ("1", "5", "50"));
+    for r in &rows {
+        let cos: f64 = r[5].parse().unwrap();
+        assert!(cos > 0.5 && cos <= 1.0, "{r:?}");
+    }
+    let weights = |d: &std::path::Path| {
+        bsp_sim::checkpoint::Checkpoint::load(d)
+            .unwrap()
+            .0
+            .projections
+    };
+    assert_eq!(weights(&probed), weights(&plain));
+}
