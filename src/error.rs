@@ -40,6 +40,16 @@ pub enum SimError {
         dt: f32,
     },
     #[error(
+        "the reverse pass of learning.rule `adjoint`/`linearised` diverged: an adjoint of layer {layer} became non-finite on sample {sample} (dataset index); \
+         the forward window's linearisation is unstable where explicit steps are (dt * k3 * state > 2, dt = {dt}): lower learning.lr, \
+         or use integration.method: semi_implicit, which stays stable at any state size"
+    )]
+    AdjointDiverged {
+        layer: usize,
+        sample: usize,
+        dt: f32,
+    },
+    #[error(
         "the data has {found} values per sample but network.layers[0] is {expected}; \
          set network.layers[0] to {found}"
     )]

@@ -22,7 +22,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use super::kernel::{self, Scheme, Unit};
+use super::kernel::{self, LayerUnits, Outputs, Scheme, Unit};
 use super::real::Real;
 use super::weights::Weights;
 use crate::config::{ErrorKind, Readout};
@@ -47,7 +47,7 @@ pub enum Mode {
 pub struct Net<T> {
     /// The synapses, input side first; public so that a test can perturb one coefficient.
     pub weights: Vec<Weights<T>>,
-    units: Vec<Vec<Unit<T>>>,
+    units: Vec<LayerUnits<T>>,
     rest: Vec<Vec<[T; ELEMENTS]>>,
     reference: Vec<Vec<T>>,
     sizes: Vec<usize>,
@@ -68,14 +68,19 @@ impl<T: Real> Net<T> {
         let f = T::from_f32;
         let units = neurons
             .iter()
-            .map(|l| {
-                (0..l.n)
+            .map(|l| LayerUnits {
+                shared: l.forward.shared().map(|c| Unit {
+                    gen: c.gen.map(f),
+                    decay: c.decay.map(f),
+                    inhib: c.inhib.map(f),
+                }),
+                per: (0..l.n)
                     .map(|j| Unit {
                         gen: std::array::from_fn(|k| f(l.forward.gen[k][j])),
                         decay: std::array::from_fn(|k| f(l.forward.decay[k][j])),
                         inhib: std::array::from_fn(|k| f(l.forward.inhib[k][j])),
                     })
-                    .collect()
+                    .collect(),
             })
             .collect();
         Net {
@@ -181,19 +186,19 @@ pub struct Tape<T> {
     /// (sizes, rows, steps, mode) the buffers are allocated for.
     shape: Option<(Vec<usize>, usize, usize, Option<Mode>)>,
     rows: usize,
-    x: Vec<Vec<[T; ELEMENTS]>>,
+    x: Vec<[Vec<T>; ELEMENTS]>,
     current: Vec<Vec<T>>,
     signal: Vec<Vec<T>>,
     integral: Vec<Vec<T>>,
     /// Layers >= 1: the state before every step and the current of every step.
-    states: Vec<Vec<[T; ELEMENTS]>>,
+    states: Vec<[Vec<T>; ELEMENTS]>,
     currents: Vec<Vec<T>>,
     /// `Exact`: D of layers < L and g of layers >= 1 per (sample, step), sample-major.
     d_trace: Vec<Vec<T>>,
     g_trace: Vec<Vec<T>>,
     /// `Linearised`: Σ_n g per sample, layers >= 1.
     g_integral: Vec<Vec<T>>,
-    lambda: Vec<Vec<[T; ELEMENTS]>>,
+    lambda: Vec<[Vec<T>; ELEMENTS]>,
     g_now: Vec<Vec<T>>,
     a: Vec<T>,
     inject: Vec<T>,
@@ -210,14 +215,14 @@ impl<T: Real> Tape<T> {
             for v in self.integral.iter_mut().chain(&mut self.g_integral) {
                 v.fill(T::ZERO);
             }
-            for v in &mut self.lambda {
-                v.fill([T::ZERO; ELEMENTS]);
+            for v in self.lambda.iter_mut().flatten() {
+                v.fill(T::ZERO);
             }
             return;
         }
         self.shape = Some(shape);
         let z = |n: usize| vec![T::ZERO; n];
-        let zx = |n: usize| vec![[T::ZERO; ELEMENTS]; n];
+        let zx = |n: usize| -> [Vec<T>; ELEMENTS] { std::array::from_fn(|_| vec![T::ZERO; n]) };
         self.rows = rows;
         let last = sizes.len() - 1;
         self.x = sizes.iter().map(|&n| zx(rows * n)).collect();
@@ -261,8 +266,10 @@ fn forward<T: Real>(
     let last = sizes.len() - 1;
     tape.ensure(sizes, rows, steps, mode);
     for l in 0..=last {
-        for (idx, x) in tape.x[l].iter_mut().enumerate() {
-            *x = net.rest[l][idx % sizes[l]];
+        for k in 0..ELEMENTS {
+            for (idx, x) in tape.x[l][k].iter_mut().enumerate() {
+                *x = net.rest[l][idx % sizes[l]][k];
+            }
         }
     }
     let n0 = sizes[0];
@@ -284,25 +291,23 @@ fn forward<T: Real>(
                 net.weights[l - 1].forward(rows, &tape.signal[l - 1], &mut tape.current[l]);
             }
             if mode.is_some() && l > 0 {
-                tape.states[l][n * len..(n + 1) * len].copy_from_slice(&tape.x[l]);
+                for k in 0..ELEMENTS {
+                    tape.states[l][k][n * len..(n + 1) * len].copy_from_slice(&tape.x[l][k]);
+                }
                 tape.currents[l][n * len..(n + 1) * len].copy_from_slice(&tape.current[l]);
             }
-            let units = &net.units[l];
-            let reference = &net.reference[l];
-            for idx in 0..len {
-                let j = idx % nl;
-                let (next, clamped) = kernel::step(
-                    &units[j],
-                    &net.scheme,
-                    &tape.x[l][idx],
-                    tape.current[l][idx],
-                );
-                tape.x[l][idx] = next;
-                tape.clamped += clamped;
-                let s = next[net.output] - reference[j];
-                tape.signal[l][idx] = s;
-                tape.integral[l][idx] += dt * s;
-            }
+            tape.clamped += kernel::forward_layer(
+                &net.units[l],
+                &net.scheme,
+                &mut tape.x[l],
+                &tape.current[l][..len],
+                Outputs {
+                    output: net.output,
+                    reference: &net.reference[l],
+                    signal: &mut tape.signal[l],
+                    integral: &mut tape.integral[l],
+                },
+            );
             if mode == Some(Mode::Exact) && l < last {
                 for r in 0..rows {
                     let at = (r * steps + n) * nl;
@@ -385,19 +390,18 @@ fn reverse<T: Real>(
             } else {
                 net.weights[l].backward(rows, &g_now[l + 1], a);
             }
-            let (xs, us) = (
-                &states[l][n * len..(n + 1) * len],
+            let xs: [&[T]; ELEMENTS] =
+                std::array::from_fn(|k| &states[l][k][n * len..(n + 1) * len]);
+            kernel::adjoint_layer(
+                &net.units[l],
+                &net.scheme,
+                net.output,
+                xs,
                 &currents[l][n * len..(n + 1) * len],
+                a,
+                &mut lambda[l],
+                &mut g_now[l],
             );
-            for idx in 0..len {
-                let j = idx % nl;
-                let lam = &mut lambda[l][idx];
-                lam[net.output] += a[idx];
-                let (back, g) =
-                    kernel::step_adjoint(&net.units[l][j], &net.scheme, &xs[idx], us[idx], lam);
-                *lam = back;
-                g_now[l][idx] = g;
-            }
             match mode {
                 Mode::Exact => {
                     for r in 0..rows {
@@ -414,10 +418,12 @@ fn reverse<T: Real>(
         }
     }
     for l in 1..=last {
-        let lam = &tape.lambda[l];
-        if let Some(pos) = lam.iter().position(|v| v.iter().any(|x| !x.is_finite())) {
-            return Err(SimError::NonFinite {
-                phase: "adjoint",
+        let bad = tape.lambda[l]
+            .iter()
+            .filter_map(|v| v.iter().position(|x| !x.is_finite()))
+            .min();
+        if let Some(pos) = bad {
+            return Err(SimError::AdjointDiverged {
                 layer: l,
                 sample: indices[pos / sizes[l]],
                 dt: dt.to_f64() as f32,
@@ -496,7 +502,11 @@ pub fn run_batch<T: Real>(
     let used = &tapes[..blocks];
     let last = net.sizes.len() - 1;
     let gather = |pick: &dyn Fn(&Tape<T>) -> &[T]| -> Vec<T> {
-        used.iter().flat_map(|t| pick(t).iter().copied()).collect()
+        let mut out = Vec::with_capacity(used.iter().map(|t| pick(t).len()).sum());
+        for t in used {
+            out.extend_from_slice(pick(t));
+        }
+        out
     };
     let (mut pre, mut post) = (Vec::new(), Vec::new());
     for l in 0..last {

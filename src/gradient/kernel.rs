@@ -91,22 +91,44 @@ fn axpy<T: Real>(x: &[T; 5], s: T, k: &[T; 5]) -> [T; 5] {
     std::array::from_fn(|i| x[i] + s * k[i])
 }
 
+/// Scheme codes for the monomorphised layer loops.
+const EULER: u8 = 0;
+const SEMI_IMPLICIT: u8 = 1;
+const RK4: u8 = 2;
+
+fn code(i: Integrator) -> u8 {
+    match i {
+        Integrator::Euler => EULER,
+        Integrator::SemiImplicit => SEMI_IMPLICIT,
+        Integrator::Rk4 => RK4,
+    }
+}
+
 /// The state after one step from `x` under input current `u`, before the clamp.
 #[inline(always)]
 pub fn raw_step<T: Real>(c: &Unit<T>, s: &Scheme<T>, x: &[T; 5], u: T) -> [T; 5] {
-    let dt = s.dt;
     match s.integrator {
-        Integrator::Euler | Integrator::SemiImplicit => std::array::from_fn(|i| {
+        Integrator::Euler => raw::<T, EULER>(c, s, x, u),
+        Integrator::SemiImplicit => raw::<T, SEMI_IMPLICIT>(c, s, x, u),
+        Integrator::Rk4 => raw::<T, RK4>(c, s, x, u),
+    }
+}
+
+#[inline(always)]
+fn raw<T: Real, const K: u8>(c: &Unit<T>, s: &Scheme<T>, x: &[T; 5], u: T) -> [T; 5] {
+    let dt = s.dt;
+    match K {
+        EULER | SEMI_IMPLICIT => std::array::from_fn(|i| {
             let m = if i == s.input { T::ONE } else { T::ZERO };
             let produce = c.gen[i] * x[src(i)] + m * u;
             let loss_rate = c.decay[i] + c.inhib[i] * x[inh(i)];
-            if s.integrator == Integrator::SemiImplicit {
+            if K == SEMI_IMPLICIT {
                 (x[i] + dt * produce) / (T::ONE + dt * loss_rate)
             } else {
                 x[i] + dt * (produce - loss_rate * x[i])
             }
         }),
-        Integrator::Rk4 => {
+        _ => {
             let half = dt / T::from_f32(2.0);
             let k1 = derivative(c, x, u, s.input);
             let k2 = derivative(c, &axpy(x, half, &k1), u, s.input);
@@ -142,9 +164,24 @@ pub fn step_adjoint<T: Real>(
     u: T,
     lambda: &[T; 5],
 ) -> ([T; 5], T) {
-    let dt = s.dt;
     match s.integrator {
-        Integrator::Euler => {
+        Integrator::Euler => adjoint::<T, EULER>(c, s, x, u, lambda),
+        Integrator::SemiImplicit => adjoint::<T, SEMI_IMPLICIT>(c, s, x, u, lambda),
+        Integrator::Rk4 => adjoint::<T, RK4>(c, s, x, u, lambda),
+    }
+}
+
+#[inline(always)]
+fn adjoint<T: Real, const K: u8>(
+    c: &Unit<T>,
+    s: &Scheme<T>,
+    x: &[T; 5],
+    u: T,
+    lambda: &[T; 5],
+) -> ([T; 5], T) {
+    let dt = s.dt;
+    match K {
+        EULER => {
             let mut a = [T::ZERO; 5];
             let mut au = T::ZERO;
             for i in 0..ELEMENTS {
@@ -160,7 +197,7 @@ pub fn step_adjoint<T: Real>(
             }
             (a, au)
         }
-        Integrator::SemiImplicit => {
+        SEMI_IMPLICIT => {
             let mut a = [T::ZERO; 5];
             let mut au = T::ZERO;
             for i in 0..ELEMENTS {
@@ -176,7 +213,7 @@ pub fn step_adjoint<T: Real>(
             }
             (a, au)
         }
-        Integrator::Rk4 => {
+        _ => {
             let half = dt / T::from_f32(2.0);
             let k1 = derivative(c, x, u, s.input);
             let z2 = axpy(x, half, &k1);
@@ -217,6 +254,186 @@ pub fn step_adjoint<T: Real>(
             }
             au += u3 + u2 + u1;
             (ax, au)
+        }
+    }
+}
+
+/// A layer's rates: one set for every neuron (kept in registers), or one per neuron.
+#[derive(Debug, Clone)]
+pub struct LayerUnits<T> {
+    pub shared: Option<Unit<T>>,
+    pub per: Vec<Unit<T>>,
+}
+
+/// Where a layer step writes its output signal.
+pub struct Outputs<'a, T> {
+    pub output: usize,
+    pub reference: &'a [T],
+    pub signal: &'a mut [T],
+    pub integral: &'a mut [T],
+}
+
+/// Advances every sample of a layer by one step, state stored structure-of-arrays
+/// (`x[k][r * n + j]`, as the engine's kernel), writes the output signal and adds `dt`
+/// times it to the integral. Returns the number of element updates the clamp zeroed.
+pub fn forward_layer<T: Real>(
+    units: &LayerUnits<T>,
+    s: &Scheme<T>,
+    x: &mut [Vec<T>; ELEMENTS],
+    u: &[T],
+    out: Outputs<'_, T>,
+) -> usize {
+    match (code(s.integrator), units.shared) {
+        (EULER, Some(c)) => fwd::<T, EULER>(|_| c, s, x, u, out),
+        (EULER, None) => fwd::<T, EULER>(|j| units.per[j], s, x, u, out),
+        (SEMI_IMPLICIT, Some(c)) => fwd::<T, SEMI_IMPLICIT>(|_| c, s, x, u, out),
+        (SEMI_IMPLICIT, None) => fwd::<T, SEMI_IMPLICIT>(|j| units.per[j], s, x, u, out),
+        (_, Some(c)) => fwd::<T, RK4>(|_| c, s, x, u, out),
+        (_, None) => fwd::<T, RK4>(|j| units.per[j], s, x, u, out),
+    }
+}
+
+#[inline(always)]
+fn fwd<T: Real, const K: u8>(
+    unit: impl Fn(usize) -> Unit<T>,
+    s: &Scheme<T>,
+    x: &mut [Vec<T>; ELEMENTS],
+    u: &[T],
+    out: Outputs<'_, T>,
+) -> usize {
+    let n = out.reference.len();
+    let len = u.len();
+    let [x0, x1, x2, x3, x4] = x;
+    let (x0, x1, x2, x3, x4) = (
+        &mut x0[..len],
+        &mut x1[..len],
+        &mut x2[..len],
+        &mut x3[..len],
+        &mut x4[..len],
+    );
+    let (sig, int) = (&mut out.signal[..len], &mut out.integral[..len]);
+    let mut clamped = 0usize;
+    for o in (0..len).step_by(n.max(1)) {
+        for j in 0..n {
+            let idx = o + j;
+            let c = unit(j);
+            let v = raw::<T, K>(
+                &c,
+                s,
+                &[x0[idx], x1[idx], x2[idx], x3[idx], x4[idx]],
+                u[idx],
+            );
+            let mut next = [T::ZERO; ELEMENTS];
+            for k in 0..ELEMENTS {
+                let neg = s.clamp && v[k] < T::ZERO;
+                clamped += usize::from(neg);
+                next[k] = if neg { T::ZERO } else { v[k] };
+            }
+            x0[idx] = next[0];
+            x1[idx] = next[1];
+            x2[idx] = next[2];
+            x3[idx] = next[3];
+            x4[idx] = next[4];
+        }
+    }
+    // The output signal in a second pass over the chosen element, as the engine does: a
+    // runtime index into the state inside the loop above would keep it from vectorising.
+    let xo: &[T] = match out.output {
+        0 => x0,
+        1 => x1,
+        2 => x2,
+        3 => x3,
+        _ => x4,
+    };
+    for o in (0..len).step_by(n.max(1)) {
+        for j in 0..n {
+            let idx = o + j;
+            let d = xo[idx] - out.reference[j];
+            sig[idx] = d;
+            int[idx] += s.dt * d;
+        }
+    }
+    clamped
+}
+
+/// The adjoint of [`forward_layer`] for one step: adds `a` (the adjoint of the output
+/// signal) to the output element's λ, then replaces λ (adjoint of the state after the step)
+/// by the adjoint of the state before it (`xs`, recorded) and writes the adjoint of the
+/// input current `us` into `g`.
+#[allow(clippy::too_many_arguments)]
+pub fn adjoint_layer<T: Real>(
+    units: &LayerUnits<T>,
+    s: &Scheme<T>,
+    output: usize,
+    xs: [&[T]; ELEMENTS],
+    us: &[T],
+    a: &[T],
+    lambda: &mut [Vec<T>; ELEMENTS],
+    g: &mut [T],
+) {
+    let n = units.per.len();
+    match (code(s.integrator), units.shared) {
+        (EULER, Some(c)) => adj::<T, EULER>(|_| c, n, s, output, xs, us, a, lambda, g),
+        (EULER, None) => adj::<T, EULER>(|j| units.per[j], n, s, output, xs, us, a, lambda, g),
+        (SEMI_IMPLICIT, Some(c)) => {
+            adj::<T, SEMI_IMPLICIT>(|_| c, n, s, output, xs, us, a, lambda, g)
+        }
+        (SEMI_IMPLICIT, None) => {
+            adj::<T, SEMI_IMPLICIT>(|j| units.per[j], n, s, output, xs, us, a, lambda, g)
+        }
+        (_, Some(c)) => adj::<T, RK4>(|_| c, n, s, output, xs, us, a, lambda, g),
+        (_, None) => adj::<T, RK4>(|j| units.per[j], n, s, output, xs, us, a, lambda, g),
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn adj<T: Real, const K: u8>(
+    unit: impl Fn(usize) -> Unit<T>,
+    n: usize,
+    s: &Scheme<T>,
+    output: usize,
+    xs: [&[T]; ELEMENTS],
+    us: &[T],
+    a: &[T],
+    lambda: &mut [Vec<T>; ELEMENTS],
+    g: &mut [T],
+) {
+    let len = us.len();
+    let [l0, l1, l2, l3, l4] = lambda;
+    let (l0, l1, l2, l3, l4) = (
+        &mut l0[..len],
+        &mut l1[..len],
+        &mut l2[..len],
+        &mut l3[..len],
+        &mut l4[..len],
+    );
+    let [y0, y1, y2, y3, y4] = xs.map(|v| &v[..len]);
+    let (a, g) = (&a[..len], &mut g[..len]);
+    // The output signal's adjoint first, in its own pass (see `fwd`).
+    let lo: &mut [T] = match output {
+        0 => l0,
+        1 => l1,
+        2 => l2,
+        3 => l3,
+        _ => l4,
+    };
+    for (l, &av) in lo.iter_mut().zip(a) {
+        *l += av;
+    }
+    for o in (0..len).step_by(n.max(1)) {
+        for j in 0..n {
+            let idx = o + j;
+            let c = unit(j);
+            let lam = [l0[idx], l1[idx], l2[idx], l3[idx], l4[idx]];
+            let x = [y0[idx], y1[idx], y2[idx], y3[idx], y4[idx]];
+            let (back, gu) = adjoint::<T, K>(&c, s, &x, us[idx], &lam);
+            l0[idx] = back[0];
+            l1[idx] = back[1];
+            l2[idx] = back[2];
+            l3[idx] = back[3];
+            l4[idx] = back[4];
+            g[idx] = gu;
         }
     }
 }
