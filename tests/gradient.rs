@@ -179,6 +179,11 @@ fn gradcheck_at_initialisation_bsp_is_close_and_linearised_closer() {
     let idx: Vec<usize> = (0..50).collect();
     let r = gradcheck("test", &mut engine, &split.train, &idx, 2).unwrap();
     assert_eq!(r.comparisons.len(), 6);
+    assert!(
+        r.finite_difference_error < 1e-6,
+        "adjoint vs finite difference along G1: {}",
+        r.finite_difference_error
+    );
     for c in &r.comparisons {
         let (min_cos, rule) = match c.rule {
             "bsp" => (0.95, "bsp"),
