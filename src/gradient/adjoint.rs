@@ -12,7 +12,7 @@
 //! a_l^n  = dt · ε              (l = L: the readout's adjoint, ε per output neuron)
 //!        = Cᵀ_l · g_{l+1}^n    (l < L: through the synapses of the same step)
 //! λ_l[out] += a_l^n            (D = x_out − reference)
-//! (λ_l, g_l^n) = step_adjoint(x_l^{n−1}, u_l^n, λ_l)
+//! (λ_l, g_l^n) = adjoint of the step (x_l^{n−1}, u_l^n) ↦ x_l^n, applied to λ_l
 //! ```
 //!
 //! where g_l^n is the adjoint of neuron l's input current at step n. With ε = −∂L/∂I_L,

@@ -3,8 +3,11 @@
 //! vector-Jacobian product: the step of the discrete adjoint.
 //!
 //! The forward expressions are written in the kernel's order of operations, so in `f32` a
-//! step gives the engine's numbers. The adjoint of the clamp is 0 where the step clamped
-//! (the pre-clamp value was negative) and 1 elsewhere.
+//! step repeats the engine's arithmetic (`tests/gradient.rs` checks the window's losses
+//! against the engine's). The adjoint of the clamp is 0 where the step clamped (the
+//! pre-clamp value was negative) and 1 elsewhere. [`forward_layer`] and [`adjoint_layer`]
+//! run them over a layer's samples and neurons stored structure-of-arrays, so that the loops
+//! vectorise like the engine's.
 
 use super::real::Real;
 use crate::neuron::{Integrator, ELEMENTS};
@@ -41,15 +44,6 @@ pub struct Scheme<T> {
 }
 
 impl<T: Real> Scheme<T> {
-    #[inline(always)]
-    fn clamp(&self, v: T) -> T {
-        if self.clamp && v < T::ZERO {
-            T::ZERO
-        } else {
-            v
-        }
-    }
-
     /// 0 where the clamp acted on the pre-clamp value `v`, else 1, applied to `a`.
     #[inline(always)]
     fn pass(&self, v: T, a: T) -> T {
@@ -106,15 +100,6 @@ fn code(i: Integrator) -> u8 {
 
 /// The state after one step from `x` under input current `u`, before the clamp.
 #[inline(always)]
-pub fn raw_step<T: Real>(c: &Unit<T>, s: &Scheme<T>, x: &[T; 5], u: T) -> [T; 5] {
-    match s.integrator {
-        Integrator::Euler => raw::<T, EULER>(c, s, x, u),
-        Integrator::SemiImplicit => raw::<T, SEMI_IMPLICIT>(c, s, x, u),
-        Integrator::Rk4 => raw::<T, RK4>(c, s, x, u),
-    }
-}
-
-#[inline(always)]
 fn raw<T: Real, const K: u8>(c: &Unit<T>, s: &Scheme<T>, x: &[T; 5], u: T) -> [T; 5] {
     let dt = s.dt;
     match K {
@@ -141,36 +126,13 @@ fn raw<T: Real, const K: u8>(c: &Unit<T>, s: &Scheme<T>, x: &[T; 5], u: T) -> [T
     }
 }
 
-/// One step of the engine: [`raw_step`], then the clamp. Returns the new state and how many
-/// elements the clamp set to zero.
-#[inline(always)]
-pub fn step<T: Real>(c: &Unit<T>, s: &Scheme<T>, x: &[T; 5], u: T) -> ([T; 5], usize) {
-    let raw = raw_step(c, s, x, u);
-    let clamped = raw.iter().filter(|&&v| s.clamp && v < T::ZERO).count();
-    (raw.map(|v| s.clamp(v)), clamped)
-}
-
-/// The adjoint of one step: given `lambda`, the adjoint of the state after the step taken
-/// from `x` under current `u`, returns the adjoint of `x` and of `u`.
+/// The adjoint of one step: given `lambda`, the adjoint of the state after the (clamped)
+/// step taken from `x` under current `u`, returns the adjoint of `x` and of `u`.
 ///
-/// This is the exact derivative of [`step`] (recomputed from `x`, so the forward pass only
+/// This is the exact derivative of the step (recomputed from `x`, so the forward pass only
 /// stores states): the clamp passes the adjoint where it did not act; Euler and the
 /// semi-implicit scheme are differentiated in closed form, RK4 stage by stage in reverse.
 /// Cost: about three times a forward step (five for RK4).
-pub fn step_adjoint<T: Real>(
-    c: &Unit<T>,
-    s: &Scheme<T>,
-    x: &[T; 5],
-    u: T,
-    lambda: &[T; 5],
-) -> ([T; 5], T) {
-    match s.integrator {
-        Integrator::Euler => adjoint::<T, EULER>(c, s, x, u, lambda),
-        Integrator::SemiImplicit => adjoint::<T, SEMI_IMPLICIT>(c, s, x, u, lambda),
-        Integrator::Rk4 => adjoint::<T, RK4>(c, s, x, u, lambda),
-    }
-}
-
 #[inline(always)]
 fn adjoint<T: Real, const K: u8>(
     c: &Unit<T>,
