@@ -367,6 +367,28 @@ pub struct LearningSection {
     /// Method 1 only: how a neuron forms its G1 from its own two traces.
     #[serde(default)]
     pub fixed_point_signal: FixedPointSignal,
+    /// Method 2 only: `bsp` (the paper's rule), `adjoint` (the exact gradient) or
+    /// `linearised` (BSP with each neuron's reversed system linearised along its own
+    /// forward trajectory).
+    #[serde(default)]
+    pub rule: LearningRule,
+}
+
+/// Where a synapse's update direction comes from (method 2; see `gradient`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LearningRule {
+    /// The paper's rule: G1 = ∫D_pre dt · ∫D̂_post dt from the reversed systems,
+    /// C += lr · G2 (Eq. 22, 18, 23).
+    #[default]
+    Bsp,
+    /// The exact gradient of the loss through the engine's discretised window (discrete
+    /// adjoint, not local): C -= lr · batch-mean ∂L/∂C. The limiter `kt` does not apply.
+    Adjoint,
+    /// Local: the backward window runs each neuron's forward step linearised along its own
+    /// recorded trajectory (in reverse time, with its clamp mask) instead of the reversed
+    /// system; G1 keeps BSP's product-of-integrals form and the limiter applies.
+    Linearised,
 }
 
 /// Method 1's modulation signal for neuron j (both are local to the neuron).

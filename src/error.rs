@@ -40,6 +40,16 @@ pub enum SimError {
         dt: f32,
     },
     #[error(
+        "the reverse pass of learning.rule `adjoint`/`linearised` diverged: an adjoint of layer {layer} became non-finite on sample {sample} (dataset index); \
+         the forward window's linearisation is unstable where explicit steps are (dt * k3 * state > 2, dt = {dt}): lower learning.lr, \
+         or use integration.method: semi_implicit, which stays stable at any state size"
+    )]
+    AdjointDiverged {
+        layer: usize,
+        sample: usize,
+        dt: f32,
+    },
+    #[error(
         "the data has {found} values per sample but network.layers[0] is {expected}; \
          set network.layers[0] to {found}"
     )]
@@ -60,6 +70,8 @@ pub enum SimError {
     },
     #[error("a worker thread panicked while {during}: {message}")]
     WorkerPanic { during: String, message: String },
+    #[error("no training samples for {during}; raise data.train_limit or --batch")]
+    NoSamples { during: String },
     #[error("engine `{0}` is not implemented yet; use `engine: sync`")]
     EngineUnavailable(String),
     #[error("the {0} engine does not record traces yet; run without --trace (and without a trace: section) or use `engine: sync`")]

@@ -5,7 +5,8 @@
 //! systems), [`topology`] (the network on petgraph), [`learning`] (the output error and the
 //! local G1/G2 rule), [`engine`] (synchronous; the asynchronous event-driven engine plugs in
 //! beside it), then [`run`] (epochs, metrics, checkpoints) and [`data`] (IDX data sets).
-//! [`causal`] is the causal-distance theory tool (paper 3.2, Fig. 5).
+//! [`causal`] is the causal-distance theory tool (paper 3.2, Fig. 5); [`gradient`] the exact
+//! gradient through the engine's dynamics, against which BSP's update is checked.
 //! The library never prints and never exits; the `bsp-sim` binary does both.
 
 pub mod bench;
@@ -16,6 +17,7 @@ pub mod config;
 pub mod data;
 pub mod engine;
 pub mod error;
+pub mod gradient;
 pub mod learning;
 pub mod neuron;
 pub mod plot;

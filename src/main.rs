@@ -71,6 +71,10 @@ enum Command {
         /// Record nothing, even if the model has a `trace:` section.
         #[arg(long, conflicts_with = "trace")]
         no_trace: bool,
+        /// Gradient check (as `bsp-sim gradcheck`) on every N-th training batch, before its
+        /// update; rows go to gradcheck.csv in the run directory.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        gradcheck_every: Option<u64>,
     },
     /// Train on one sample and record everything (all layers and neurons, both waves,
     /// events and states) into a new run directory.
@@ -175,6 +179,35 @@ enum Command {
         #[arg(long, value_name = "N")]
         sample: Option<usize>,
     },
+    /// Gradient check (issue 5): per layer pair, BSP's update G1 (and the linearised rule's)
+    /// against the descent direction −∂L/∂C from the exact discrete adjoint of the
+    /// synchronous engine's window: cosine, angle, sign agreement, norm ratio.
+    Gradcheck {
+        /// Model file (YAML).
+        model: PathBuf,
+        /// Samples in the minibatch (the first N training samples).
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+        batch: u64,
+        /// Take the batch from the seeded order of epoch 1 instead of the first N samples.
+        #[arg(long)]
+        shuffle: bool,
+        /// Coefficients from a run directory or checkpoint.json (default: the seed's
+        /// initial ones); the model file must build the same network.
+        #[arg(long, value_name = "RUN_DIR|CHECKPOINT")]
+        checkpoint: Option<PathBuf>,
+        /// Seed of the network and of --shuffle (default: the checkpoint's, else the model's).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Print the report as JSON instead of Markdown.
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        threads: Option<usize>,
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
+        #[arg(long)]
+        offline: bool,
+    },
     /// Manage data sets.
     Data {
         #[command(subcommand)]
@@ -274,6 +307,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             quiet,
             trace,
             no_trace,
+            gradcheck_every,
         } => {
             let path = model;
             let model = Model::load(&path)?;
@@ -293,6 +327,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 trace,
                 no_trace,
                 stop: Some(stop_on_ctrl_c()),
+                gradcheck_every: gradcheck_every.map(|n| n as usize),
             };
             let mut obs = Console::new(quiet);
             let outcome =
@@ -491,6 +526,37 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 None => bsp_sim::causal::analyze_neuron(&bsp_sim::causal::default_neuron(), sample)
                     .map_err(Error::from)?,
             };
+            if json {
+                println!("{}", report.to_json());
+            } else {
+                print!("{}", report.to_markdown());
+            }
+            Ok(())
+        }
+        Command::Gradcheck {
+            model,
+            batch,
+            shuffle,
+            checkpoint,
+            seed,
+            json,
+            threads,
+            data,
+            offline,
+        } => {
+            let m = Model::load(&model)?;
+            let opts = bsp_sim::gradient::check::CheckOptions {
+                batch: batch as usize,
+                shuffle,
+                seed,
+                checkpoint,
+                threads,
+                data_dir: data,
+                offline,
+            };
+            let report =
+                bsp_sim::gradient::check::gradcheck_model(&m, &opts, &ProgressBar::hidden())
+                    .with_context(|| format!("{}", model.display()))?;
             if json {
                 println!("{}", report.to_json());
             } else {

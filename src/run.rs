@@ -29,6 +29,12 @@ const INIT_STREAM: u64 = 1;
 /// Streams `SHUFFLE_STREAM + epoch` order each epoch's training samples.
 const SHUFFLE_STREAM: u64 = 1000;
 
+/// The file `--gradcheck-every` writes into the run directory, and its columns: the batch's
+/// epoch (1-based), index within the epoch and samples trained before it in the epoch, then
+/// one row per rule (`bsp`, `linearised`) and layer pair (`all`: every pair together).
+pub const GRADCHECK_FILE: &str = "gradcheck.csv";
+const GRADCHECK_HEADER: &str = "epoch,batch,samples_before,rule,pair,cosine,angle_degrees,sign_agreement,norm_ratio,batch_mean_loss,clamped_fraction\n";
+
 /// Command-line overrides and output settings of a run.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -55,6 +61,9 @@ pub struct RunOptions {
     pub no_trace: bool,
     /// Set (by the binary's Ctrl-C handler) to stop the run between two batches.
     pub stop: Option<Arc<AtomicBool>>,
+    /// Run the gradient check on every N-th training batch (before its update) and append
+    /// the per-layer comparisons to `gradcheck.csv` in the run directory.
+    pub gradcheck_every: Option<usize>,
 }
 
 /// Progress callbacks; every method has a do-nothing default.
@@ -298,6 +307,7 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
         Hooks {
             recorder: recorder.as_mut(),
             stop: opts.stop.as_deref(),
+            gradcheck: opts.gradcheck_every.map(|every| (every.max(1), threads)),
         },
         obs,
     );
@@ -359,6 +369,14 @@ fn train_epochs(
     obs: &mut dyn Observer,
 ) -> Result<()> {
     let learning = &model.file.learning;
+    let probe = hooks.gradcheck;
+    let probe_path = run_dir.join(GRADCHECK_FILE);
+    let mut probe_csv = match probe {
+        Some(_) => {
+            std::fs::read_to_string(&probe_path).unwrap_or_else(|_| GRADCHECK_HEADER.to_string())
+        }
+        None => String::new(),
+    };
     let total = epochs.end;
     let test_indices: Vec<usize> = (0..split.test.len()).collect();
     for epoch in epochs {
@@ -370,12 +388,44 @@ fn train_epochs(
         if let Some(r) = hooks.recorder.as_deref_mut() {
             r.set_epoch(epoch + 1)?;
         }
-        for batch in order.chunks(learning.batch_size) {
+        for (b, batch) in order.chunks(learning.batch_size).enumerate() {
             if hooks.stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
                 return Err(Error::Interrupted {
                     epoch: epoch + 1,
                     run_dir: run_dir.to_path_buf(),
                 });
+            }
+            if let Some((_, threads)) = probe.filter(|(every, _)| b % every == 0) {
+                // The check runs on a synchronous copy of the current weights.
+                let mut sync = SyncEngine::new(
+                    Settings::from_model(model),
+                    engine.projections().to_vec(),
+                    engine.neurons().to_vec(),
+                    threads,
+                );
+                let r = crate::gradient::gradcheck(
+                    &model.file.name,
+                    &mut sync,
+                    &split.train,
+                    batch,
+                    threads,
+                )?;
+                for c in &r.comparisons {
+                    probe_csv.push_str(&format!(
+                        "{},{},{},{},{},{},{},{},{},{},{}\n",
+                        epoch + 1,
+                        b,
+                        running.samples,
+                        c.rule,
+                        c.pair.map_or("all".to_string(), |p| p.to_string()),
+                        c.cosine,
+                        c.angle_degrees,
+                        c.sign_agreement,
+                        c.norm_ratio,
+                        r.mean_loss,
+                        r.clamped_fraction
+                    ));
+                }
             }
             let tally = match hooks.recorder.as_deref_mut() {
                 Some(r) => {
@@ -414,6 +464,9 @@ fn train_epochs(
         };
         metrics.push(record.clone());
         report::write_atomic(&run_dir.join("metrics.csv"), &report::metrics_csv(metrics))?;
+        if probe.is_some() {
+            report::write_atomic(&probe_path, probe_csv.as_bytes())?;
+        }
         let ck = Checkpoint::new(
             model.file.clone(),
             seed,
@@ -437,6 +490,8 @@ fn train_epochs(
 struct Hooks<'a> {
     recorder: Option<&'a mut Recorder>,
     stop: Option<&'a AtomicBool>,
+    /// `--gradcheck-every`: (every N batches, threads).
+    gradcheck: Option<(usize, usize)>,
 }
 
 /// The run's trace selection: the model's `trace:` section with `--trace` keys over it,

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use super::{
-    ActorGranularity, BackwardInput, Connectivity, Delay, EngineKind, InitSection, LocalStep,
-    ModelFile,
+    ActorGranularity, BackwardInput, Connectivity, Delay, EngineKind, InitSection, LearningMethod,
+    LearningRule, LocalStep, ModelFile,
 };
 use crate::data::DatasetName;
 use crate::error::ConfigError;
@@ -176,6 +176,37 @@ impl Model {
                 "learning.kt",
                 format!("must be >= 0 (0 turns the limiter off), got {}", l.kt),
             ));
+        }
+        if l.rule != LearningRule::Bsp {
+            let rule = if l.rule == LearningRule::Adjoint {
+                "adjoint"
+            } else {
+                "linearised"
+            };
+            if l.method != LearningMethod::Connections {
+                return Err(invalid(
+                    "learning.rule",
+                    format!("`{rule}` differentiates synaptic coefficients only; use learning.method: connections, or rule: bsp with fixed_points"),
+                ));
+            }
+            if l.rule == LearningRule::Linearised {
+                if file.error.backward_input != BackwardInput::Constant {
+                    return Err(invalid(
+                        "error.backward_input",
+                        "must be constant with learning.rule: linearised (it injects the window error)".into(),
+                    ));
+                }
+                let steps = |w: f32| (w / i.dt).round();
+                if steps(i.backward_window) != steps(i.forward_window) {
+                    return Err(invalid(
+                        "integration.backward_window",
+                        format!(
+                            "must equal integration.forward_window ({}) with learning.rule: linearised: its backward window replays the forward trajectory",
+                            i.forward_window
+                        ),
+                    ));
+                }
+            }
         }
         if l.batch_size == 0 {
             return Err(invalid("learning.batch_size", "must be at least 1".into()));

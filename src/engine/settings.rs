@@ -1,7 +1,9 @@
 //! Engine settings derived from a validated model: step counts, ports, error and learning
 //! rule, in the units the integration loops use.
 
-use crate::config::{BackwardInput, Coupling, FixedPointSignal, LearningMethod, Model, Readout};
+use crate::config::{
+    BackwardInput, Coupling, FixedPointSignal, LearningMethod, LearningRule, Model, Readout,
+};
 use crate::learning::OutputError;
 use crate::neuron::Integrator;
 
@@ -28,6 +30,8 @@ pub struct Settings {
     pub method: LearningMethod,
     pub kt: f32,
     pub fixed_point_signal: FixedPointSignal,
+    /// Where method 2's update direction comes from.
+    pub rule: LearningRule,
 }
 
 impl Settings {
@@ -56,6 +60,7 @@ impl Settings {
             method: f.learning.method,
             kt: f.learning.kt,
             fixed_point_signal: f.learning.fixed_point_signal,
+            rule: f.learning.rule,
         }
     }
 

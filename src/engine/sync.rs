@@ -15,9 +15,10 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::{Counters, Engine, LayerNeurons, Settings, Tally};
-use crate::config::{BackwardInput, Coupling, FixedPointSignal, LearningMethod};
+use crate::config::{BackwardInput, Coupling, FixedPointSignal, LearningMethod, LearningRule};
 use crate::data::Dataset;
 use crate::error::SimError;
+use crate::gradient::{self, Tape};
 use crate::learning::{argmax, limiter};
 use crate::neuron::layer::{self, LayerState, Ports};
 use crate::neuron::System;
@@ -81,6 +82,8 @@ pub struct SyncEngine {
     threads: usize,
     workspaces: Vec<Workspace>,
     counters: Counters,
+    /// Per-thread tapes of the `adjoint` and `linearised` rules.
+    tapes: Vec<Tape<f32>>,
 }
 
 /// One block of a minibatch: the samples a thread integrates.
@@ -107,6 +110,7 @@ impl SyncEngine {
             threads,
             workspaces: (0..threads).map(|_| Workspace::default()).collect(),
             counters: Counters::default(),
+            tapes: Vec::new(),
         }
     }
 
@@ -453,6 +457,64 @@ impl SyncEngine {
         Ok(())
     }
 
+    /// BSP's modulation signal G1 = ∫D_pre dt · ∫D̂_post dt per synapse, summed over the
+    /// samples `indices` of `data`, before the limiter and with `error.scale` divided out:
+    /// the direction the update moves C in (ΔC ∝ +G1). Coefficients in canonical order, one
+    /// vector per layer pair; the engine's weights are not changed. For `bsp-sim gradcheck`.
+    pub fn bsp_g1(&mut self, data: &Dataset, indices: &[usize]) -> Result<Vec<Vec<f32>>, SimError> {
+        self.for_blocks(data, indices, "the gradient check", |this, ws, block| {
+            this.forward(ws, &block, None)?;
+            this.backward(ws, &block, None)
+        })?;
+        let batch = indices.len();
+        let mut out = Vec::with_capacity(self.projections.len());
+        for l in 0..self.projections.len() {
+            let pre = self.gather(l, batch, false);
+            let post = self.gather(l + 1, batch, true);
+            let mut g = self.projections[l].clone();
+            g.coefficients_mut().fill(0.0);
+            g.update(
+                batch,
+                &pre,
+                &post,
+                1.0 / self.settings.error_scale,
+                0.0,
+                self.threads,
+            );
+            out.push(g.coefficients().to_vec());
+        }
+        Ok(out)
+    }
+
+    /// One minibatch of the `adjoint` or `linearised` rule (see `gradient`): the forward
+    /// window and the reverse pass per thread block, then C += lr/batch · Σ pre ⊗ post, which
+    /// is C -= lr · batch-mean ∂L/∂C for `adjoint` (no limiter) and BSP's update with the
+    /// linearised G1 for `linearised` (limiter `kt` per sample, as BSP).
+    fn train_gradient(
+        &mut self,
+        data: &Dataset,
+        indices: &[usize],
+        lr: f32,
+    ) -> Result<Tally, SimError> {
+        let (mode, kt) = match self.settings.rule {
+            LearningRule::Linearised => (gradient::Mode::Linearised, self.settings.kt),
+            _ => (gradient::Mode::Exact, 0.0),
+        };
+        let net = gradient::Net::<f32>::new(&self.settings, &self.projections, &self.neurons);
+        let b = gradient::run_batch(&net, data, indices, mode, self.threads, &mut self.tapes)?;
+        let scale = lr / indices.len() as f32;
+        for (l, p) in self.projections.iter_mut().enumerate() {
+            p.update(b.rows, &b.pre[l], &b.post[l], scale, kt, self.threads);
+        }
+        let mut t = Tally::default();
+        for (k, (&loss, &pred)) in b.losses.iter().zip(&b.predictions).enumerate() {
+            t.samples += 1;
+            t.loss += loss as f64;
+            t.correct += usize::from(pred == data.labels[indices[k]] as usize);
+        }
+        Ok(t)
+    }
+
     /// One training minibatch; with a trace, the blocks' probes are drained into it in
     /// block order after the windows (also when a window failed, to keep what was seen).
     fn train(
@@ -462,6 +524,9 @@ impl SyncEngine {
         lr: f32,
         trace: Option<&mut dyn TraceSink>,
     ) -> Result<Tally, SimError> {
+        if self.settings.rule != LearningRule::Bsp {
+            return self.train_gradient(data, indices, lr);
+        }
         let sel = trace.as_deref().map(TraceSink::selection);
         let windows = self.for_blocks(data, indices, "training", |this, ws, block| {
             this.forward(ws, &block, sel)?;

@@ -1,0 +1,564 @@
+//! The discrete adjoint of the synchronous engine's forward window: a forward pass that
+//! records every layer's state and input current at every step (the "tape"), then a reverse
+//! pass through the recorded steps, output layer first within a step, that carries the
+//! adjoint λ of every neuron's state back to the start of the window.
+//!
+//! The forward pass is the engine's: fixed step, layers in input-side-first order, layer
+//! l+1's current at step n is C·D_l of the same step (zero delay), the readout is the mean
+//! (or integral) of the output signal. Reversing it, at step n and layer l (from the output
+//! side):
+//!
+//! ```text
+//! a_l^n  = dt · ε              (l = L: the readout's adjoint, ε per output neuron)
+//!        = Cᵀ_l · g_{l+1}^n    (l < L: through the synapses of the same step)
+//! λ_l[out] += a_l^n            (D = x_out − reference)
+//! (λ_l, g_l^n) = adjoint of the step (x_l^{n−1}, u_l^n) ↦ x_l^n, applied to λ_l
+//! ```
+//!
+//! where g_l^n is the adjoint of neuron l's input current at step n. With ε = −∂L/∂I_L,
+//! λ is the adjoint of −L, and −∂L/∂C_ji = Σ_n g_j^n · D_i^n: a sum over time of the same
+//! presynaptic-signal times postsynaptic-reversed-signal product that BSP forms from whole
+//! window integrals, G1 = (Σ_n dt D_i^n)(Σ_n dt D̂_j^n).
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use super::kernel::{self, LayerUnits, Outputs, Scheme, Unit};
+use super::real::Real;
+use super::weights::Weights;
+use crate::config::{ErrorKind, Readout};
+use crate::data::Dataset;
+use crate::engine::{LayerNeurons, Settings};
+use crate::error::SimError;
+use crate::neuron::ELEMENTS;
+use crate::topology::Projection;
+
+/// What the reverse pass injects and what it keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// ε = −∂L/∂I (the exact gradient); keeps per-step traces of D and g.
+    Exact,
+    /// ε = e, the output error BSP injects; keeps per-sample window integrals of D and of
+    /// g (the linearised reversed signal), for a G1 of BSP's product-of-integrals form.
+    Linearised,
+}
+
+/// A network in the form the adjoint computes with, in precision `T`.
+#[derive(Debug, Clone)]
+pub struct Net<T> {
+    /// The synapses, input side first; public so that a test can perturb one coefficient.
+    pub weights: Vec<Weights<T>>,
+    units: Vec<LayerUnits<T>>,
+    rest: Vec<Vec<[T; ELEMENTS]>>,
+    reference: Vec<Vec<T>>,
+    sizes: Vec<usize>,
+    scheme: Scheme<T>,
+    output: usize,
+    gain: T,
+    steps: usize,
+    window: T,
+    readout: Readout,
+    kind: ErrorKind,
+    beta: T,
+    amplitude: T,
+}
+
+impl<T: Real> Net<T> {
+    /// The engine's network (settings, coefficients, neuron rates and rest states) in `T`.
+    pub fn new(settings: &Settings, projections: &[Projection], neurons: &[LayerNeurons]) -> Self {
+        let f = T::from_f32;
+        let units = neurons
+            .iter()
+            .map(|l| LayerUnits {
+                shared: l.forward.shared().map(|c| Unit {
+                    gen: c.gen.map(f),
+                    decay: c.decay.map(f),
+                    inhib: c.inhib.map(f),
+                }),
+                per: (0..l.n)
+                    .map(|j| Unit {
+                        gen: std::array::from_fn(|k| f(l.forward.gen[k][j])),
+                        decay: std::array::from_fn(|k| f(l.forward.decay[k][j])),
+                        inhib: std::array::from_fn(|k| f(l.forward.inhib[k][j])),
+                    })
+                    .collect(),
+            })
+            .collect();
+        Net {
+            weights: projections.iter().map(Weights::from_projection).collect(),
+            units,
+            rest: neurons
+                .iter()
+                .map(|l| {
+                    (0..l.n)
+                        .map(|j| std::array::from_fn(|k| f(l.rest[k][j])))
+                        .collect()
+                })
+                .collect(),
+            reference: neurons
+                .iter()
+                .map(|l| l.reference.iter().map(|&v| f(v)).collect())
+                .collect(),
+            sizes: neurons.iter().map(|l| l.n).collect(),
+            scheme: Scheme {
+                integrator: settings.integrator,
+                dt: f(settings.dt),
+                clamp: settings.clamp,
+                input: settings.input_port,
+            },
+            output: settings.output_port,
+            gain: f(settings.gain),
+            steps: settings.forward_steps,
+            window: f(settings.forward_window()),
+            readout: settings.readout,
+            kind: settings.error.kind,
+            beta: f(settings.error.beta),
+            amplitude: f(settings.error.amplitude),
+        }
+    }
+
+    /// Steps of the forward window.
+    pub fn steps(&self) -> usize {
+        self.steps
+    }
+
+    /// The readout y from an output neuron's window integral.
+    fn readout(&self, integral: T) -> T {
+        match self.readout {
+            Readout::Mean => integral / self.window,
+            Readout::Integral => integral,
+        }
+    }
+
+    /// Writes the output error e (as `learning::OutputError::error`) and returns the loss.
+    fn error(&self, y: &[T], label: usize, e: &mut [T]) -> T {
+        match self.kind {
+            ErrorKind::Squared => {
+                let mut loss = T::ZERO;
+                for (k, (ek, &yk)) in e.iter_mut().zip(y).enumerate() {
+                    let target = if k == label { self.amplitude } else { T::ZERO };
+                    *ek = target - yk;
+                    loss += T::from_f32(0.5) * *ek * *ek;
+                }
+                loss
+            }
+            ErrorKind::Softmax => {
+                let mut max = T::from_f64(f64::NEG_INFINITY);
+                for &v in y {
+                    let b = self.beta * v;
+                    if b > max {
+                        max = b;
+                    }
+                }
+                let mut z = T::ZERO;
+                for (ek, &yk) in e.iter_mut().zip(y) {
+                    *ek = (self.beta * yk - max).exp();
+                    z += *ek;
+                }
+                for (k, ek) in e.iter_mut().enumerate() {
+                    let p = *ek / z;
+                    *ek = if k == label { T::ONE - p } else { -p };
+                }
+                z.ln() - (self.beta * y[label] - max)
+            }
+        }
+    }
+
+    /// −∂L/∂y per unit of error e: 1 for the squared error, beta for softmax.
+    fn descent_per_error(&self) -> T {
+        match self.kind {
+            ErrorKind::Squared => T::ONE,
+            ErrorKind::Softmax => self.beta,
+        }
+    }
+
+    /// ∂y/∂I of the readout.
+    fn readout_slope(&self) -> T {
+        match self.readout {
+            Readout::Mean => T::ONE / self.window,
+            Readout::Integral => T::ONE,
+        }
+    }
+}
+
+/// One thread's buffers for a block of samples: the current state and the tape.
+#[derive(Debug, Default)]
+pub struct Tape<T> {
+    /// (sizes, rows, steps, mode) the buffers are allocated for.
+    shape: Option<(Vec<usize>, usize, usize, Option<Mode>)>,
+    rows: usize,
+    x: Vec<[Vec<T>; ELEMENTS]>,
+    current: Vec<Vec<T>>,
+    signal: Vec<Vec<T>>,
+    integral: Vec<Vec<T>>,
+    /// Layers >= 1: the state before every step and the current of every step.
+    states: Vec<[Vec<T>; ELEMENTS]>,
+    currents: Vec<Vec<T>>,
+    /// `Exact`: D of layers < L and g of layers >= 1 per (sample, step), sample-major.
+    d_trace: Vec<Vec<T>>,
+    g_trace: Vec<Vec<T>>,
+    /// `Linearised`: Σ_n g per sample, layers >= 1.
+    g_integral: Vec<Vec<T>>,
+    lambda: Vec<[Vec<T>; ELEMENTS]>,
+    g_now: Vec<Vec<T>>,
+    a: Vec<T>,
+    inject: Vec<T>,
+    losses: Vec<T>,
+    predictions: Vec<usize>,
+    clamped: usize,
+}
+
+impl<T: Real> Tape<T> {
+    fn ensure(&mut self, sizes: &[usize], rows: usize, steps: usize, record: Option<Mode>) {
+        let shape = (sizes.to_vec(), rows, steps, record);
+        if self.shape.as_ref() == Some(&shape) {
+            // Everything else is overwritten before it is read.
+            for v in self.integral.iter_mut().chain(&mut self.g_integral) {
+                v.fill(T::ZERO);
+            }
+            for v in self.lambda.iter_mut().flatten() {
+                v.fill(T::ZERO);
+            }
+            return;
+        }
+        self.shape = Some(shape);
+        let z = |n: usize| vec![T::ZERO; n];
+        let zx = |n: usize| -> [Vec<T>; ELEMENTS] { std::array::from_fn(|_| vec![T::ZERO; n]) };
+        self.rows = rows;
+        let last = sizes.len() - 1;
+        self.x = sizes.iter().map(|&n| zx(rows * n)).collect();
+        self.current = sizes.iter().map(|&n| z(rows * n)).collect();
+        self.signal = sizes.iter().map(|&n| z(rows * n)).collect();
+        self.integral = sizes.iter().map(|&n| z(rows * n)).collect();
+        let rec = record.is_some();
+        let exact = record == Some(Mode::Exact);
+        let keep = |on: bool, n: usize| if on { rows * n * steps } else { 0 };
+        self.states = (0..=last)
+            .map(|l| zx(keep(rec && l > 0, sizes[l])))
+            .collect();
+        self.currents = (0..=last)
+            .map(|l| z(keep(rec && l > 0, sizes[l])))
+            .collect();
+        self.d_trace = (0..=last)
+            .map(|l| z(keep(exact && l < last, sizes[l])))
+            .collect();
+        self.g_trace = (0..=last)
+            .map(|l| z(keep(exact && l > 0, sizes[l])))
+            .collect();
+        self.g_integral = sizes.iter().map(|&n| z(rows * n)).collect();
+        self.lambda = sizes.iter().map(|&n| zx(rows * n)).collect();
+        self.g_now = sizes.iter().map(|&n| z(rows * n)).collect();
+        self.a = z(rows * sizes.iter().max().copied().unwrap_or(0));
+        self.inject = z(rows * sizes[last]);
+    }
+}
+
+/// Integrates the forward window for `indices` (one block), recording the tape for `mode`,
+/// and forms losses, predictions and the injection ε of the reverse pass.
+fn forward<T: Real>(
+    net: &Net<T>,
+    tape: &mut Tape<T>,
+    data: &Dataset,
+    indices: &[usize],
+    mode: Option<Mode>,
+) -> Result<(), SimError> {
+    let rows = indices.len();
+    let (sizes, steps) = (&net.sizes, net.steps);
+    let last = sizes.len() - 1;
+    tape.ensure(sizes, rows, steps, mode);
+    for l in 0..=last {
+        for k in 0..ELEMENTS {
+            for (idx, x) in tape.x[l][k].iter_mut().enumerate() {
+                *x = net.rest[l][idx % sizes[l]][k];
+            }
+        }
+    }
+    let n0 = sizes[0];
+    for (r, &i) in indices.iter().enumerate() {
+        for (c, &p) in tape.current[0][r * n0..(r + 1) * n0]
+            .iter_mut()
+            .zip(data.image(i))
+        {
+            *c = net.gain * T::from_f32(p);
+        }
+    }
+    let dt = net.scheme.dt;
+    tape.clamped = 0;
+    for n in 0..steps {
+        for l in 0..=last {
+            let nl = sizes[l];
+            let len = rows * nl;
+            if l > 0 {
+                net.weights[l - 1].forward(rows, &tape.signal[l - 1], &mut tape.current[l]);
+            }
+            if mode.is_some() && l > 0 {
+                for k in 0..ELEMENTS {
+                    tape.states[l][k][n * len..(n + 1) * len].copy_from_slice(&tape.x[l][k]);
+                }
+                tape.currents[l][n * len..(n + 1) * len].copy_from_slice(&tape.current[l]);
+            }
+            tape.clamped += kernel::forward_layer(
+                &net.units[l],
+                &net.scheme,
+                &mut tape.x[l],
+                &tape.current[l][..len],
+                Outputs {
+                    output: net.output,
+                    reference: &net.reference[l],
+                    signal: &mut tape.signal[l],
+                    integral: &mut tape.integral[l],
+                },
+            );
+            if mode == Some(Mode::Exact) && l < last {
+                for r in 0..rows {
+                    let at = (r * steps + n) * nl;
+                    tape.d_trace[l][at..at + nl]
+                        .copy_from_slice(&tape.signal[l][r * nl..(r + 1) * nl]);
+                }
+            }
+        }
+    }
+    for l in 0..=last {
+        if let Some(pos) = tape.integral[l].iter().position(|v| !v.is_finite()) {
+            return Err(SimError::NonFinite {
+                phase: "forward",
+                layer: l,
+                sample: indices[pos / sizes[l]],
+                dt: dt.to_f64() as f32,
+            });
+        }
+    }
+    let classes = sizes[last];
+    tape.losses.clear();
+    tape.predictions.clear();
+    let mut y = vec![T::ZERO; classes];
+    let mut e = vec![T::ZERO; classes];
+    let descent = net.descent_per_error() * net.readout_slope();
+    for r in 0..rows {
+        for (yk, &i) in y.iter_mut().zip(&tape.integral[last][r * classes..]) {
+            *yk = net.readout(i);
+        }
+        let label = data.labels[indices[r]] as usize;
+        tape.losses.push(net.error(&y, label, &mut e));
+        let mut best = 0;
+        for k in 0..classes {
+            if y[k] > y[best] {
+                best = k;
+            }
+        }
+        tape.predictions.push(best);
+        let inj = &mut tape.inject[r * classes..(r + 1) * classes];
+        for (v, &ek) in inj.iter_mut().zip(&e) {
+            *v = match mode {
+                Some(Mode::Linearised) => ek,
+                _ => descent * ek,
+            };
+        }
+    }
+    Ok(())
+}
+
+/// The reverse pass over a recorded block (see the module docs).
+fn reverse<T: Real>(
+    net: &Net<T>,
+    tape: &mut Tape<T>,
+    indices: &[usize],
+    mode: Mode,
+) -> Result<(), SimError> {
+    let rows = tape.rows;
+    let (sizes, steps) = (&net.sizes, net.steps);
+    let last = sizes.len() - 1;
+    let dt = net.scheme.dt;
+    for n in (0..steps).rev() {
+        for l in (1..=last).rev() {
+            let nl = sizes[l];
+            let len = rows * nl;
+            let Tape {
+                a,
+                inject,
+                g_now,
+                lambda,
+                states,
+                currents,
+                g_trace,
+                g_integral,
+                ..
+            } = tape;
+            if l == last {
+                for (av, &e) in a.iter_mut().zip(inject.iter()) {
+                    *av = dt * e;
+                }
+            } else {
+                net.weights[l].backward(rows, &g_now[l + 1], a);
+            }
+            let xs: [&[T]; ELEMENTS] =
+                std::array::from_fn(|k| &states[l][k][n * len..(n + 1) * len]);
+            kernel::adjoint_layer(
+                &net.units[l],
+                &net.scheme,
+                net.output,
+                xs,
+                &currents[l][n * len..(n + 1) * len],
+                a,
+                &mut lambda[l],
+                &mut g_now[l],
+            );
+            match mode {
+                Mode::Exact => {
+                    for r in 0..rows {
+                        let at = (r * steps + n) * nl;
+                        g_trace[l][at..at + nl].copy_from_slice(&g_now[l][r * nl..(r + 1) * nl]);
+                    }
+                }
+                Mode::Linearised => {
+                    for (s, &g) in g_integral[l].iter_mut().zip(&g_now[l][..len]) {
+                        *s += g;
+                    }
+                }
+            }
+        }
+    }
+    for l in 1..=last {
+        let bad = tape.lambda[l]
+            .iter()
+            .filter_map(|v| v.iter().position(|x| !x.is_finite()))
+            .min();
+        if let Some(pos) = bad {
+            return Err(SimError::AdjointDiverged {
+                layer: l,
+                sample: indices[pos / sizes[l]],
+                dt: dt.to_f64() as f32,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A minibatch's result: per layer pair, the two factors whose outer-product sum over
+/// `rows` is the update direction, plus the forward pass's losses and predictions.
+#[derive(Debug, Clone)]
+pub struct Batch<T> {
+    /// `Exact`: samples x steps (per-step traces); `Linearised`: samples (integrals).
+    pub rows: usize,
+    /// Per layer pair l: presynaptic factor, rows x n_l (D per step, or ∫D dt).
+    pub pre: Vec<Vec<T>>,
+    /// Per layer pair l: postsynaptic factor, rows x n_{l+1} (g per step, or Σ g).
+    pub post: Vec<Vec<T>>,
+    pub losses: Vec<T>,
+    pub predictions: Vec<usize>,
+    /// Element updates the clamp set to zero during the forward windows, and all updates.
+    pub clamped: usize,
+    pub element_steps: usize,
+}
+
+/// Runs the forward window and the reverse pass for `indices` as one minibatch, split into
+/// contiguous blocks of samples over `threads` threads (each with its tape in `tapes`).
+///
+/// The result is gathered in sample order, and every sample's numbers are computed alone,
+/// so it does not depend on the thread count. The outer-product sum of `pre` and `post`
+/// per layer pair is then −∂L/∂C summed over the batch (`Exact`) or the linearised rule's
+/// G1 (`Linearised`). Cost: about twice the engine's forward window, plus the tape
+/// (5 states and a current per neuron of layers >= 1, per sample and step).
+pub fn run_batch<T: Real>(
+    net: &Net<T>,
+    data: &Dataset,
+    indices: &[usize],
+    mode: Mode,
+    threads: usize,
+    tapes: &mut Vec<Tape<T>>,
+) -> Result<Batch<T>, SimError> {
+    let per = indices.len().div_ceil(threads.max(1)).max(1);
+    let blocks = indices.len().div_ceil(per);
+    if tapes.len() < blocks {
+        tapes.resize_with(blocks, Tape::default);
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = indices
+            .chunks(per)
+            .zip(tapes.iter_mut())
+            .map(|(chunk, tape)| {
+                scope.spawn(move || {
+                    catch_unwind(AssertUnwindSafe(|| {
+                        forward(net, tape, data, chunk, Some(mode))?;
+                        reverse(net, tape, chunk, mode)
+                    }))
+                })
+            })
+            .collect();
+        let mut result = Ok(());
+        for h in handles {
+            let r = match h.join() {
+                Ok(Ok(r)) => r,
+                Ok(Err(p)) | Err(p) => Err(SimError::WorkerPanic {
+                    during: "the adjoint pass".into(),
+                    message: panic_text(&p),
+                }),
+            };
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        result
+    })?;
+    let used = &tapes[..blocks];
+    let last = net.sizes.len() - 1;
+    let gather = |pick: &dyn Fn(&Tape<T>) -> &[T]| -> Vec<T> {
+        let mut out = Vec::with_capacity(used.iter().map(|t| pick(t).len()).sum());
+        for t in used {
+            out.extend_from_slice(pick(t));
+        }
+        out
+    };
+    let (mut pre, mut post) = (Vec::new(), Vec::new());
+    for l in 0..last {
+        match mode {
+            Mode::Exact => {
+                pre.push(gather(&|t| &t.d_trace[l]));
+                post.push(gather(&|t| &t.g_trace[l + 1]));
+            }
+            Mode::Linearised => {
+                pre.push(gather(&|t| &t.integral[l][..t.rows * net.sizes[l]]));
+                post.push(gather(&|t| {
+                    &t.g_integral[l + 1][..t.rows * net.sizes[l + 1]]
+                }));
+            }
+        }
+    }
+    let neurons: usize = net.sizes.iter().sum();
+    Ok(Batch {
+        rows: match mode {
+            Mode::Exact => indices.len() * net.steps,
+            Mode::Linearised => indices.len(),
+        },
+        pre,
+        post,
+        losses: used.iter().flat_map(|t| t.losses.iter().copied()).collect(),
+        predictions: used
+            .iter()
+            .flat_map(|t| t.predictions.iter().copied())
+            .collect(),
+        clamped: used.iter().map(|t| t.clamped).sum(),
+        element_steps: indices.len() * net.steps * neurons * ELEMENTS,
+    })
+}
+
+/// The per-sample losses of the forward window alone (no tape), in one thread: what
+/// finite differences perturb.
+pub fn losses<T: Real>(
+    net: &Net<T>,
+    data: &Dataset,
+    indices: &[usize],
+) -> Result<Vec<T>, SimError> {
+    let mut tape = Tape::default();
+    forward(net, &mut tape, data, indices, None)?;
+    Ok(tape.losses)
+}
+
+fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_string()
+    }
+}

@@ -1,0 +1,325 @@
+//! `bsp-sim gradcheck`: how close is the BSP update to the true descent direction?
+//!
+//! For one minibatch, per layer pair, it sets the engine's BSP modulation signal G1 (summed
+//! over the batch, before the limiter, in the sign the engine applies: ΔC ∝ +G1) and the
+//! linearised rule's G1 against −∂L/∂C from the discrete adjoint (in `f64`), and reports
+//! the cosine, the angle, the fraction of synapses whose signs agree, and the norm ratio.
+
+use serde::Serialize;
+
+use super::adjoint::{run_batch, Mode, Net};
+use crate::data::Dataset;
+use crate::engine::sync::SyncEngine;
+use crate::engine::Engine;
+use crate::error::SimError;
+
+/// Samples per adjoint pass: bounds the tape's memory (about 2.4 MB per sample and pass for
+/// `mnist.yaml` in `f64`); partial sums are added in chunk order, whatever the threads.
+const CHUNK: usize = 32;
+
+/// How one update direction compares with the descent direction −∂L/∂C.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Comparison {
+    /// Layer pair (synapses from layer `pair` to `pair + 1`), or `None` for all pairs.
+    pub pair: Option<usize>,
+    /// `bsp` (the engine's G1) or `linearised`.
+    pub rule: &'static str,
+    pub synapses: usize,
+    /// cos(angle) between the update and −∂L/∂C.
+    pub cosine: f64,
+    pub angle_degrees: f64,
+    /// Fraction of synapses with sign(update) == sign(−∂L/∂C), over those where both are
+    /// nonzero (`signs_compared` of them).
+    pub sign_agreement: f64,
+    pub signs_compared: usize,
+    /// |update| / |∂L/∂C| (BSP's G1 is about T² / beta times the gradient for softmax).
+    pub norm_ratio: f64,
+}
+
+/// The whole gradient check of one minibatch.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub model: String,
+    pub samples: usize,
+    /// Mean loss of the batch (the configured loss, through the engine's dynamics).
+    pub mean_loss: f64,
+    /// Fraction of element updates in the forward windows that the clamp set to zero: how
+    /// far the network is from the linear regime BSP assumes.
+    pub clamped_fraction: f64,
+    /// |∂L/∂C| summed over the batch, per layer pair.
+    pub gradient_norms: Vec<f64>,
+    /// Self-check of the adjoint: the central finite difference of the batch loss along the
+    /// BSP direction, (L(C + h u) − L(C − h u)) / 2h with u = G1 / |G1|, against the adjoint's
+    /// ∂L/∂C · u, as relative error (small unless h crosses many kinks of the clamp).
+    pub finite_difference_error: f64,
+    pub comparisons: Vec<Comparison>,
+}
+
+/// Compares `update` with the descent direction `descent` (= −∂L/∂C).
+pub fn compare(update: &[f64], descent: &[f64]) -> (f64, f64, usize, f64) {
+    let dot: f64 = update.iter().zip(descent).map(|(a, b)| a * b).sum();
+    let na = update.iter().map(|a| a * a).sum::<f64>().sqrt();
+    let nb = descent.iter().map(|b| b * b).sum::<f64>().sqrt();
+    let cosine = if na > 0.0 && nb > 0.0 {
+        (dot / (na * nb)).clamp(-1.0, 1.0)
+    } else {
+        0.0
+    };
+    let (mut agree, mut seen) = (0usize, 0usize);
+    for (a, b) in update.iter().zip(descent) {
+        if *a != 0.0 && *b != 0.0 {
+            seen += 1;
+            agree += usize::from((*a > 0.0) == (*b > 0.0));
+        }
+    }
+    let ratio = if nb > 0.0 { na / nb } else { f64::INFINITY };
+    (cosine, agree as f64 / seen.max(1) as f64, seen, ratio)
+}
+
+fn comparison(
+    pair: Option<usize>,
+    rule: &'static str,
+    update: &[f64],
+    descent: &[f64],
+) -> Comparison {
+    let (cosine, sign_agreement, signs_compared, norm_ratio) = compare(update, descent);
+    Comparison {
+        pair,
+        rule,
+        synapses: update.len(),
+        cosine,
+        angle_degrees: cosine.acos().to_degrees(),
+        sign_agreement,
+        signs_compared,
+        norm_ratio,
+    }
+}
+
+/// Per layer pair, the sum over `indices` of the outer products the adjoint pass in `mode`
+/// gives: −∂L/∂C (`Exact`) or the linearised G1, in `f64`. Also the mean loss and the
+/// clamped fraction.
+pub fn directions(
+    net: &Net<f64>,
+    data: &Dataset,
+    indices: &[usize],
+    mode: Mode,
+    threads: usize,
+) -> Result<(Vec<Vec<f64>>, f64, f64), SimError> {
+    let mut tapes = Vec::new();
+    let mut sums: Vec<Vec<f64>> = net
+        .weights
+        .iter()
+        .map(|w| vec![0.0; w.coefficients().len()])
+        .collect();
+    let (mut loss, mut clamped, mut steps) = (0.0, 0usize, 0usize);
+    for chunk in indices.chunks(CHUNK) {
+        let b = run_batch(net, data, chunk, mode, threads, &mut tapes)?;
+        for (l, sum) in sums.iter_mut().enumerate() {
+            let g = net.weights[l].outer(b.rows, &b.pre[l], &b.post[l]);
+            for (s, v) in sum.iter_mut().zip(g) {
+                *s += v;
+            }
+        }
+        loss += b.losses.iter().sum::<f64>();
+        clamped += b.clamped;
+        steps += b.element_steps;
+    }
+    Ok((
+        sums,
+        loss / indices.len().max(1) as f64,
+        clamped as f64 / steps.max(1) as f64,
+    ))
+}
+
+/// Runs the gradient check on the minibatch `indices` of `data` with the engine's current
+/// coefficients (the engine is not changed).
+pub fn gradcheck(
+    model: &str,
+    engine: &mut SyncEngine,
+    data: &Dataset,
+    indices: &[usize],
+    threads: usize,
+) -> Result<Report, SimError> {
+    let bsp: Vec<Vec<f64>> = engine
+        .bsp_g1(data, indices)?
+        .into_iter()
+        .map(|g| g.into_iter().map(f64::from).collect())
+        .collect();
+    let net = Net::<f64>::new(&engine.settings, engine.projections(), engine.neurons());
+    let (descent, mean_loss, clamped_fraction) =
+        directions(&net, data, indices, Mode::Exact, threads)?;
+    let (linearised, _, _) = directions(&net, data, indices, Mode::Linearised, threads)?;
+    let finite_difference_error = directional_check(&net, data, indices, &bsp, &descent)?;
+    let mut comparisons = Vec::new();
+    for (rule, update) in [("bsp", &bsp), ("linearised", &linearised)] {
+        for (l, (u, d)) in update.iter().zip(&descent).enumerate() {
+            comparisons.push(comparison(Some(l), rule, u, d));
+        }
+        let all_u: Vec<f64> = update.concat();
+        comparisons.push(comparison(None, rule, &all_u, &descent.concat()));
+    }
+    Ok(Report {
+        model: model.to_string(),
+        samples: indices.len(),
+        mean_loss,
+        clamped_fraction,
+        gradient_norms: descent
+            .iter()
+            .map(|g| g.iter().map(|v| v * v).sum::<f64>().sqrt())
+            .collect(),
+        finite_difference_error,
+        comparisons,
+    })
+}
+
+/// Relative error of the adjoint's directional derivative along `direction` against a
+/// central finite difference of the batch loss (step 1e-4 of the unit direction, in f64).
+fn directional_check(
+    net: &Net<f64>,
+    data: &Dataset,
+    indices: &[usize],
+    direction: &[Vec<f64>],
+    descent: &[Vec<f64>],
+) -> Result<f64, SimError> {
+    let norm = direction
+        .iter()
+        .flatten()
+        .map(|v| v * v)
+        .sum::<f64>()
+        .sqrt();
+    if norm == 0.0 {
+        return Ok(0.0);
+    }
+    let h = 1e-4 / norm;
+    let shifted = |sign: f64| -> Result<f64, SimError> {
+        let mut n = net.clone();
+        for (w, d) in n.weights.iter_mut().zip(direction) {
+            for (c, v) in w.coefficients_mut().iter_mut().zip(d) {
+                *c += sign * h * v;
+            }
+        }
+        let mut total = 0.0;
+        for chunk in indices.chunks(CHUNK) {
+            total += super::adjoint::losses(&n, data, chunk)?.iter().sum::<f64>();
+        }
+        Ok(total)
+    };
+    let fd = (shifted(1.0)? - shifted(-1.0)?) / (2.0 * 1e-4);
+    let adjoint: f64 = direction
+        .iter()
+        .flatten()
+        .zip(descent.iter().flatten())
+        .map(|(d, g)| -d * g)
+        .sum::<f64>()
+        / norm;
+    Ok((adjoint - fd).abs() / fd.abs().max(1e-300))
+}
+
+impl Report {
+    /// A Markdown summary and table, one row per rule and layer pair.
+    pub fn to_markdown(&self) -> String {
+        let mut s = format!(
+            "# Gradient check: {}\n\n{} samples, mean loss {:.4}, clamped element updates {:.2}%, \
+             adjoint vs finite difference along G1: relative error {:.1e}.\n\
+             Update directions against the descent direction −∂L/∂C from the exact discrete adjoint \
+             (f64) of the synchronous engine's window; G1 summed over the batch, before the limiter.\n\n\
+             | rule | layer pair | synapses | cosine | angle (°) | sign agreement | norm ratio |\n\
+             |---|---|---|---|---|---|---|\n",
+            self.model,
+            self.samples,
+            self.mean_loss,
+            100.0 * self.clamped_fraction,
+            self.finite_difference_error
+        );
+        for c in &self.comparisons {
+            let pair = c
+                .pair
+                .map_or("all".to_string(), |l| format!("{l} → {}", l + 1));
+            s.push_str(&format!(
+                "| {} | {} | {} | {:.4} | {:.2} | {:.2}% | {:.4} |\n",
+                c.rule,
+                pair,
+                c.synapses,
+                c.cosine,
+                c.angle_degrees,
+                100.0 * c.sign_agreement,
+                c.norm_ratio
+            ));
+        }
+        s
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("report serialises")
+    }
+}
+
+/// What `bsp-sim gradcheck` checks: which batch, which weights.
+#[derive(Debug, Clone, Default)]
+pub struct CheckOptions {
+    /// Samples in the batch (at most the training set).
+    pub batch: usize,
+    /// Take the batch from the seeded order of the first epoch instead of the first samples.
+    pub shuffle: bool,
+    /// Seed of the network and of the order (default: the checkpoint's, else the model's).
+    pub seed: Option<u64>,
+    /// A run directory or checkpoint whose coefficients replace the initial ones.
+    pub checkpoint: Option<std::path::PathBuf>,
+    pub threads: Option<usize>,
+    pub data_dir: Option<std::path::PathBuf>,
+    pub offline: bool,
+}
+
+/// Loads the model's training data, builds its network from the seed (or a checkpoint)
+/// and runs [`gradcheck`] on the chosen batch.
+pub fn gradcheck_model(
+    model: &crate::Model,
+    opts: &CheckOptions,
+    bar: &indicatif::ProgressBar,
+) -> crate::Result<Report> {
+    use crate::checkpoint::Checkpoint;
+    use crate::run;
+    let ck = match &opts.checkpoint {
+        Some(p) => Some(Checkpoint::load(p)?),
+        None => None,
+    };
+    let seed = opts
+        .seed
+        .or(ck.as_ref().map(|(c, _)| c.seed))
+        .unwrap_or(model.file.seed);
+    let threads = run::thread_count(opts.threads);
+    let split = run::load_data(
+        model,
+        seed,
+        opts.data_dir.clone(),
+        opts.offline,
+        None,
+        Some(0),
+        bar,
+    )?;
+    // The check is defined on the synchronous engine's discretisation, whatever `engine`
+    // the model names.
+    let mut engine = run::build_sync_engine(model, seed, threads);
+    if let Some((ck, file)) = &ck {
+        run::restore(&mut engine, ck, file)?;
+    }
+    let n = opts.batch.min(split.train.len());
+    if n == 0 {
+        return Err(SimError::NoSamples {
+            during: "the gradient check".into(),
+        }
+        .into());
+    }
+    let indices: Vec<usize> = if opts.shuffle {
+        run::epoch_order(seed, 0, split.train.len())[..n].to_vec()
+    } else {
+        (0..n).collect()
+    };
+    Ok(gradcheck(
+        &model.file.name,
+        &mut engine,
+        &split.train,
+        &indices,
+        threads,
+    )?)
+}
