@@ -1,0 +1,215 @@
+//! Delivery: a worker applies the events of the last window, in (time, origin, seq) order,
+//! to its own actors' input rings — each synapse scales the event by its C and delivers it
+//! its delay later — and wakes the sleeping actors they reach. Forward deliveries of a dense
+//! projection read a transposed copy of the worker's own rows, one contiguous row per
+//! presynaptic neuron.
+
+use std::cmp::Reverse;
+
+use super::{locate, owned, owner_of, Delays, Shared, Worker};
+use crate::engine::event::comm::{Event, EventKind};
+use crate::topology::projection::Shape;
+
+impl Worker {
+    /// Forgets the transposed coefficients (someone else changed C).
+    pub fn invalidate(&mut self) {
+        self.transposed.clear();
+    }
+
+    /// Transposes the own rows of every dense projection (when invalidated).
+    pub fn transpose(&mut self, sh: &Shared<'_>) {
+        if !self.transposed.is_empty() {
+            return;
+        }
+        self.transposed = sh
+            .shapes
+            .iter()
+            .enumerate()
+            .map(|(l, shape)| match shape {
+                Shape::Sparse(..) => Vec::new(),
+                Shape::Dense => {
+                    let (pre, n_own) = (sh.sizes[l], self.ranges[l + 1].len());
+                    let block = sh.rows[l][self.id].read().expect("rows lock");
+                    let mut ct = vec![0.0; pre * n_own];
+                    for jj in 0..n_own {
+                        for i in 0..pre {
+                            ct[i * n_own + jj] = block[jj * pre + i];
+                        }
+                    }
+                    ct
+                }
+            })
+            .collect();
+    }
+
+    /// Indexes sparse projections by presynaptic neuron (once; the wiring never changes).
+    pub fn index(&mut self, shapes: &[Shape<'_>], sizes: &[usize]) {
+        if self.by_pre.len() == shapes.len() {
+            return;
+        }
+        self.by_pre = shapes
+            .iter()
+            .enumerate()
+            .map(|(l, shape)| match shape {
+                Shape::Dense => None,
+                Shape::Sparse(row_ptr, col) => {
+                    let own = &self.ranges[l + 1];
+                    let mut count = vec![0usize; sizes[l] + 1];
+                    for j in own.clone() {
+                        for &i in &col[row_ptr[j]..row_ptr[j + 1]] {
+                            count[i as usize + 1] += 1;
+                        }
+                    }
+                    for i in 0..sizes[l] {
+                        count[i + 1] += count[i];
+                    }
+                    let mut fill = count.clone();
+                    let mut entries = vec![(0u32, 0u32); count[sizes[l]]];
+                    for j in own.clone() {
+                        for k in row_ptr[j]..row_ptr[j + 1] {
+                            let i = col[k] as usize;
+                            entries[fill[i]] = (j as u32, k as u32);
+                            fill[i] += 1;
+                        }
+                    }
+                    Some((count, entries))
+                }
+            })
+            .collect();
+    }
+
+    /// Applies this window's signal events to the own actors' input rings, in event order.
+    pub(super) fn deliver(&mut self, sh: &Shared<'_>, inbox: &[Event]) {
+        let layers = sh.sizes.len();
+        let r = self.ring_len;
+        for ev in inbox {
+            let (l, i) = locate(sh.base, ev.origin);
+            match ev.kind {
+                EventKind::Forward if l + 1 < layers => {
+                    let delta = ev.value - self.carried_f[l][i];
+                    self.carried_f[l][i] = ev.value;
+                    let own = self.ranges[l + 1].clone();
+                    if delta == 0.0 || own.is_empty() {
+                        continue;
+                    }
+                    let block = sh.rows[l][self.id].read().expect("rows lock");
+                    let ring = &mut self.ring_f[l + 1];
+                    let n_own = own.len();
+                    let actors = &self.actors[l + 1];
+                    let delays = &sh.delays[l];
+                    let pre = sh.sizes[l];
+                    let mut wake = |jj: usize, at: u64| {
+                        if actors[jj].forward.quiescent {
+                            let gid = sh.base[l + 1] + (own.start + jj) as u32;
+                            self.wake
+                                .push_increase((l as u16 + 1, jj as u32), Reverse((at, gid)));
+                        }
+                    };
+                    match (&sh.shapes[l], &self.by_pre[l]) {
+                        (Shape::Dense, _) if matches!(delays, Delays::Fixed(_)) => {
+                            // One arrival time for all: a strided column of C into one ring row.
+                            let at = ev.time + delays.of(0);
+                            let row = &mut ring[(at % r) as usize * n_own..][..n_own];
+                            let column = &self.transposed[l][i * n_own..(i + 1) * n_own];
+                            for (slot, &c) in row.iter_mut().zip(column) {
+                                *slot += c * delta;
+                            }
+                            if self.asleep_f[l + 1] > 0 {
+                                for jj in 0..n_own {
+                                    wake(jj, at);
+                                }
+                            }
+                            self.work.deliveries += n_own as u64;
+                        }
+                        (Shape::Dense, _) => {
+                            for jj in 0..n_own {
+                                let k = (own.start + jj) * pre + i;
+                                let at = ev.time + delays.of(k);
+                                ring[(at % r) as usize * n_own + jj] += block[jj * pre + i] * delta;
+                                wake(jj, at);
+                            }
+                            self.work.deliveries += n_own as u64;
+                        }
+                        (Shape::Sparse(row_ptr, _), Some((start, entries))) => {
+                            let base = row_ptr[own.start];
+                            for &(j, k) in &entries[start[i]..start[i + 1]] {
+                                let jj = j as usize - own.start;
+                                let at = ev.time + delays.of(k as usize);
+                                ring[(at % r) as usize * n_own + jj] +=
+                                    block[k as usize - base] * delta;
+                                wake(jj, at);
+                            }
+                            self.work.deliveries += (start[i + 1] - start[i]) as u64;
+                        }
+                        (Shape::Sparse(..), None) => unreachable!("indexed before the first run"),
+                    }
+                }
+                EventKind::Backward if l > sh.timing.first_reversed => {
+                    // Neuron j = i of layer l sends back to layer l - 1 over projection l - 1.
+                    let (j, p) = (i, l - 1);
+                    let delta = ev.value - self.carried_r[l][j];
+                    self.carried_r[l][j] = ev.value;
+                    let own = self.ranges[p].clone();
+                    if delta == 0.0 || own.is_empty() {
+                        continue;
+                    }
+                    let owner = owner_of(sh.sizes[l], j, sh.workers);
+                    let block = sh.rows[p][owner].read().expect("rows lock");
+                    let first_row = owned(sh.sizes[l], owner, sh.workers).start;
+                    let ring = &mut self.ring_r[p];
+                    let n_own = own.len();
+                    let delays = &sh.delays[p];
+                    let pre = sh.sizes[p];
+                    let actors = &self.actors[p];
+                    let mut wake = |ii: usize, at: u64| {
+                        if actors[ii].reversed.quiescent {
+                            let gid = sh.base[p] + (own.start + ii) as u32;
+                            self.wake
+                                .push_increase((p as u16, ii as u32), Reverse((at, gid)));
+                        }
+                    };
+                    match &sh.shapes[p] {
+                        Shape::Dense if matches!(delays, Delays::Fixed(_)) => {
+                            let row = &block[(j - first_row) * pre..(j - first_row + 1) * pre];
+                            let at = ev.time + delays.of(0);
+                            let slots = &mut ring[(at % r) as usize * n_own..][..n_own];
+                            for (slot, &c) in slots.iter_mut().zip(&row[own.clone()]) {
+                                *slot += c * delta;
+                            }
+                            if self.asleep_r[p] > 0 {
+                                for ii in 0..n_own {
+                                    wake(ii, at);
+                                }
+                            }
+                            self.work.deliveries += n_own as u64;
+                        }
+                        Shape::Dense => {
+                            let row = &block[(j - first_row) * pre..(j - first_row + 1) * pre];
+                            for ii in 0..n_own {
+                                let k = j * pre + own.start + ii;
+                                let at = ev.time + delays.of(k);
+                                ring[(at % r) as usize * n_own + ii] += row[own.start + ii] * delta;
+                                wake(ii, at);
+                            }
+                            self.work.deliveries += n_own as u64;
+                        }
+                        Shape::Sparse(row_ptr, col) => {
+                            let base = row_ptr[first_row];
+                            for k in row_ptr[j]..row_ptr[j + 1] {
+                                let i = col[k] as usize;
+                                if own.contains(&i) {
+                                    let ii = i - own.start;
+                                    let at = ev.time + delays.of(k);
+                                    ring[(at % r) as usize * n_own + ii] += block[k - base] * delta;
+                                    wake(ii, at);
+                                    self.work.deliveries += 1;
+                                }
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}

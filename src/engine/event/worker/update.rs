@@ -1,0 +1,143 @@
+//! The synapse update (method 2): when both of a synapse's windows have closed, it adds
+//! lr · G2 of its two carried traces to its C. A worker writes only the rows it owns (its
+//! postsynaptic neurons), keeps its transposed copy in step, and adjusts the inputs the
+//! changed synapses feed.
+
+use std::ops::Range;
+
+use super::{Shared, Worker};
+use crate::config::LearningMethod;
+use crate::learning::{atan, limiter};
+use crate::topology::projection::{update_rows, Shape};
+
+impl Worker {
+    pub(super) fn updates_due(&self, sh: &Shared<'_>, t: u64) -> bool {
+        sh.settings.method == LearningMethod::Connections
+            && sh.samples.iter().any(|s| {
+                s.train
+                    && (0..sh.sizes.len() - 1)
+                        .any(|l| sh.timing.boundary(sh.timing.update_due(s.start, l)) == t)
+            })
+    }
+
+    /// Method 2: every synapse whose windows have both closed adds lr * G2 to its C.
+    /// The rows are this worker's; the postsynaptic current is adjusted by ΔC times the
+    /// value each synapse carries, so the input stays the sum of C times carried values.
+    pub(super) fn apply_updates(&mut self, sh: &Shared<'_>, t: u64) {
+        let kt = sh.settings.kt;
+        for s in sh.samples.iter().filter(|s| s.train) {
+            for l in 0..sh.sizes.len() - 1 {
+                if sh.timing.boundary(sh.timing.update_due(s.start, l)) != t {
+                    continue;
+                }
+                let (pre, post) = (sh.sizes[l], sh.sizes[l + 1]);
+                let p = &self.pre_trace[l][s.slot * pre..(s.slot + 1) * pre];
+                let q = &self.post_trace[l + 1][s.slot * post..(s.slot + 1) * post];
+                let own = self.ranges[l + 1].clone();
+                let shape = sh.shapes[l];
+                {
+                    let mut block = sh.rows[l][self.id].write().expect("rows lock");
+                    let carried = &self.carried_f[l];
+                    let old = carried.iter().any(|&v| v != 0.0).then(|| block.to_vec());
+                    update_rows(
+                        &shape,
+                        pre,
+                        post,
+                        own.clone(),
+                        &mut block[..],
+                        1,
+                        p,
+                        q,
+                        s.scale,
+                        kt,
+                    );
+                    if let Shape::Dense = shape {
+                        let (ct, n_own) = (&mut self.transposed[l], own.len());
+                        for jj in 0..n_own {
+                            for i in 0..pre {
+                                ct[i * n_own + jj] = block[jj * pre + i];
+                            }
+                        }
+                    }
+                    self.work.synapse_updates += block.len() as u64;
+                    if let (Some(old), Shape::Dense) = (&old, shape) {
+                        for jj in 0..own.len() {
+                            let new_row = &block[jj * pre..(jj + 1) * pre];
+                            let old_row = &old[jj * pre..(jj + 1) * pre];
+                            let mut comp = 0.0f32;
+                            for ((&c1, &c0), &v) in new_row.iter().zip(old_row).zip(carried.iter())
+                            {
+                                comp += (c1 - c0) * v;
+                            }
+                            self.actors[l + 1][jj].forward.input += comp;
+                        }
+                    } else if let Some(old) = old {
+                        for_rows(&shape, pre, own.clone(), |jj, k0, cols| {
+                            let mut comp = 0.0f32;
+                            for (m, i) in cols.enumerate() {
+                                comp += (block[k0 + m] - old[k0 + m]) * carried[i];
+                            }
+                            self.actors[l + 1][jj].forward.input += comp;
+                        });
+                    }
+                }
+                // Reversed currents of own presynaptic neurons, for later samples' backward
+                // waves already carried by these synapses.
+                let carried = &self.carried_r[l + 1];
+                if l >= sh.timing.first_reversed && carried.iter().any(|&v| v != 0.0) {
+                    let dense = matches!(shape, Shape::Dense);
+                    for ii in 0..self.ranges[l].len() {
+                        let i = self.ranges[l].start + ii;
+                        let mut comp = 0.0f32;
+                        for (j, &v) in carried.iter().enumerate() {
+                            if v != 0.0 && synapse_exists(&shape, pre, i, j) {
+                                comp += delta(p[i], q[j], s.scale, kt, dense) * v;
+                            }
+                        }
+                        self.actors[l][ii].reversed.input += comp;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Calls `f(local row, first coefficient index in the block, presynaptic indices)` for the
+/// rows `own` of a block.
+fn for_rows(
+    shape: &Shape<'_>,
+    pre: usize,
+    own: Range<usize>,
+    mut f: impl FnMut(usize, usize, Box<dyn Iterator<Item = usize> + '_>),
+) {
+    match shape {
+        Shape::Dense => {
+            for jj in 0..own.len() {
+                f(jj, jj * pre, Box::new(0..pre));
+            }
+        }
+        Shape::Sparse(row_ptr, col) => {
+            let base = row_ptr[own.start];
+            for (jj, j) in own.enumerate() {
+                let cols = col[row_ptr[j]..row_ptr[j + 1]].iter().map(|&i| i as usize);
+                f(jj, row_ptr[j] - base, Box::new(cols));
+            }
+        }
+    }
+}
+
+fn synapse_exists(shape: &Shape<'_>, _pre: usize, i: usize, j: usize) -> bool {
+    match shape {
+        Shape::Dense => true,
+        Shape::Sparse(row_ptr, col) => col[row_ptr[j]..row_ptr[j + 1]].contains(&(i as u32)),
+    }
+}
+
+/// The change one sample makes to one coefficient, as `update_rows` computes it.
+fn delta(p: f32, q: f32, scale: f32, kt: f32, dense: bool) -> f32 {
+    if dense && kt != 0.0 {
+        scale / kt * atan(kt * q * p)
+    } else {
+        scale * limiter(p * q, kt)
+    }
+}
