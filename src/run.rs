@@ -521,7 +521,7 @@ pub fn trace_selection(
                 key: e.key,
                 detail: e.detail,
             })?;
-    Ok(Some((selection, section.to_spec())))
+    Ok(Some((selection.for_model(model), section.to_spec())))
 }
 
 /// What the trace manifest says about this run.

@@ -163,6 +163,18 @@ impl Selection {
         self.waves.contains(&wave)
     }
 
+    /// The selection as recorded for `model`: the asynchronous engine records the events it
+    /// really sends, so its own thresholds replace the selection's (which apply to the
+    /// events derived from the synchronous engine's signals).
+    pub fn for_model(mut self, model: &crate::Model) -> Selection {
+        if model.file.engine == crate::config::EngineKind::Async {
+            let a = &model.file.asynchronous;
+            self.theta = a.theta;
+            self.theta_backward = a.theta_backward.unwrap_or(a.theta);
+        }
+        self
+    }
+
     /// Recorded neurons of `layer` (empty for a layer that is not recorded).
     pub fn neurons(&self, layer: usize) -> &[usize] {
         self.neurons.get(layer).map_or(&[], Vec::as_slice)

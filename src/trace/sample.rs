@@ -103,7 +103,8 @@ pub fn record_sample(model: &Model, opts: &SampleOptions) -> Result<SampleOutcom
             origin: "--trace".into(),
             key: e.key,
             detail: e.detail,
-        })?;
+        })?
+        .for_model(&model);
     let run_dir = new_run_dir(&opts.out, &format!("{}-trace", model.file.name), seed)?;
     crate::report::create_dir(&run_dir)?;
     if let Some(p) = &model.path {
