@@ -78,6 +78,14 @@ impl SystemState {
         reference: f32,
         rule: &StepRule,
     ) -> Option<f32> {
+        self.integrate(system, c, input, rule);
+        self.observe(system, output, reference, rule)
+    }
+
+    /// Advances the state one `dt` (the first half of [`SystemState::step`]; the worker
+    /// integrates whole layers at once with the batched kernel instead where it can).
+    #[inline(always)]
+    pub fn integrate(&mut self, system: System, c: &Coefficients, input: usize, rule: &StepRule) {
         match (rule.local, rule.element_theta) {
             (_, Some(theta)) => {
                 self.element_events += self.elements_step(system, c, input, rule, theta);
@@ -105,6 +113,18 @@ impl SystemState {
                 None,
             ) => self.adaptive(system, c, input, rule, tolerance, max_halvings),
         }
+    }
+
+    /// After a step: the output deviation joins the window integrals, and the value to
+    /// send if it moved by at least theta since the last event.
+    #[inline(always)]
+    pub fn observe(
+        &mut self,
+        system: System,
+        output: usize,
+        reference: f32,
+        rule: &StepRule,
+    ) -> Option<f32> {
         let d = self.x[output] - reference;
         self.integral += rule.dt * d;
         let theta = match system {
