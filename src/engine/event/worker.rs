@@ -300,8 +300,18 @@ impl Worker {
         }
         let nr = &self.neurons[l];
         let (layer_c, reference, input, output) = match system {
-            System::Forward => (&nr.forward, &nr.reference, sh.settings.input_port, sh.settings.output_port),
-            System::Reversed => (&nr.reversed, &nr.reference_reversed, sh.settings.output_port, sh.settings.input_port),
+            System::Forward => (
+                &nr.forward,
+                &nr.reference,
+                sh.settings.input_port,
+                sh.settings.output_port,
+            ),
+            System::Reversed => (
+                &nr.reversed,
+                &nr.reference_reversed,
+                sh.settings.output_port,
+                sh.settings.input_port,
+            ),
         };
         let Some(shared) = layer_c.shared() else {
             return false;
@@ -335,7 +345,12 @@ impl Worker {
         for e in 0..ELEMENTS {
             state.x[e].resize(k, 0.0);
         }
-        for buf in [&mut b.current, &mut b.reference, &mut b.signal, &mut b.integral] {
+        for buf in [
+            &mut b.current,
+            &mut b.reference,
+            &mut b.signal,
+            &mut b.integral,
+        ] {
             buf.resize(k, 0.0);
         }
         for (m, &jj) in b.idx.iter().enumerate() {

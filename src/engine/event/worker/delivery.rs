@@ -31,11 +31,7 @@ impl Worker {
                     let (pre, n_own) = (sh.sizes[l], self.ranges[l + 1].len());
                     let block = sh.rows[l][self.id].read().expect("rows lock");
                     let mut ct = vec![0.0; pre * n_own];
-                    for jj in 0..n_own {
-                        for i in 0..pre {
-                            ct[i * n_own + jj] = block[jj * pre + i];
-                        }
-                    }
+                    super::update::transpose_into(&mut ct, &block, n_own, pre);
                     ct
                 }
             })

@@ -52,12 +52,7 @@ impl Worker {
                         kt,
                     );
                     if let Shape::Dense = shape {
-                        let (ct, n_own) = (&mut self.transposed[l], own.len());
-                        for jj in 0..n_own {
-                            for i in 0..pre {
-                                ct[i * n_own + jj] = block[jj * pre + i];
-                            }
-                        }
+                        transpose_into(&mut self.transposed[l], &block, own.len(), pre);
                     }
                     self.work.synapse_updates += block.len() as u64;
                     if let (Some(old), Shape::Dense) = (&old, shape) {
@@ -86,15 +81,23 @@ impl Worker {
                 let carried = &self.carried_r[l + 1];
                 if l >= sh.timing.first_reversed && carried.iter().any(|&v| v != 0.0) {
                     let dense = matches!(shape, Shape::Dense);
-                    for ii in 0..self.ranges[l].len() {
-                        let i = self.ranges[l].start + ii;
-                        let mut comp = 0.0f32;
-                        for (j, &v) in carried.iter().enumerate() {
-                            if v != 0.0 && synapse_exists(&shape, pre, i, j) {
-                                comp += delta(p[i], q[j], s.scale, kt, dense) * v;
+                    let own_pre = self.ranges[l].clone();
+                    let mut comp = vec![0.0f32; own_pre.len()];
+                    // Outer loop over j, so the inner loop runs along contiguous i (and
+                    // vectorises); each comp[ii] still sums over j in increasing order.
+                    for (j, &v) in carried.iter().enumerate() {
+                        if v == 0.0 {
+                            continue;
+                        }
+                        for (ii, cv) in comp.iter_mut().enumerate() {
+                            let i = own_pre.start + ii;
+                            if dense || synapse_exists(&shape, pre, i, j) {
+                                *cv += delta(p[i], q[j], s.scale, kt, dense) * v;
                             }
                         }
-                        self.actors[l][ii].reversed.input += comp;
+                    }
+                    for (a, cv) in self.actors[l].iter_mut().zip(&comp) {
+                        a.reversed.input += cv;
                     }
                 }
             }
@@ -130,6 +133,19 @@ fn synapse_exists(shape: &Shape<'_>, _pre: usize, i: usize, j: usize) -> bool {
     match shape {
         Shape::Dense => true,
         Shape::Sparse(row_ptr, col) => col[row_ptr[j]..row_ptr[j + 1]].contains(&(i as u32)),
+    }
+}
+
+/// Writes the own rows `block` (`rows` x `pre`) transposed into `ct` (`pre` x `rows`), in
+/// tiles of 16 columns so that both sides stay in cache.
+pub(super) fn transpose_into(ct: &mut [f32], block: &[f32], rows: usize, pre: usize) {
+    for i0 in (0..pre).step_by(16) {
+        let i1 = (i0 + 16).min(pre);
+        for jj in 0..rows {
+            for i in i0..i1 {
+                ct[i * rows + jj] = block[jj * pre + i];
+            }
+        }
     }
 }
 
