@@ -332,3 +332,34 @@ fn element_waves_arrive_one_hop_per_step_the_causal_distance() {
         }
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config { cases: 8, ..Default::default() })]
+
+    /// Random send-on-delta thresholds, delay jitter, sample spacing and partitions: every
+    /// worker takes in every event sent, no actor steps back in time, and the weights equal
+    /// the single-thread run's bit for bit.
+    #[test]
+    fn random_async_configurations_conserve_events_and_ignore_threads(
+        theta in 0.0f32..0.05,
+        jitter in 0.0f32..0.5,
+        interval in proptest::sample::select(vec![3.0f32, 4.5, 8.0]),
+        threads in 2usize..5,
+    ) {
+        let yaml = format!(
+            "{{theta: {theta}, theta_backward: {}, delay: {{kind: uniform, low: 0.0, high: {jitter}}}, sample_interval: {interval}, max_in_flight: 5}}",
+            theta / 10.0
+        );
+        let m = model("async", &yaml, 10);
+        let split = data(&m);
+        let mut one: AsyncEngine = build_async_engine(&m, 3, 1);
+        let mut many: AsyncEngine = build_async_engine(&m, 3, threads);
+        train(&mut one, &m, &split, 40);
+        train(&mut many, &m, &split, 40);
+        let (sent, received, regressions) = many.event_balance();
+        proptest::prop_assert!(received.iter().all(|&r| r == sent));
+        proptest::prop_assert_eq!(regressions, 0);
+        proptest::prop_assert!(coefficients(&one) == coefficients(&many));
+        proptest::prop_assert_eq!(one.counters(), many.counters());
+    }
+}
