@@ -54,17 +54,8 @@ pub fn bench(
     let threads = thread_count(threads);
     let batch = model.file.learning.batch_size;
     let seed = model.file.seed;
-    let split = load_data(
-        model,
-        seed,
-        data_dir,
-        true,
-        Some(samples + batch),
-        Some(1),
-        &indicatif::ProgressBar::hidden(),
-    )?;
+    let (split, order) = bench_data(model, samples, data_dir)?;
     let mut engine = build_sync_engine(model, seed, threads);
-    let order = epoch_order(seed, 0, split.train.len());
     let lr = model.file.learning.lr;
     let (warm, timed) = order.split_at(batch.min(order.len()));
     engine.train_batch(&split.train, warm, lr)?;
@@ -102,6 +93,26 @@ pub fn bench(
         roofline_samples_per_second: roofline * 1e9 / flops,
         tally,
     })
+}
+
+/// The first `samples` training samples plus a warm-up minibatch, in epoch 0's order.
+fn bench_data(
+    model: &Model,
+    samples: usize,
+    data_dir: Option<std::path::PathBuf>,
+) -> Result<(crate::data::Split, Vec<usize>)> {
+    let batch = model.file.learning.batch_size;
+    let split = load_data(
+        model,
+        model.file.seed,
+        data_dir,
+        true,
+        Some(samples + batch),
+        Some(1),
+        &indicatif::ProgressBar::hidden(),
+    )?;
+    let order = epoch_order(model.file.seed, 0, split.train.len());
+    Ok((split, order))
 }
 
 /// GFLOP/s of single-precision `m x k` by `k x n` products, `threads` at once, for about
@@ -188,16 +199,7 @@ pub fn bench_async(
     let threads = thread_count(threads);
     let batch = model.file.learning.batch_size;
     let seed = model.file.seed;
-    let split = load_data(
-        model,
-        seed,
-        data_dir,
-        true,
-        Some(samples + batch),
-        Some(1),
-        &indicatif::ProgressBar::hidden(),
-    )?;
-    let order = epoch_order(seed, 0, split.train.len());
+    let (split, order) = bench_data(model, samples, data_dir)?;
     let lr = model.file.learning.lr;
     let (warm, timed) = order.split_at(batch.min(order.len()));
     let time = |engine: &mut dyn Engine| -> Result<(f64, Tally, crate::engine::Counters)> {
