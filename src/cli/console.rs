@@ -1,0 +1,107 @@
+//! The terminal side of a run: progress bars and per-epoch lines (the library's `Observer`),
+//! and the Ctrl-C handler that asks a run to stop between batches.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use bsp_sim::engine::Tally;
+use bsp_sim::report::{EpochRecord, Summary};
+use bsp_sim::run::Observer;
+
+/// A flag that the first Ctrl-C sets (the run stops after the current batch, marks its
+/// outputs `interrupted` and exits with 130); a second Ctrl-C exits at once.
+pub fn stop_on_ctrl_c() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    let installed = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: finishing the current batch (Ctrl-C again to quit at once)");
+    });
+    if let Err(e) = installed {
+        eprintln!("warning: Ctrl-C will not stop the run cleanly: {e}");
+    }
+    stop
+}
+
+/// Progress bars and per-epoch lines on the terminal.
+pub struct Console {
+    quiet: bool,
+    bar: Option<ProgressBar>,
+}
+
+impl Console {
+    pub fn new(quiet: bool) -> Self {
+        Console { quiet, bar: None }
+    }
+}
+
+impl Observer for Console {
+    fn download_bar(&mut self) -> ProgressBar {
+        if self.quiet {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template("downloading {msg} [{bar:30}] {bytes}/{total_bytes}")
+                .expect("valid template"),
+        );
+        bar
+    }
+
+    fn run_started(&mut self, run_dir: &std::path::Path, s: &Summary) {
+        eprintln!(
+            "{}: {} train / {} test samples, seed {}, {} threads -> {}",
+            s.model_name,
+            s.train_samples,
+            s.test_samples,
+            s.seed,
+            s.threads,
+            run_dir.display()
+        );
+    }
+
+    fn epoch_started(&mut self, epoch: usize, epochs: usize, samples: usize) {
+        if self.quiet {
+            return;
+        }
+        let bar = ProgressBar::new(samples as u64);
+        bar.set_style(
+            ProgressStyle::with_template(&format!(
+                "epoch {epoch}/{epochs} [{{bar:30}}] {{pos}}/{{len}} {{per_sec}} {{msg}}"
+            ))
+            .expect("valid template"),
+        );
+        self.bar = Some(bar);
+    }
+
+    fn batch_done(&mut self, done: usize, running: &Tally) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(done as u64);
+            bar.set_message(format!(
+                "loss {:.4} acc {:.2}%",
+                running.mean_loss(),
+                100.0 * running.accuracy()
+            ));
+        }
+    }
+
+    fn epoch_done(&mut self, r: &EpochRecord) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        println!(
+            "epoch {:>3}  lr {:.5}  train loss {:.4} acc {:6.2}%  test loss {:.4} acc {:6.2}%  {:.0} samples/s",
+            r.epoch,
+            r.lr,
+            r.train_loss,
+            100.0 * r.train_accuracy,
+            r.test_loss,
+            100.0 * r.test_accuracy,
+            r.samples_per_second
+        );
+    }
+}
