@@ -2,8 +2,8 @@
 //! `RUN_DIR/plots/`:
 //!
 //! * `metrics`: test and train accuracy and loss per epoch from `metrics.csv`; a directory
-//!   with `sync/` and `async/` run directories (the `bsp-sim compare` layout) gets both
-//!   engines on one chart ([`metrics`]);
+//!   with `sync/` and `async/` (or a sweep's `async-…`) run directories (the `bsp-sim
+//!   compare` layout) gets all of them on one chart ([`metrics`]);
 //! * `raster-layer<l>`: the events of one presentation, neuron against time, forward and
 //!   backward waves in two colours ([`waves`]);
 //! * `signals`: D(t) and D̂(t) of chosen neurons from the dense states;
@@ -89,7 +89,20 @@ pub fn plot_run(dir: &Path, opts: &PlotOptions) -> Result<PlotOutcome, PlotError
             detail: "not a directory".into(),
         });
     }
-    let mut runs: Vec<RunDir> = ["sync", "async"]
+    // A `compare` directory: `sync`, then `async`, then the sweep's `async-…` runs by name.
+    let mut labels: Vec<String> = vec!["sync".into(), "async".into()];
+    let mut swept: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| n.starts_with("async-"))
+                .collect()
+        })
+        .unwrap_or_default();
+    swept.sort();
+    labels.extend(swept);
+    let mut runs: Vec<RunDir> = labels
         .iter()
         .map(|l| RunDir {
             label: l.to_string(),
