@@ -533,6 +533,8 @@ impl Engine for AsyncEngine {
         self.finish()?;
         let t = self.pass(data, indices, false, 0.0)?;
         self.counters.samples_evaluated += t.samples as u64;
+        // Evaluation leaves nothing in flight: the engine equals a fresh one again.
+        self.finish()?;
         Ok(t)
     }
 
@@ -547,6 +549,11 @@ impl Engine for AsyncEngine {
             self.advance(to, None)?;
             self.collect_work();
             self.retire();
+        }
+        if self.in_flight.is_empty() {
+            for w in self.workers.iter_mut() {
+                w.settle(&self.base);
+            }
         }
         Ok(())
     }

@@ -226,6 +226,35 @@ impl Worker {
         }
     }
 
+    /// With nothing in flight every synapse carries zero, so every input is exactly zero:
+    /// drop the rounding residue of the summed increments, and the adaptive step sizes,
+    /// so that a drained engine equals a fresh one (a resumed run continues exactly).
+    pub fn settle(&mut self, base: &[u32]) {
+        // Events of the last window not yet delivered only bring synapses back to zero.
+        for ev in std::mem::take(&mut self.inbox) {
+            let (l, i) = locate(base, ev.origin);
+            match ev.kind {
+                EventKind::Forward => self.carried_f[l][i] = ev.value,
+                EventKind::Backward => self.carried_r[l][i] = ev.value,
+                _ => {}
+            }
+        }
+        for ring in self.ring_f.iter_mut().chain(self.ring_r.iter_mut()) {
+            ring.fill(0.0);
+        }
+        for a in self.actors.iter_mut().flatten() {
+            debug_assert!(a.forward.window.is_none() && a.reversed.window.is_none());
+            for sys in [&mut a.forward, &mut a.reversed] {
+                sys.input = 0.0;
+                sys.halvings = 0;
+            }
+        }
+        for v in self.carried_f.iter_mut().chain(self.carried_r.iter_mut()) {
+            debug_assert!(v.iter().all(|&c| c == 0.0));
+            v.fill(0.0);
+        }
+    }
+
     /// Runs the windows from boundary `from` to boundary `to`.
     pub fn run(&mut self, sh: &Shared<'_>, comm: &Comm, from: u64, to: u64) -> Result<(), Stop> {
         self.transpose(sh);
