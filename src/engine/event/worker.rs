@@ -424,87 +424,9 @@ impl Worker {
         true
     }
 
-    /// One system of own actor `jj` of layer `l` at step `n`, if its window is open and it
-    /// is awake: integrate (unless the batch did), observe its output, record it if traced,
-    /// check it is finite, and emit its event.
-    fn step_actor(
-        &mut self,
-        sh: &Shared<'_>,
-        l: usize,
-        jj: usize,
-        system: System,
-        batched: bool,
-        n: u64,
-    ) -> Result<(), Stop> {
-        let s = sh.settings;
-        let j = self.ranges[l].start + jj;
-        let gid = sh.base[l] + j as u32;
-        let nr = &self.neurons[l];
-        let (coefs, reference, input, output, wave, kind, sends) = match system {
-            System::Forward => (
-                &nr.forward,
-                nr.reference[j],
-                s.input_port,
-                s.output_port,
-                Wave::Forward,
-                EventKind::Forward,
-                l + 1 < sh.sizes.len(),
-            ),
-            System::Reversed => (
-                &nr.reversed,
-                nr.reference_reversed[j],
-                s.output_port,
-                s.input_port,
-                Wave::Backward,
-                EventKind::Backward,
-                l > sh.timing.first_reversed,
-            ),
-        };
-        let a = &mut self.actors[l][jj];
-        let sys = match system {
-            System::Forward => &mut a.forward,
-            System::Reversed => &mut a.reversed,
-        };
-        if sys.window.is_none() || sys.quiescent {
-            return Ok(());
-        }
-        self.position = Position {
-            layer: l,
-            neuron: j,
-            step: n,
-        };
-        if !batched {
-            let c = coefs.shared().unwrap_or_else(|| coefficients(coefs, j));
-            sys.integrate(system, &c, input, &sh.rule);
-        }
-        let sent = sys.observe(system, output, reference, &sh.rule);
-        self.work.element_events += std::mem::take(&mut sys.element_events);
-        if self.trace_mask[l][jj] {
-            let d = sys.x[output] - reference;
-            record(&mut self.records, sh, wave, l, j, gid, n + 1, sys, sent, d);
-        }
-        let window = sys.window;
-        if !sys.x[output].is_finite() {
-            return Err(Stop::NonFinite {
-                phase: match system {
-                    System::Forward => "forward",
-                    System::Reversed => "backward",
-                },
-                layer: l,
-                slot: window.unwrap_or(0),
-            });
-        }
-        if let Some(v) = sent {
-            if sends {
-                emit(&mut self.outbox, a, n + 1, gid, kind, window, v);
-            }
-            self.work.events += 1;
-        }
-        Ok(())
-    }
-
     /// One step of every awake own actor, with the window controls that fall on it.
     fn step(&mut self, sh: &Shared<'_>, n: u64) -> Result<(), Stop> {
+        let s = sh.settings;
         let tm = sh.timing;
         let layers = sh.sizes.len();
         let last = layers - 1;
@@ -562,19 +484,127 @@ impl Worker {
             }
         }
         // Integrate.
+        let rule = sh.rule;
         for l in 0..layers {
             let batched = [
                 self.integrate_batch(sh, l, System::Forward),
                 self.integrate_batch(sh, l, System::Reversed),
             ];
+            let nr = &self.neurons[l];
+            let shared_f = nr.forward.shared();
+            let shared_r = nr.reversed.shared();
             for jj in 0..self.ranges[l].len() {
+                let j = self.ranges[l].start + jj;
+                let gid = sh.base[l] + j as u32;
                 let a = &mut self.actors[l][jj];
                 if n < a.time {
                     self.work.time_regressions += 1;
                 }
                 a.time = n + 1;
-                for system in [System::Forward, System::Reversed] {
-                    self.step_actor(sh, l, jj, system, batched[system as usize], n)?;
+                if a.forward.window.is_some() && !a.forward.quiescent {
+                    self.position = Position {
+                        layer: l,
+                        neuron: j,
+                        step: n,
+                    };
+                    if !batched[0] {
+                        let c = shared_f.unwrap_or_else(|| coefficients(&nr.forward, j));
+                        a.forward
+                            .integrate(System::Forward, &c, s.input_port, &rule);
+                    }
+                    let sent =
+                        a.forward
+                            .observe(System::Forward, s.output_port, nr.reference[j], &rule);
+                    self.work.element_events += std::mem::take(&mut a.forward.element_events);
+                    if self.trace_mask[l][jj] {
+                        record(
+                            &mut self.records,
+                            sh,
+                            Wave::Forward,
+                            l,
+                            j,
+                            gid,
+                            n + 1,
+                            &a.forward,
+                            sent,
+                            a.forward.x[s.output_port] - nr.reference[j],
+                        );
+                    }
+                    if !a.forward.x[s.output_port].is_finite() {
+                        return Err(Stop::NonFinite {
+                            phase: "forward",
+                            layer: l,
+                            slot: a.forward.window.unwrap_or(0),
+                        });
+                    }
+                    if let Some(v) = sent {
+                        if l < last {
+                            emit(
+                                &mut self.outbox,
+                                a,
+                                n + 1,
+                                gid,
+                                EventKind::Forward,
+                                a.forward.window,
+                                v,
+                            );
+                        }
+                        self.work.events += 1;
+                    }
+                }
+                if a.reversed.window.is_some() && !a.reversed.quiescent {
+                    self.position = Position {
+                        layer: l,
+                        neuron: j,
+                        step: n,
+                    };
+                    if !batched[1] {
+                        let c = shared_r.unwrap_or_else(|| coefficients(&nr.reversed, j));
+                        a.reversed
+                            .integrate(System::Reversed, &c, s.output_port, &rule);
+                    }
+                    let sent = a.reversed.observe(
+                        System::Reversed,
+                        s.input_port,
+                        nr.reference_reversed[j],
+                        &rule,
+                    );
+                    self.work.element_events += std::mem::take(&mut a.reversed.element_events);
+                    if self.trace_mask[l][jj] {
+                        record(
+                            &mut self.records,
+                            sh,
+                            Wave::Backward,
+                            l,
+                            j,
+                            gid,
+                            n + 1,
+                            &a.reversed,
+                            sent,
+                            a.reversed.x[s.input_port] - nr.reference_reversed[j],
+                        );
+                    }
+                    if !a.reversed.x[s.input_port].is_finite() {
+                        return Err(Stop::NonFinite {
+                            phase: "backward",
+                            layer: l,
+                            slot: a.reversed.window.unwrap_or(0),
+                        });
+                    }
+                    if let Some(v) = sent {
+                        if l > tm.first_reversed {
+                            emit(
+                                &mut self.outbox,
+                                a,
+                                n + 1,
+                                gid,
+                                EventKind::Backward,
+                                a.reversed.window,
+                                v,
+                            );
+                        }
+                        self.work.events += 1;
+                    }
                 }
             }
         }
