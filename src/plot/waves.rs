@@ -170,6 +170,49 @@ pub fn plot_trace(
     Ok(())
 }
 
+/// A chart over one presentation's time axis: title, labelled axes, light grid, and a line
+/// at the end of the forward window.
+fn time_chart<'a, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, Shift>,
+    title: &str,
+    period: f64,
+    window: f64,
+    y: std::ops::Range<f64>,
+    y_desc: &str,
+) -> Result<ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>, String> {
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, (FONT, 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..period, y.clone())
+        .map_err(text)?;
+    chart
+        .configure_mesh()
+        .x_desc(TIME)
+        .y_desc(y_desc)
+        .light_line_style(RGBColor(238, 238, 238))
+        .label_style((FONT, 13))
+        .axis_desc_style((FONT, 14))
+        .draw()
+        .map_err(text)?;
+    window_line(&mut chart, window, y)?;
+    Ok(chart)
+}
+
+/// Draws the series labels of a time chart.
+fn legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .label_font((FONT, 13))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(text)
+}
+
 /// Marks the end of the forward window on a time axis.
 fn window_line<DB: DrawingBackend>(
     chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
@@ -199,23 +242,7 @@ struct Raster {
 impl Figure for Raster {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         let y = -0.5..self.neurons as f64 - 0.5;
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, (FONT, 18))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0.0..self.period, y.clone())
-            .map_err(text)?;
-        chart
-            .configure_mesh()
-            .x_desc(TIME)
-            .y_desc("neuron")
-            .light_line_style(RGBColor(238, 238, 238))
-            .label_style((FONT, 13))
-            .axis_desc_style((FONT, 14))
-            .draw()
-            .map_err(text)?;
-        window_line(&mut chart, self.window, y)?;
+        let mut chart = time_chart(root, &self.title, self.period, self.window, y, "neuron")?;
         let radius = if self.neurons > 100 { 1 } else { 2 };
         for wave in Wave::BOTH {
             let colour = wave_colour(wave);
@@ -234,14 +261,7 @@ impl Figure for Raster {
                 .label(format!("{name} events"))
                 .legend(move |(x, y)| Circle::new((x + 10, y), 4, colour.filled()));
         }
-        chart
-            .configure_series_labels()
-            .label_font((FONT, 13))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(text)?;
-        Ok(())
+        legend(&mut chart)
     }
 }
 
@@ -258,23 +278,14 @@ impl Figure for Signals {
         let ys = self.series.iter().flat_map(|s| s.1.iter().map(|p| p.1));
         let (lo, hi) = ys.fold((0.0f64, 0.0f64), |(a, b), y| (a.min(y), b.max(y)));
         let y = padded(lo, hi);
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, (FONT, 18))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0.0..self.period, y.clone())
-            .map_err(text)?;
-        chart
-            .configure_mesh()
-            .x_desc(TIME)
-            .y_desc("output deviation D, D^ (element units)")
-            .light_line_style(RGBColor(238, 238, 238))
-            .label_style((FONT, 13))
-            .axis_desc_style((FONT, 14))
-            .draw()
-            .map_err(text)?;
-        window_line(&mut chart, self.window, y)?;
+        let mut chart = time_chart(
+            root,
+            &self.title,
+            self.period,
+            self.window,
+            y,
+            "output deviation D, D^ (element units)",
+        )?;
         for (k, (name, points)) in self.series.iter().enumerate() {
             let style = PALETTE[k % 10].stroke_width(2);
             // Forward and backward windows as two pieces, so no line joins them at T.
@@ -288,14 +299,7 @@ impl Figure for Signals {
                 .draw_series(LineSeries::new(bwd, style))
                 .map_err(text)?;
         }
-        chart
-            .configure_series_labels()
-            .label_font((FONT, 13))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(text)?;
-        Ok(())
+        legend(&mut chart)
     }
 }
 
@@ -317,23 +321,8 @@ impl Figure for EventsPerLayer {
             .fold(0.0f64, f64::max);
         let y = 0.0..(hi * 1.1).max(1.0);
         let width = self.period / BINS as f64;
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, (FONT, 18))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0.0..self.period, y.clone())
-            .map_err(text)?;
-        chart
-            .configure_mesh()
-            .x_desc(TIME)
-            .y_desc(format!("events per presentation per {width:.2} time units"))
-            .light_line_style(RGBColor(238, 238, 238))
-            .label_style((FONT, 13))
-            .axis_desc_style((FONT, 14))
-            .draw()
-            .map_err(text)?;
-        window_line(&mut chart, self.window, y)?;
+        let y_desc = format!("events per presentation per {width:.2} time units");
+        let mut chart = time_chart(root, &self.title, self.period, self.window, y, &y_desc)?;
         for (l, counts) in &self.series {
             let style = PALETTE[l % 10].stroke_width(2);
             let points = counts
@@ -346,13 +335,6 @@ impl Figure for EventsPerLayer {
                 .label(format!("layer {l}"))
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
         }
-        chart
-            .configure_series_labels()
-            .label_font((FONT, 13))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(text)?;
-        Ok(())
+        legend(&mut chart)
     }
 }

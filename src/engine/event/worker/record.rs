@@ -48,7 +48,10 @@ pub(super) fn record(
     if !smp.train || !sel.wants_sample(smp.index) || !sel.wants_wave(wave) {
         return;
     }
-    let time = crate::trace::step_time((step - smp.start) as usize, sh.settings.dt as f64);
+    let time = crate::trace::step_time(
+        (step - smp.start) as usize,
+        crate::trace::decimal(sh.settings.dt),
+    );
     if let (Some(value), true) = (sent, sel.events) {
         out.push(Record {
             key: (step, gid, wave as u8, 0),
