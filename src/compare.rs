@@ -62,7 +62,7 @@ pub struct Comparison {
 /// Runs the comparison under `opts.run.out/compare-<model>-<time>-s<seed>/`.
 pub fn compare(model: &Model, opts: &CompareOptions, obs: &mut dyn Observer) -> Result<Comparison> {
     let seed = opts.run.seed.unwrap_or(model.file.seed);
-    let dir = unique_dir(&opts.run.out, &format!("compare-{}", model.file.name), seed);
+    let dir = run::new_run_dir(&opts.run.out, &format!("compare-{}", model.file.name), seed)?;
     report::create_dir(&dir)?;
     let mut rows = Vec::new();
 
@@ -187,22 +187,6 @@ fn base_delay(d: Delay) -> f32 {
         Delay::Normal { mean, .. } => mean,
         Delay::Exponential { min, .. } => min,
     }
-}
-
-fn unique_dir(out: &Path, base: &str, seed: u64) -> PathBuf {
-    let stamp: String = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
-        .to_string()
-        .chars()
-        .filter(|c| c.is_ascii_digit() || *c == 'T')
-        .collect();
-    let name = format!("{base}-{stamp}-s{seed}");
-    let mut dir = out.join(&name);
-    let mut k = 1;
-    while dir.exists() {
-        k += 1;
-        dir = out.join(format!("{name}-{k}"));
-    }
-    dir
 }
 
 impl Comparison {

@@ -81,13 +81,8 @@ impl LayerNeurons {
             return;
         }
         self.k3_out[j] = other.k3_out[j];
-        let get = |c: &crate::neuron::layer::LayerCoefficients| Coefficients {
-            gen: std::array::from_fn(|k| c.gen[k][j]),
-            decay: std::array::from_fn(|k| c.decay[k][j]),
-            inhib: std::array::from_fn(|k| c.inhib[k][j]),
-        };
-        self.forward.set(j, &get(&other.forward));
-        self.reversed.set(j, &get(&other.reversed));
+        self.forward.set(j, &other.forward.get(j));
+        self.reversed.set(j, &other.reversed.get(j));
         for k in 0..ELEMENTS {
             self.rest[k][j] = other.rest[k][j];
             self.rest_reversed[k][j] = other.rest_reversed[k][j];

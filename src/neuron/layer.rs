@@ -36,6 +36,15 @@ impl LayerCoefficients {
         self.shared
     }
 
+    /// Neuron `j`'s coefficients.
+    pub fn get(&self, j: usize) -> Coefficients {
+        Coefficients {
+            gen: std::array::from_fn(|k| self.gen[k][j]),
+            decay: std::array::from_fn(|k| self.decay[k][j]),
+            inhib: std::array::from_fn(|k| self.inhib[k][j]),
+        }
+    }
+
     /// Replaces neuron `j`'s coefficients.
     pub fn set(&mut self, j: usize, c: &Coefficients) {
         if self.shared.is_some_and(|s| s != *c) {

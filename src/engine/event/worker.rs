@@ -26,7 +26,7 @@ use crate::data::Dataset;
 use crate::engine::{LayerNeurons, Settings};
 use crate::error::SimError;
 use crate::neuron::layer::{self as kernel, LayerCoefficients, LayerState, Ports};
-use crate::neuron::{Coefficients, System, ELEMENTS};
+use crate::neuron::{System, ELEMENTS};
 use crate::topology::projection::Shape;
 use crate::trace::{Selection, Wave};
 
@@ -508,7 +508,7 @@ impl Worker {
                         step: n,
                     };
                     if !batched[0] {
-                        let c = shared_f.unwrap_or_else(|| coefficients(&nr.forward, j));
+                        let c = shared_f.unwrap_or_else(|| nr.forward.get(j));
                         a.forward
                             .integrate(System::Forward, &c, s.input_port, &rule);
                     }
@@ -559,7 +559,7 @@ impl Worker {
                         step: n,
                     };
                     if !batched[1] {
-                        let c = shared_r.unwrap_or_else(|| coefficients(&nr.reversed, j));
+                        let c = shared_r.unwrap_or_else(|| nr.reversed.get(j));
                         a.reversed
                             .integrate(System::Reversed, &c, s.output_port, &rule);
                     }
@@ -699,12 +699,4 @@ fn owner_of(n: usize, j: usize, workers: usize) -> usize {
     (0..workers)
         .find(|&w| owned(n, w, workers).contains(&j))
         .expect("every neuron has an owner")
-}
-
-fn coefficients(c: &crate::neuron::layer::LayerCoefficients, j: usize) -> Coefficients {
-    Coefficients {
-        gen: std::array::from_fn(|k| c.gen[k][j]),
-        decay: std::array::from_fn(|k| c.decay[k][j]),
-        inhib: std::array::from_fn(|k| c.inhib[k][j]),
-    }
 }
