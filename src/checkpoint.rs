@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::config::ModelFile;
-use crate::engine::neurons::NeuronState;
 use crate::error::CheckpointError;
+use crate::neuron::NeuronState;
 use crate::report::EpochRecord;
 use crate::topology::Projection;
 

@@ -391,6 +391,32 @@ pub enum LearningRule {
     Linearised,
 }
 
+impl LearningRule {
+    /// The name in the model file.
+    pub fn name(self) -> &'static str {
+        match self {
+            LearningRule::Bsp => "bsp",
+            LearningRule::Adjoint => "adjoint",
+            LearningRule::Linearised => "linearised",
+        }
+    }
+
+    /// Whether a synapse's change reads only its own two window integrals and a neuron's
+    /// reversed pass only its own state and inputs (`adjoint` reads the whole network).
+    pub fn is_local(self) -> bool {
+        self != LearningRule::Adjoint
+    }
+
+    /// Whether `engine` runs this rule: the synchronous engine runs all three, the
+    /// asynchronous one the local rules (each actor keeps what its rule needs).
+    pub fn runs_on(self, engine: EngineKind) -> bool {
+        match engine {
+            EngineKind::Sync => true,
+            EngineKind::Async => self.is_local(),
+        }
+    }
+}
+
 /// Method 1's modulation signal for neuron j (both are local to the neuron).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -573,4 +599,6 @@ fn default_max_halvings() -> u32 {
 }
 
 mod model;
+pub mod settings;
 pub use model::{DataSource, Model};
+pub use settings::{OutputError, Settings};

@@ -10,16 +10,12 @@
 
 use crate::data::Dataset;
 use crate::error::SimError;
+use crate::neuron::LayerNeurons;
 use crate::topology::Projection;
 use crate::trace::TraceSink;
 
 pub mod event;
-pub mod neurons;
-pub mod settings;
 pub mod sync;
-
-pub use neurons::LayerNeurons;
-pub use settings::Settings;
 
 /// What one training minibatch or evaluation pass measured.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

@@ -266,7 +266,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Validate { model } => {
             let m = Model::load(&model)?;
             let engine = run::build_engine(&m, m.file.seed, 1)?;
-            let settings = bsp_sim::engine::Settings::from_model(&m);
+            let settings = bsp_sim::config::Settings::from_model(&m);
             let f = &m.file;
             println!("{}: ok", model.display());
             println!("  name       {}", f.name);
@@ -322,7 +322,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             offline,
         } => {
             let m = Model::load(&model)?;
-            let opts = bsp_sim::gradient::check::CheckOptions {
+            let opts = bsp_sim::gradcheck::CheckOptions {
                 batch: batch as usize,
                 shuffle,
                 seed,
@@ -331,9 +331,8 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 data_dir: data,
                 offline,
             };
-            let report =
-                bsp_sim::gradient::check::gradcheck_model(&m, &opts, &ProgressBar::hidden())
-                    .with_context(|| format!("{}", model.display()))?;
+            let report = bsp_sim::gradcheck::gradcheck_model(&m, &opts, &ProgressBar::hidden())
+                .with_context(|| format!("{}", model.display()))?;
             if json {
                 println!("{}", report.to_json());
             } else {

@@ -357,4 +357,7 @@ pub fn clamp_nonneg(v: f32) -> f32 {
     }
 }
 
+pub mod adjoint;
 pub mod layer;
+pub mod population;
+pub use population::{LayerNeurons, NeuronState};

@@ -13,12 +13,13 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::checkpoint::{self, Checkpoint};
-use crate::config::{DataSource, EngineKind, Model};
+use crate::config::{DataSource, EngineKind, Model, Settings};
 use crate::data::{self, DataSearch, Dataset, Split};
 use crate::engine::event::AsyncEngine;
 use crate::engine::sync::SyncEngine;
-use crate::engine::{Engine, LayerNeurons, Settings, Tally};
+use crate::engine::{Engine, Tally};
 use crate::error::{CheckpointError, Error, Result, SimError};
+use crate::neuron::LayerNeurons;
 use crate::report::{self, EpochRecord, RunStatus, Summary};
 use crate::topology::Network;
 use crate::trace::manifest::TraceStatus;
@@ -403,7 +404,7 @@ fn train_epochs(
                     engine.neurons().to_vec(),
                     threads,
                 );
-                let r = crate::gradient::gradcheck(
+                let r = crate::gradcheck::gradcheck(
                     &model.file.name,
                     &mut sync,
                     &split.train,

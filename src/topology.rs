@@ -17,7 +17,9 @@ use rand_distr::{Distribution, Normal, Uniform};
 use crate::config::{Connectivity, InitSection};
 
 pub mod projection;
+pub mod weights;
 pub use projection::Projection;
+pub use weights::Weights;
 
 /// A neuron: its layer and its index within the layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 
 mod common;
 
-use bsp_sim::learning::OutputError;
+use bsp_sim::config::OutputError;
 use bsp_sim::neuron::{step_one, Integrator, System};
 use bsp_sim::run::{build_engine, load_data};
 use bsp_sim::topology::Projection;

@@ -6,8 +6,9 @@
 mod common;
 
 use bsp_sim::engine::Engine;
-use bsp_sim::gradient::adjoint::losses;
-use bsp_sim::gradient::{gradcheck, run_batch, Mode, Net};
+use bsp_sim::gradcheck::gradcheck;
+use bsp_sim::learning::adjoint::losses;
+use bsp_sim::learning::adjoint::{run_batch, Mode, Net};
 use bsp_sim::run::{build_sync_engine, epoch_order, load_data};
 use indicatif::ProgressBar;
 

@@ -2,7 +2,8 @@
 //! limiter.
 
 use bsp_sim::config::ErrorKind;
-use bsp_sim::learning::{argmax, atan, limiter, OutputError};
+use bsp_sim::config::OutputError;
+use bsp_sim::learning::{argmax, atan, limiter};
 
 #[test]
 fn fast_atan_matches_f64_atan() {
@@ -36,7 +37,7 @@ fn squared_error_is_target_minus_readout() {
         beta: 3.0,
         amplitude: 2.0,
     };
-    let mut e = [0.0; 3];
+    let mut e = [0.0f32; 3];
     let loss = err.error(&[0.5, 1.0, -0.5], 1, &mut e);
     assert_eq!(e, [-0.5, 1.0, 0.5]);
     assert!((loss - 0.5 * (0.25 + 1.0 + 0.25)).abs() < 1e-6);

@@ -178,11 +178,7 @@ impl Model {
             ));
         }
         if l.rule != LearningRule::Bsp {
-            let rule = if l.rule == LearningRule::Adjoint {
-                "adjoint"
-            } else {
-                "linearised"
-            };
+            let rule = l.rule.name();
             if l.method != LearningMethod::Connections {
                 return Err(invalid(
                     "learning.rule",
@@ -367,6 +363,25 @@ fn check_async(file: &ModelFile) -> Result<(), (&'static str, String)> {
         }
     }
     if file.engine == EngineKind::Async {
+        let rule = file.learning.rule;
+        if !rule.runs_on(EngineKind::Async) {
+            return Err((
+                "learning.rule",
+                format!("`{}` is not a local rule, and the asynchronous engine runs only local ones (`bsp`, `linearised`): use learning.rule: linearised, or engine: sync", rule.name()),
+            ));
+        }
+        if rule == LearningRule::Linearised && a.actor == ActorGranularity::Element {
+            return Err((
+                "async.actor",
+                "`element` actors exchange their reversed system's elements, which learning.rule: linearised does not run (a neuron replays its own forward step): use `neuron`".into(),
+            ));
+        }
+        if rule == LearningRule::Linearised && a.step != LocalStep::Fixed {
+            return Err((
+                "async.step",
+                "learning.rule: linearised replays fixed forward steps (it differentiates the step the neuron took); adaptive sub-steps have no recorded step to replay: use `fixed`".into(),
+            ));
+        }
         if a.actor == ActorGranularity::Element
             && (i.method == crate::neuron::Integrator::Rk4 || a.step != LocalStep::Fixed)
         {

@@ -22,11 +22,12 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp, Normal, Uniform};
 
-use super::{Counters, Engine, LayerNeurons, Settings, Tally};
-use crate::config::{AsyncSection, Delay, LearningMethod};
+use super::{Counters, Engine, Tally};
+use crate::config::{AsyncSection, Delay, LearningMethod, Settings};
 use crate::data::Dataset;
 use crate::error::SimError;
-use crate::learning::argmax;
+use crate::learning::{argmax, connections};
+use crate::neuron::LayerNeurons;
 use crate::topology::projection::Shape;
 use crate::topology::Projection;
 use crate::trace::{Selection, TraceSink};
@@ -501,7 +502,7 @@ impl Engine for AsyncEngine {
         indices: &[usize],
         lr: f32,
     ) -> Result<Tally, SimError> {
-        let scale = lr / (indices.len().max(1) as f32 * self.settings.error_scale);
+        let scale = connections::scale(lr, indices.len().max(1), self.settings.error_scale);
         let t = self.pass(data, indices, true, scale)?;
         self.counters.samples_trained += t.samples as u64;
         Ok(t)

@@ -14,14 +14,15 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use super::{Counters, Engine, LayerNeurons, Settings, Tally};
-use crate::config::{BackwardInput, Coupling, FixedPointSignal, LearningMethod, LearningRule};
+use super::{Counters, Engine, Tally};
+use crate::config::{BackwardInput, Coupling, LearningMethod, LearningRule, Settings};
 use crate::data::Dataset;
 use crate::error::SimError;
-use crate::gradient::{self, Tape};
-use crate::learning::{argmax, limiter};
+use crate::learning::adjoint::{self, Tape};
+use crate::learning::{argmax, readout};
+use crate::learning::{connections, fixed_points};
 use crate::neuron::layer::{self, LayerState, Ports};
-use crate::neuron::System;
+use crate::neuron::{LayerNeurons, System};
 use crate::topology::Projection;
 use crate::trace::probe::Probe;
 use crate::trace::{Selection, TraceSink, Wave};
@@ -294,8 +295,9 @@ impl SyncEngine {
         ws.predictions.clear();
         for r in 0..rows {
             let y = &mut ws.readout[r * classes..(r + 1) * classes];
+            let window = s.forward_window();
             for (yk, &i) in y.iter_mut().zip(&ws.integral[last][r * classes..]) {
-                *yk = s.readout(i);
+                *yk = readout(s.readout, i, window);
             }
             let label = block.data.labels[block.indices[r]] as usize;
             let e = &mut ws.error[r * classes..(r + 1) * classes];
@@ -412,44 +414,38 @@ impl SyncEngine {
     /// workspaces.
     fn update(&mut self, batch: usize, lr: f32) -> Result<(), SimError> {
         let kt = self.settings.kt;
-        // Undo the error scale so that lr means the same whatever the injected amplitude.
-        let scale = lr / (batch as f32 * self.settings.error_scale);
+        let scale = connections::scale(lr, batch, self.settings.error_scale);
         match self.settings.method {
             LearningMethod::Connections => {
                 for l in 0..self.projections.len() {
                     let pre = self.gather(l, batch, false);
                     let post = self.gather(l + 1, batch, true);
                     let threads = self.threads;
-                    self.projections[l].update(batch, &pre, &post, scale, kt, threads);
+                    let p = &mut self.projections[l];
+                    connections::update(p, batch, &pre, &post, scale, kt, threads);
                 }
             }
             LearningMethod::FixedPoints => {
                 let window = self.settings.forward_window();
+                let signal = self.settings.fixed_point_signal;
                 for l in 0..self.sizes.len() {
                     let fwd = self.gather(l, batch, false);
                     let rev = self.gather(l, batch, true);
                     let n = self.sizes[l];
-                    let signal = self.settings.fixed_point_signal;
-                    let neurons = &mut self.neurons[l];
                     for j in 0..n {
                         let g2: f32 = (0..batch)
                             .map(|r| {
-                                let forward = match signal {
-                                    FixedPointSignal::Paper => fwd[r * n + j],
-                                    FixedPointSignal::Reversed => window,
-                                };
-                                limiter(forward * rev[r * n + j], kt)
+                                let k = r * n + j;
+                                fixed_points::g2(signal, fwd[k], rev[k], window, kt)
                             })
                             .sum();
-                        // K3 down raises the neuron's resting output (paper Eq. 19).
-                        let k3 = neurons.k3_out[j] * (-scale * g2).exp();
-                        neurons
-                            .set_k3_out(j, k3)
-                            .map_err(|detail| SimError::FixedPoint {
+                        fixed_points::apply(&mut self.neurons[l], j, g2, scale).map_err(
+                            |detail| SimError::FixedPoint {
                                 layer: l,
                                 neuron: j,
                                 detail,
-                            })?;
+                            },
+                        )?;
                     }
                 }
             }
@@ -473,14 +469,8 @@ impl SyncEngine {
             let post = self.gather(l + 1, batch, true);
             let mut g = self.projections[l].clone();
             g.coefficients_mut().fill(0.0);
-            g.update(
-                batch,
-                &pre,
-                &post,
-                1.0 / self.settings.error_scale,
-                0.0,
-                self.threads,
-            );
+            let scale = 1.0 / self.settings.error_scale;
+            connections::update(&mut g, batch, &pre, &post, scale, 0.0, self.threads);
             out.push(g.coefficients().to_vec());
         }
         Ok(out)
@@ -497,14 +487,15 @@ impl SyncEngine {
         lr: f32,
     ) -> Result<Tally, SimError> {
         let (mode, kt) = match self.settings.rule {
-            LearningRule::Linearised => (gradient::Mode::Linearised, self.settings.kt),
-            _ => (gradient::Mode::Exact, 0.0),
+            LearningRule::Linearised => (adjoint::Mode::Linearised, self.settings.kt),
+            _ => (adjoint::Mode::Exact, 0.0),
         };
-        let net = gradient::Net::<f32>::new(&self.settings, &self.projections, &self.neurons);
-        let b = gradient::run_batch(&net, data, indices, mode, self.threads, &mut self.tapes)?;
-        let scale = lr / indices.len() as f32;
+        let net = adjoint::Net::<f32>::new(&self.settings, &self.projections, &self.neurons);
+        let b = adjoint::run_batch(&net, data, indices, mode, self.threads, &mut self.tapes)?;
+        // Both inject the error itself, not error.scale times it.
+        let scale = connections::scale(lr, indices.len(), 1.0);
         for (l, p) in self.projections.iter_mut().enumerate() {
-            p.update(b.rows, &b.pre[l], &b.post[l], scale, kt, self.threads);
+            connections::update(p, b.rows, &b.pre[l], &b.post[l], scale, kt, self.threads);
         }
         let mut t = Tally::default();
         for (k, (&loss, &pred)) in b.losses.iter().zip(&b.predictions).enumerate() {

@@ -1,14 +1,12 @@
 //! A layer pair's synapses in computable form: dense (`full` wiring, matrix products through
 //! `matrixmultiply`) or compressed sparse rows (one-to-one and random wiring).
 //!
-//! Three operations, each over a batch of `rows` samples stored row-major:
-//! the forward drive `u_j = sum_i C_ji D_i` (paper Eq. 20), the reversed drive
-//! `û_i = sum_j C_ji D̂_j` (Eq. 21, same C, reversed direction), and the BSP update
-//! `C_ji += scale * sum_rows G2(I_i * Î_j)` (Eq. 22/23, 18).
+//! Two operations, each over a batch of `rows` samples stored row-major: the forward drive
+//! `u_j = sum_i C_ji D_i` (paper Eq. 20) and the reversed drive `û_i = sum_j C_ji D̂_j`
+//! (Eq. 21, same C, reversed direction). The learning rule that changes C lives in
+//! `learning::connections`.
 
 use serde::{Deserialize, Serialize};
-
-use crate::learning::{atan, limiter};
 
 /// The synapses of one layer pair.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -197,58 +195,36 @@ impl Projection {
         }
     }
 
-    /// The BSP update for a minibatch of `rows` samples (paper Eq. 22, 18, 23):
-    /// `C_ji += scale * sum_r G2(pre_int[r][i] * post_int[r][j])`, where G2 is the atan
-    /// limiter with `kt` (the identity when `kt == 0`, which turns the batch sum into one
-    /// matrix product). Split over `threads` by postsynaptic rows; every coefficient is
-    /// summed in batch order whatever the split, so the result does not depend on `threads`.
-    pub fn update(
-        &mut self,
-        rows: usize,
-        pre_int: &[f32],
-        post_int: &[f32],
-        scale: f32,
-        kt: f32,
-        threads: usize,
-    ) {
-        let blocks = self.row_blocks(threads);
-        let (pre, post) = (self.pre(), self.post());
-        let (shape, c) = match self {
+    /// The structure and the coefficients, split so that the coefficients can be written
+    /// while the structure is read.
+    pub fn shape_and_coefficients(&mut self) -> (Shape<'_>, &mut [f32]) {
+        match self {
             Projection::Dense { c, .. } => (Shape::Dense, c),
             Projection::Sparse {
                 row_ptr, col, c, ..
             } => (Shape::Sparse(row_ptr, col), c),
-        };
-        let shape = &shape;
-        let mut rest: &mut [f32] = c;
-        std::thread::scope(|scope| {
-            for (posts, coef) in blocks {
-                let (block, tail) = std::mem::take(&mut rest).split_at_mut(coef.len());
-                rest = tail;
-                scope.spawn(move || {
-                    update_rows(
-                        shape, pre, post, posts, block, rows, pre_int, post_int, scale, kt,
-                    )
-                });
-            }
-        });
+        }
     }
 
-    /// Splits the postsynaptic rows into `parts` contiguous blocks of similar synapse count:
-    /// `(rows, coefficient range)` per block.
+    /// Splits the postsynaptic rows into at most `parts` contiguous blocks of similar size,
+    /// each a whole number of `unit` rows (but the last): `(rows, coefficient range)` per
+    /// block.
     pub fn row_blocks(
         &self,
         parts: usize,
+        unit: usize,
     ) -> Vec<(std::ops::Range<usize>, std::ops::Range<usize>)> {
         let post = self.post();
-        let parts = parts.clamp(1, post.max(1));
+        let units = post.div_ceil(unit.max(1));
+        let parts = parts.clamp(1, units.max(1));
         let start_of = |j: usize| match self {
             Projection::Dense { pre, .. } => j * pre,
             Projection::Sparse { row_ptr, .. } => row_ptr[j],
         };
         (0..parts)
             .map(|p| {
-                let (a, b) = (p * post / parts, (p + 1) * post / parts);
+                let row = |u: usize| (u * unit.max(1)).min(post);
+                let (a, b) = (row(p * units / parts), row((p + 1) * units / parts));
                 (a..b, start_of(a)..start_of(b))
             })
             .collect()
@@ -260,77 +236,4 @@ impl Projection {
 pub enum Shape<'a> {
     Dense,
     Sparse(&'a [usize], &'a [u32]),
-}
-
-/// The update of postsynaptic rows `posts`, whose coefficients are `block`. The
-/// asynchronous engine calls it with one sample (`rows == 1`) on the rows a worker owns, so
-/// both engines apply the same arithmetic.
-#[allow(clippy::too_many_arguments)]
-pub fn update_rows(
-    shape: &Shape<'_>,
-    pre: usize,
-    post: usize,
-    posts: std::ops::Range<usize>,
-    block: &mut [f32],
-    rows: usize,
-    pre_int: &[f32],
-    post_int: &[f32],
-    scale: f32,
-    kt: f32,
-) {
-    match shape {
-        Shape::Dense if kt == 0.0 => {
-            // SAFETY: post_int is rows x post (columns `posts` are read), pre_int is
-            // rows x pre, block is posts.len() x pre.
-            unsafe {
-                matrixmultiply::sgemm(
-                    posts.len(),
-                    rows,
-                    pre,
-                    scale,
-                    post_int.as_ptr().add(posts.start),
-                    1,
-                    post as isize,
-                    pre_int.as_ptr(),
-                    pre as isize,
-                    1,
-                    1.0,
-                    block.as_mut_ptr(),
-                    pre as isize,
-                    1,
-                );
-            }
-        }
-        Shape::Dense => {
-            // G2 = atan(kt G1) / kt per sample: sum the atan terms, divide once.
-            let mut acc = vec![0.0f32; pre];
-            for (jj, j) in posts.enumerate() {
-                acc.fill(0.0);
-                for r in 0..rows {
-                    let h = kt * post_int[r * post + j];
-                    let pr = &pre_int[r * pre..(r + 1) * pre];
-                    for (a, &p) in acc.iter_mut().zip(pr) {
-                        *a += atan(h * p);
-                    }
-                }
-                let crow = &mut block[jj * pre..(jj + 1) * pre];
-                for (cv, a) in crow.iter_mut().zip(&acc) {
-                    *cv += scale / kt * a;
-                }
-            }
-        }
-        Shape::Sparse(row_ptr, col) => {
-            let base = row_ptr[posts.start];
-            for j in posts {
-                for k in row_ptr[j]..row_ptr[j + 1] {
-                    let i = col[k] as usize;
-                    let mut acc = 0.0f32;
-                    for r in 0..rows {
-                        acc += limiter(pre_int[r * pre + i] * post_int[r * post + j], kt);
-                    }
-                    block[k - base] += scale * acc;
-                }
-            }
-        }
-    }
 }

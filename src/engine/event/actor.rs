@@ -126,11 +126,18 @@ impl SystemState {
         rule: &StepRule,
     ) -> Option<f32> {
         let d = self.x[output] - reference;
-        self.integral += rule.dt * d;
         let theta = match system {
             System::Forward => rule.theta,
             System::Reversed => rule.theta_backward,
         };
+        self.signal(d, theta, rule.dt)
+    }
+
+    /// The step's output signal `d` joins the window integrals; returns it when it moved by
+    /// at least `theta` since the last event (any change when 0): send-on-delta.
+    #[inline(always)]
+    pub fn signal(&mut self, d: f32, theta: f32, dt: f32) -> Option<f32> {
+        self.integral += dt * d;
         let moved = d - self.sent;
         let emit = if theta == 0.0 {
             moved != 0.0
@@ -140,7 +147,7 @@ impl SystemState {
         if emit {
             self.sent = d;
         }
-        self.sent_integral += rule.dt * self.sent;
+        self.sent_integral += dt * self.sent;
         emit.then_some(d)
     }
 

@@ -22,10 +22,13 @@ use priority_queue::PriorityQueue;
 use super::actor::{NeuronActor, StepRule};
 use super::comm::{Comm, Event, EventKind, PeerGone};
 use super::schedule::{Sample, Timing};
+use crate::config::{LearningRule, Settings};
 use crate::data::Dataset;
-use crate::engine::{LayerNeurons, Settings};
 use crate::error::SimError;
+use crate::learning::linearised::{self, Trajectory};
+use crate::neuron::adjoint::{Scheme, Unit};
 use crate::neuron::layer::{self as kernel, LayerCoefficients, LayerState, Ports};
+use crate::neuron::LayerNeurons;
 use crate::neuron::{System, ELEMENTS};
 use crate::topology::projection::Shape;
 use crate::trace::{Selection, Wave};
@@ -158,6 +161,9 @@ pub struct Worker {
     trace_mask: Vec<Vec<bool>>,
     /// Buffers of the batched integration.
     batch: Batch,
+    /// `linearised` rule, per layer from the first reversed one, own neurons: the recorded
+    /// forward windows the reversed pass replays (empty for the other rules).
+    trajectories: Vec<Vec<Trajectory>>,
 }
 
 /// The awake actors of one layer and system gathered into structure-of-arrays form, so
@@ -223,6 +229,7 @@ impl Worker {
             records: Vec::new(),
             trace_mask: Vec::new(),
             batch: Batch::default(),
+            trajectories: Vec::new(),
         }
     }
 
@@ -258,6 +265,16 @@ impl Worker {
     /// Runs the windows from boundary `from` to boundary `to`.
     pub fn run(&mut self, sh: &Shared<'_>, comm: &Comm, from: u64, to: u64) -> Result<(), Stop> {
         self.transpose(sh);
+        if sh.settings.rule == LearningRule::Linearised && self.trajectories.is_empty() {
+            let slots = self.readouts.len() / sh.sizes[sh.sizes.len() - 1];
+            let steps = sh.timing.forward as usize;
+            self.trajectories = (self.ranges.iter().enumerate())
+                .map(|(l, r)| {
+                    let keep = l >= sh.timing.first_reversed;
+                    vec![Trajectory::new(slots, steps); if keep { r.len() } else { 0 }]
+                })
+                .collect();
+        }
         self.trace_mask = self
             .ranges
             .iter()
@@ -485,10 +502,26 @@ impl Worker {
         }
         // Integrate.
         let rule = sh.rule;
+        let linear = !self.trajectories.is_empty();
+        let scheme = Scheme {
+            integrator: rule.integrator,
+            dt: rule.dt,
+            clamp: rule.clamp,
+            input: s.input_port,
+        };
         for l in 0..layers {
+            if linear && l >= tm.first_reversed {
+                // The state before this step and its current, for the reversed replay.
+                for (a, traj) in self.actors[l].iter().zip(&mut self.trajectories[l]) {
+                    let f = &a.forward;
+                    if let (Some(slot), false) = (f.window, f.quiescent) {
+                        traj.record(slot, (n + tm.forward - f.closes) as usize, &f.x, f.input);
+                    }
+                }
+            }
             let batched = [
                 self.integrate_batch(sh, l, System::Forward),
-                self.integrate_batch(sh, l, System::Reversed),
+                !linear && self.integrate_batch(sh, l, System::Reversed),
             ];
             let nr = &self.neurons[l];
             let shared_f = nr.forward.shared();
@@ -558,17 +591,36 @@ impl Worker {
                         neuron: j,
                         step: n,
                     };
-                    if !batched[1] {
-                        let c = shared_r.unwrap_or_else(|| nr.reversed.get(j));
-                        a.reversed
-                            .integrate(System::Reversed, &c, s.output_port, &rule);
-                    }
-                    let sent = a.reversed.observe(
-                        System::Reversed,
-                        s.input_port,
-                        nr.reference_reversed[j],
-                        &rule,
-                    );
+                    let (sent, signal) = if linear {
+                        // The linearised pass replays the forward window backwards.
+                        let traj = &self.trajectories[l][jj];
+                        let m = (n + tm.backward - a.reversed.closes) as usize;
+                        let slot = a.reversed.window.unwrap_or(0);
+                        let (x, u) = traj.get(slot, traj.steps() - 1 - m);
+                        let unit = Unit::from(&shared_f.unwrap_or_else(|| nr.forward.get(j)));
+                        let r = &mut a.reversed;
+                        let g = linearised::reversed_step(
+                            &unit,
+                            &scheme,
+                            s.output_port,
+                            x,
+                            u,
+                            r.input,
+                            &mut r.x,
+                        );
+                        (r.signal(g, rule.theta_backward, rule.dt), g)
+                    } else {
+                        if !batched[1] {
+                            let c = shared_r.unwrap_or_else(|| nr.reversed.get(j));
+                            a.reversed
+                                .integrate(System::Reversed, &c, s.output_port, &rule);
+                        }
+                        let reference = nr.reference_reversed[j];
+                        let sent =
+                            a.reversed
+                                .observe(System::Reversed, s.input_port, reference, &rule);
+                        (sent, a.reversed.x[s.input_port] - reference)
+                    };
                     self.work.element_events += std::mem::take(&mut a.reversed.element_events);
                     if self.trace_mask[l][jj] {
                         record(
@@ -581,10 +633,10 @@ impl Worker {
                             n + 1,
                             &a.reversed,
                             sent,
-                            a.reversed.x[s.input_port] - nr.reference_reversed[j],
+                            signal,
                         );
                     }
-                    if !a.reversed.x[s.input_port].is_finite() {
+                    if !signal.is_finite() {
                         return Err(Stop::NonFinite {
                             phase: "backward",
                             layer: l,

@@ -7,8 +7,8 @@ use std::ops::Range;
 
 use super::{Shared, Worker};
 use crate::config::LearningMethod;
-use crate::learning::{atan, limiter};
-use crate::topology::projection::{update_rows, Shape};
+use crate::learning::connections::{change, update_sample};
+use crate::topology::projection::Shape;
 
 impl Worker {
     pub(super) fn updates_due(&self, sh: &Shared<'_>, t: u64) -> bool {
@@ -39,18 +39,7 @@ impl Worker {
                     let mut block = sh.rows[l][self.id].write().expect("rows lock");
                     let carried = &self.carried_f[l];
                     let old = carried.iter().any(|&v| v != 0.0).then(|| block.to_vec());
-                    update_rows(
-                        &shape,
-                        pre,
-                        post,
-                        own.clone(),
-                        &mut block[..],
-                        1,
-                        p,
-                        q,
-                        s.scale,
-                        kt,
-                    );
+                    update_sample(&shape, pre, own.clone(), &mut block[..], p, q, s.scale, kt);
                     if let Shape::Dense = shape {
                         transpose_into(&mut self.transposed[l], &block, own.len(), pre);
                     }
@@ -92,7 +81,7 @@ impl Worker {
                         for (ii, cv) in comp.iter_mut().enumerate() {
                             let i = own_pre.start + ii;
                             if dense || synapse_exists(&shape, pre, i, j) {
-                                *cv += delta(p[i], q[j], s.scale, kt, dense) * v;
+                                *cv += change(p[i], q[j], s.scale, kt, dense) * v;
                             }
                         }
                     }
@@ -146,14 +135,5 @@ pub(super) fn transpose_into(ct: &mut [f32], block: &[f32], rows: usize, pre: us
                 ct[i * rows + jj] = block[jj * pre + i];
             }
         }
-    }
-}
-
-/// The change one sample makes to one coefficient, as `update_rows` computes it.
-fn delta(p: f32, q: f32, scale: f32, kt: f32, dense: bool) -> f32 {
-    if dense && kt != 0.0 {
-        scale / kt * atan(kt * q * p)
-    } else {
-        scale * limiter(p * q, kt)
     }
 }

@@ -4,10 +4,11 @@
 //! layer's schedule gives — local knowledge, no global clock.
 
 use super::{emit, Shared, Stop, Worker};
-use crate::config::{FixedPointSignal, LearningMethod};
+use crate::config::LearningMethod;
 use crate::engine::event::comm::EventKind;
 use crate::engine::event::schedule::Sample;
-use crate::learning::limiter;
+use crate::learning::{fixed_points, readout};
+use crate::neuron::ELEMENTS;
 
 impl Worker {
     pub(super) fn open_forward(&mut self, sh: &Shared<'_>, smp: &Sample, l: usize, n: u64) {
@@ -22,6 +23,9 @@ impl Worker {
             }
             let rest = std::array::from_fn(|k| nr.rest[k][j]);
             a.forward.open(smp.slot, closes, &rest);
+            if let Some(traj) = self.trajectories.get_mut(l).and_then(|t| t.get_mut(jj)) {
+                traj.open(smp.slot, &rest);
+            }
         }
         self.asleep_f[l] = self.actors[l]
             .iter()
@@ -41,12 +45,19 @@ impl Worker {
             sh.settings.error.error(y, smp.label, &mut error);
         }
         let nr = &self.neurons[l];
+        // The linearised pass starts from a zero adjoint and takes the error itself.
+        let linear = !self.trajectories.is_empty();
+        let scale = if linear { 1.0 } else { sh.settings.error_scale };
         for (jj, a) in self.actors[l].iter_mut().enumerate() {
             let j = own.start + jj;
             if l == last {
-                a.reversed.input = sh.settings.error_scale * error[j];
+                a.reversed.input = scale * error[j];
             }
-            let rest = std::array::from_fn(|k| nr.rest_reversed[k][j]);
+            let rest = if linear {
+                [0.0; ELEMENTS]
+            } else {
+                std::array::from_fn(|k| nr.rest_reversed[k][j])
+            };
             a.reversed.open(smp.slot, closes, &rest);
         }
         self.asleep_r[l] = self.actors[l]
@@ -64,7 +75,11 @@ impl Worker {
             let f = a.forward;
             self.own_forward[l][smp.slot * own.len() + jj] = f.integral;
             if l == last {
-                let y = sh.settings.readout(f.integral);
+                let y = readout(
+                    sh.settings.readout,
+                    f.integral,
+                    sh.settings.forward_window(),
+                );
                 emit(&mut self.outbox, a, t, gid, EventKind::Readout, f.window, y);
             } else {
                 if f.sent_integral != 0.0 {
@@ -130,14 +145,11 @@ impl Worker {
                 }
             } else {
                 // Method 1: the neuron moves its own fixed point from its own two traces.
-                let forward = match s.fixed_point_signal {
-                    FixedPointSignal::Paper => self.own_forward[l][smp.slot * own.len() + jj],
-                    FixedPointSignal::Reversed => s.forward_window(),
-                };
-                let g2 = limiter(forward * r.integral, s.kt);
+                let forward = self.own_forward[l][smp.slot * own.len() + jj];
+                let window = s.forward_window();
+                let g2 = fixed_points::g2(s.fixed_point_signal, forward, r.integral, window, s.kt);
                 let nr = &mut self.neurons[l];
-                let k3 = nr.k3_out[j] * (-smp.scale * g2).exp();
-                nr.set_k3_out(j, k3).map_err(|detail| Stop::FixedPoint {
+                fixed_points::apply(nr, j, g2, smp.scale).map_err(|detail| Stop::FixedPoint {
                     layer: l,
                     neuron: j,
                     detail,

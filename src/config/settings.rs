@@ -1,11 +1,21 @@
-//! Engine settings derived from a validated model: step counts, ports, error and learning
-//! rule, in the units the integration loops use.
+//! Simulation settings derived from a validated model: step counts, ports, error and
+//! learning rule, in the units the integration loops use.
 
-use crate::config::{
-    BackwardInput, Coupling, FixedPointSignal, LearningMethod, LearningRule, Model, Readout,
+use super::{
+    BackwardInput, Coupling, ErrorKind, FixedPointSignal, LearningMethod, LearningRule, Model,
+    Readout,
 };
-use crate::learning::OutputError;
 use crate::neuron::Integrator;
+
+/// How the output error is formed (its arithmetic is `learning::output_error`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OutputError {
+    pub kind: ErrorKind,
+    /// Softmax inverse temperature.
+    pub beta: f32,
+    /// Height of the squared error's one-hot target.
+    pub amplitude: f32,
+}
 
 /// Everything an engine needs besides the network and neuron parameters.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,13 +77,5 @@ impl Settings {
     /// Length of the forward window actually integrated.
     pub fn forward_window(&self) -> f32 {
         self.forward_steps as f32 * self.dt
-    }
-
-    /// The readout y of an output neuron from its forward-window integral.
-    pub fn readout(&self, integral: f32) -> f32 {
-        match self.readout {
-            Readout::Mean => integral / self.forward_window(),
-            Readout::Integral => integral,
-        }
     }
 }

@@ -3,8 +3,8 @@
 //! drive, its transpose (which carries the adjoint down a layer) and the outer-product sum
 //! that turns per-step traces into ∂L/∂C.
 
-use super::real::Real;
-use crate::topology::Projection;
+use super::Projection;
+use crate::real::Real;
 
 /// The synapses of one layer pair, coefficients in the topology's canonical order.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,36 +1,36 @@
 //! The discrete adjoint of the synchronous engine's forward window: a forward pass that
 //! records every layer's state and input current at every step (the "tape"), then a reverse
-//! pass through the recorded steps, output layer first within a step, that carries the
-//! adjoint λ of every neuron's state back to the start of the window.
+//! pass through the recorded steps that carries the adjoint λ of every neuron's state back
+//! to the start of the window. It is the `adjoint` rule (the exact gradient, a yardstick)
+//! and, injecting BSP's error instead, the batched form of the `linearised` rule.
 //!
 //! The forward pass is the engine's: fixed step, layers in input-side-first order, layer
-//! l+1's current at step n is C·D_l of the same step (zero delay), the readout is the mean
-//! (or integral) of the output signal. Reversing it, at step n and layer l (from the output
-//! side):
+//! l+1's current at step n is C·D_l of the same step (`coupling: same_step`) or of step
+//! n − 1 (`delayed`), the readout is the mean (or integral) of the output signal. Reversing
+//! it, at step n and layer l:
 //!
 //! ```text
-//! a_l^n  = dt · ε              (l = L: the readout's adjoint, ε per output neuron)
-//!        = Cᵀ_l · g_{l+1}^n    (l < L: through the synapses of the same step)
-//! λ_l[out] += a_l^n            (D = x_out − reference)
+//! a_l^n  = dt · ε                  (l = L: the readout's adjoint, ε per output neuron)
+//!        = Cᵀ_l · g_{l+1}^n        (l < L, same step; delayed: g_{l+1}^{n+1})
+//! λ_l[out] += a_l^n                (D = x_out − reference)
 //! (λ_l, g_l^n) = adjoint of the step (x_l^{n−1}, u_l^n) ↦ x_l^n, applied to λ_l
 //! ```
 //!
 //! where g_l^n is the adjoint of neuron l's input current at step n. With ε = −∂L/∂I_L,
-//! λ is the adjoint of −L, and −∂L/∂C_ji = Σ_n g_j^n · D_i^n: a sum over time of the same
-//! presynaptic-signal times postsynaptic-reversed-signal product that BSP forms from whole
-//! window integrals, G1 = (Σ_n dt D_i^n)(Σ_n dt D̂_j^n).
+//! λ is the adjoint of −L, and −∂L/∂C_ji = Σ_n g_j^n · D_i^n (delayed: D_i^{n−1}): a sum
+//! over time of the same presynaptic-signal times postsynaptic-reversed-signal product that
+//! BSP forms from whole window integrals, G1 = (Σ_n dt D_i^n)(Σ_n dt D̂_j^n).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use super::kernel::{self, LayerUnits, Outputs, Scheme, Unit};
-use super::real::Real;
-use super::weights::Weights;
-use crate::config::{ErrorKind, Readout};
+use super::output_error::{argmax, readout, readout_slope};
+use crate::config::{Coupling, OutputError, Readout, Settings};
 use crate::data::Dataset;
-use crate::engine::{LayerNeurons, Settings};
 use crate::error::SimError;
-use crate::neuron::ELEMENTS;
-use crate::topology::Projection;
+use crate::neuron::adjoint::{self as kernel, LayerUnits, Outputs, Scheme, Unit};
+use crate::neuron::{LayerNeurons, ELEMENTS};
+use crate::real::Real;
+use crate::topology::{Projection, Weights};
 
 /// What the reverse pass injects and what it keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,9 +57,9 @@ pub struct Net<T> {
     steps: usize,
     window: T,
     readout: Readout,
-    kind: ErrorKind,
-    beta: T,
-    amplitude: T,
+    error: OutputError,
+    /// `coupling: delayed`: layer l+1's current at step n is C·D_l of step n − 1.
+    delayed: bool,
 }
 
 impl<T: Real> Net<T> {
@@ -110,73 +110,14 @@ impl<T: Real> Net<T> {
             steps: settings.forward_steps,
             window: f(settings.forward_window()),
             readout: settings.readout,
-            kind: settings.error.kind,
-            beta: f(settings.error.beta),
-            amplitude: f(settings.error.amplitude),
+            error: settings.error,
+            delayed: settings.coupling == Coupling::Delayed,
         }
     }
 
     /// Steps of the forward window.
     pub fn steps(&self) -> usize {
         self.steps
-    }
-
-    /// The readout y from an output neuron's window integral.
-    fn readout(&self, integral: T) -> T {
-        match self.readout {
-            Readout::Mean => integral / self.window,
-            Readout::Integral => integral,
-        }
-    }
-
-    /// Writes the output error e (as `learning::OutputError::error`) and returns the loss.
-    fn error(&self, y: &[T], label: usize, e: &mut [T]) -> T {
-        match self.kind {
-            ErrorKind::Squared => {
-                let mut loss = T::ZERO;
-                for (k, (ek, &yk)) in e.iter_mut().zip(y).enumerate() {
-                    let target = if k == label { self.amplitude } else { T::ZERO };
-                    *ek = target - yk;
-                    loss += T::from_f32(0.5) * *ek * *ek;
-                }
-                loss
-            }
-            ErrorKind::Softmax => {
-                let mut max = T::from_f64(f64::NEG_INFINITY);
-                for &v in y {
-                    let b = self.beta * v;
-                    if b > max {
-                        max = b;
-                    }
-                }
-                let mut z = T::ZERO;
-                for (ek, &yk) in e.iter_mut().zip(y) {
-                    *ek = (self.beta * yk - max).exp();
-                    z += *ek;
-                }
-                for (k, ek) in e.iter_mut().enumerate() {
-                    let p = *ek / z;
-                    *ek = if k == label { T::ONE - p } else { -p };
-                }
-                z.ln() - (self.beta * y[label] - max)
-            }
-        }
-    }
-
-    /// −∂L/∂y per unit of error e: 1 for the squared error, beta for softmax.
-    fn descent_per_error(&self) -> T {
-        match self.kind {
-            ErrorKind::Squared => T::ONE,
-            ErrorKind::Softmax => self.beta,
-        }
-    }
-
-    /// ∂y/∂I of the readout.
-    fn readout_slope(&self) -> T {
-        match self.readout {
-            Readout::Mean => T::ONE / self.window,
-            Readout::Integral => T::ONE,
-        }
     }
 }
 
@@ -283,12 +224,18 @@ fn forward<T: Real>(
     }
     let dt = net.scheme.dt;
     tape.clamped = 0;
+    let exact = mode == Some(Mode::Exact);
     for n in 0..steps {
+        if net.delayed {
+            for l in 1..=last {
+                drive(net, tape, l, n, exact);
+            }
+        }
         for l in 0..=last {
             let nl = sizes[l];
             let len = rows * nl;
-            if l > 0 {
-                net.weights[l - 1].forward(rows, &tape.signal[l - 1], &mut tape.current[l]);
+            if l > 0 && !net.delayed {
+                drive(net, tape, l, n, exact);
             }
             if mode.is_some() && l > 0 {
                 for k in 0..ELEMENTS {
@@ -308,13 +255,6 @@ fn forward<T: Real>(
                     integral: &mut tape.integral[l],
                 },
             );
-            if mode == Some(Mode::Exact) && l < last {
-                for r in 0..rows {
-                    let at = (r * steps + n) * nl;
-                    tape.d_trace[l][at..at + nl]
-                        .copy_from_slice(&tape.signal[l][r * nl..(r + 1) * nl]);
-                }
-            }
         }
     }
     for l in 0..=last {
@@ -332,20 +272,14 @@ fn forward<T: Real>(
     tape.predictions.clear();
     let mut y = vec![T::ZERO; classes];
     let mut e = vec![T::ZERO; classes];
-    let descent = net.descent_per_error() * net.readout_slope();
+    let descent = net.error.descent_per_error::<T>() * readout_slope(net.readout, net.window);
     for r in 0..rows {
         for (yk, &i) in y.iter_mut().zip(&tape.integral[last][r * classes..]) {
-            *yk = net.readout(i);
+            *yk = readout(net.readout, i, net.window);
         }
         let label = data.labels[indices[r]] as usize;
-        tape.losses.push(net.error(&y, label, &mut e));
-        let mut best = 0;
-        for k in 0..classes {
-            if y[k] > y[best] {
-                best = k;
-            }
-        }
-        tape.predictions.push(best);
+        tape.losses.push(net.error.error(&y, label, &mut e));
+        tape.predictions.push(argmax(&y));
         let inj = &mut tape.inject[r * classes..(r + 1) * classes];
         for (v, &ek) in inj.iter_mut().zip(&e) {
             *v = match mode {
@@ -355,6 +289,21 @@ fn forward<T: Real>(
         }
     }
     Ok(())
+}
+
+/// Layer `l`'s input current at step `n` from layer l−1's current signal; for `Exact`, the
+/// signal is kept as the presynaptic factor of ∂L/∂C at that step.
+fn drive<T: Real>(net: &Net<T>, tape: &mut Tape<T>, l: usize, n: usize, exact: bool) {
+    let rows = tape.rows;
+    net.weights[l - 1].forward(rows, &tape.signal[l - 1], &mut tape.current[l]);
+    if exact {
+        let (nl, steps) = (net.sizes[l - 1], net.steps);
+        for r in 0..rows {
+            let at = (r * steps + n) * nl;
+            tape.d_trace[l - 1][at..at + nl]
+                .copy_from_slice(&tape.signal[l - 1][r * nl..(r + 1) * nl]);
+        }
+    }
 }
 
 /// The reverse pass over a recorded block (see the module docs).
@@ -368,8 +317,20 @@ fn reverse<T: Real>(
     let (sizes, steps) = (&net.sizes, net.steps);
     let last = sizes.len() - 1;
     let dt = net.scheme.dt;
+    // Same step: layer l's signal drove layer l+1 in the same step, so within a step the
+    // adjoint runs output side first. Delayed: it drove layer l+1 one step later, so layer l
+    // reads g_{l+1} of the step after (processed just before), which input side first finds
+    // still in place; after the last step there is none.
+    let order: Vec<usize> = if net.delayed {
+        for g in &mut tape.g_now {
+            g.fill(T::ZERO);
+        }
+        (1..=last).collect()
+    } else {
+        (1..=last).rev().collect()
+    };
     for n in (0..steps).rev() {
-        for l in (1..=last).rev() {
+        for &l in &order {
             let nl = sizes[l];
             let len = rows * nl;
             let Tape {

@@ -9,8 +9,8 @@
 //! run them over a layer's samples and neurons stored structure-of-arrays, so that the loops
 //! vectorise like the engine's.
 
-use super::real::Real;
-use crate::neuron::{Integrator, ELEMENTS};
+use super::{Integrator, ELEMENTS};
+use crate::real::Real;
 
 /// Index of the element feeding element `i` in the forward system (generative loop).
 #[inline(always)]
@@ -225,6 +225,33 @@ fn adjoint<T: Real, const K: u8>(
 pub struct LayerUnits<T> {
     pub shared: Option<Unit<T>>,
     pub per: Vec<Unit<T>>,
+}
+
+/// The adjoint of one neuron's step in `f32` (see [`adjoint_layer`] for whole layers): from
+/// `lambda`, the adjoint of the state after the step taken from `x` under current `u`, the
+/// adjoint of the state before it and of `u`.
+pub fn adjoint_step(
+    c: &Unit<f32>,
+    s: &Scheme<f32>,
+    x: &[f32; ELEMENTS],
+    u: f32,
+    lambda: &[f32; ELEMENTS],
+) -> ([f32; ELEMENTS], f32) {
+    match code(s.integrator) {
+        EULER => adjoint::<f32, EULER>(c, s, x, u, lambda),
+        SEMI_IMPLICIT => adjoint::<f32, SEMI_IMPLICIT>(c, s, x, u, lambda),
+        _ => adjoint::<f32, RK4>(c, s, x, u, lambda),
+    }
+}
+
+impl From<&crate::neuron::Coefficients> for Unit<f32> {
+    fn from(c: &crate::neuron::Coefficients) -> Self {
+        Unit {
+            gen: c.gen,
+            decay: c.decay,
+            inhib: c.inhib,
+        }
+    }
 }
 
 /// Where a layer step writes its output signal.

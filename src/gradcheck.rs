@@ -7,11 +7,11 @@
 
 use serde::Serialize;
 
-use super::adjoint::{run_batch, Mode, Net};
 use crate::data::Dataset;
 use crate::engine::sync::SyncEngine;
 use crate::engine::Engine;
 use crate::error::SimError;
+use crate::learning::adjoint::{run_batch, Mode, Net};
 
 /// Samples per adjoint pass: bounds the tape's memory (about 2.4 MB per sample and pass for
 /// `mnist.yaml` in `f64`); partial sums are added in chunk order, whatever the threads.
@@ -200,7 +200,9 @@ fn directional_check(
         }
         let mut total = 0.0;
         for chunk in indices.chunks(CHUNK) {
-            total += super::adjoint::losses(&n, data, chunk)?.iter().sum::<f64>();
+            total += crate::learning::adjoint::losses(&n, data, chunk)?
+                .iter()
+                .sum::<f64>();
         }
         Ok(total)
     };

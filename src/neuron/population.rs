@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::neuron::layer::LayerCoefficients;
-use crate::neuron::{fixed_point, Coefficients, NeuronParams, System, ELEMENTS};
+use super::layer::LayerCoefficients;
+use super::{fixed_point, Coefficients, NeuronParams, System, ELEMENTS};
 
 /// The neurons of one layer.
 #[derive(Debug, Clone)]

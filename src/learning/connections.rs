@@ -1,0 +1,185 @@
+//! Method 2, the synapses learn (paper Eq. 22, 18, 23): a synapse from i to j changes its
+//! coefficient by `scale · G2(G1)` per sample, G1 = I_i · Î_j, the product of the two window
+//! integrals it observed (its presynaptic neuron's forward signal and its postsynaptic
+//! neuron's reversed signal), and G2 the limiter.
+//!
+//! Every rule that moves coefficients ends here: `bsp` with the reversed systems' integrals,
+//! `linearised` with the linearised reversed pass's integrals, `adjoint` with per-step
+//! traces (one "row" per sample and step, no limiter). [`change`] is one synapse's change
+//! for one sample; [`update`] the batched form over a whole projection (matrix product when
+//! the limiter is off), [`update_sample`] one sample over a block of postsynaptic rows (the
+//! asynchronous engine's worker rows). All three compute the same arithmetic.
+
+use std::ops::Range;
+
+use super::limiter::{atan, limiter};
+use crate::topology::projection::{Projection, Shape};
+
+/// Postsynaptic rows per matrix product of the limiter-free dense update. Threads take whole
+/// chunks, so each coefficient is computed by the same call whatever the thread count (a
+/// product split at other rows would round its edge tiles differently).
+const CHUNK: usize = 64;
+
+/// The update scale for a minibatch of `batch` samples: `lr / batch`, divided by the error
+/// scale for rules whose backward wave was injected `error_scale` times the error (so that
+/// lr means the same whatever the injected amplitude).
+pub fn scale(lr: f32, batch: usize, error_scale: f32) -> f32 {
+    lr / (batch as f32 * error_scale)
+}
+
+/// One sample's change of one coefficient, `scale · G2(p · q)`, as [`update`] computes it
+/// for a projection of this shape: a dense row takes `1/kt` out of its sum over the batch
+/// (one division per synapse), a sparse row divides per term. The two agree to rounding.
+#[inline(always)]
+pub fn change(p: f32, q: f32, scale: f32, kt: f32, dense: bool) -> f32 {
+    if dense && kt != 0.0 {
+        scale / kt * atan(kt * q * p)
+    } else {
+        scale * limiter(p * q, kt)
+    }
+}
+
+/// The update of a minibatch of `rows` samples: `C_ji += scale · Σ_r G2(pre[r][i] ·
+/// post[r][j])` (`pre` is rows x pre, `post` rows x post, row-major). Split over `threads`
+/// by postsynaptic rows; every coefficient is summed in batch order whatever the split, so
+/// the result does not depend on `threads`.
+pub fn update(
+    projection: &mut Projection,
+    rows: usize,
+    pre_int: &[f32],
+    post_int: &[f32],
+    scale: f32,
+    kt: f32,
+    threads: usize,
+) {
+    let (pre, post) = (projection.pre(), projection.post());
+    let dense = matches!(projection, Projection::Dense { .. });
+    // Limiter-free dense rows go through the matrix product in whole chunks.
+    let unit = if dense && kt == 0.0 { CHUNK } else { 1 };
+    let blocks = projection.row_blocks(threads, unit);
+    let (shape, c) = projection.shape_and_coefficients();
+    let shape = &shape;
+    let mut rest: &mut [f32] = c;
+    std::thread::scope(|scope| {
+        for (posts, coef) in blocks {
+            let (block, tail) = std::mem::take(&mut rest).split_at_mut(coef.len());
+            rest = tail;
+            scope.spawn(move || {
+                update_rows(
+                    shape, pre, post, posts, block, rows, pre_int, post_int, scale, kt,
+                )
+            });
+        }
+    });
+}
+
+/// The update of postsynaptic rows `posts`, whose coefficients are `block`.
+#[allow(clippy::too_many_arguments)]
+fn update_rows(
+    shape: &Shape<'_>,
+    pre: usize,
+    post: usize,
+    posts: Range<usize>,
+    block: &mut [f32],
+    rows: usize,
+    pre_int: &[f32],
+    post_int: &[f32],
+    scale: f32,
+    kt: f32,
+) {
+    match shape {
+        Shape::Dense if kt == 0.0 => {
+            for start in posts.clone().step_by(CHUNK) {
+                let end = (start + CHUNK).min(posts.end);
+                let at = (start - posts.start) * pre;
+                // SAFETY: post_int is rows x post (columns start..end are read), pre_int is
+                // rows x pre, block holds (end - start) x pre coefficients from `at`.
+                unsafe {
+                    matrixmultiply::sgemm(
+                        end - start,
+                        rows,
+                        pre,
+                        scale,
+                        post_int.as_ptr().add(start),
+                        1,
+                        post as isize,
+                        pre_int.as_ptr(),
+                        pre as isize,
+                        1,
+                        1.0,
+                        block.as_mut_ptr().add(at),
+                        pre as isize,
+                        1,
+                    );
+                }
+            }
+        }
+        Shape::Dense => {
+            // G2 = atan(kt G1) / kt per sample: sum the atan terms, divide once.
+            let mut acc = vec![0.0f32; pre];
+            for (jj, j) in posts.enumerate() {
+                acc.fill(0.0);
+                for r in 0..rows {
+                    let h = kt * post_int[r * post + j];
+                    let pr = &pre_int[r * pre..(r + 1) * pre];
+                    for (a, &p) in acc.iter_mut().zip(pr) {
+                        *a += atan(h * p);
+                    }
+                }
+                let crow = &mut block[jj * pre..(jj + 1) * pre];
+                for (cv, a) in crow.iter_mut().zip(&acc) {
+                    *cv += scale / kt * a;
+                }
+            }
+        }
+        Shape::Sparse(row_ptr, col) => {
+            let base = row_ptr[posts.start];
+            for j in posts {
+                for k in row_ptr[j]..row_ptr[j + 1] {
+                    let i = col[k] as usize;
+                    let mut acc = 0.0f32;
+                    for r in 0..rows {
+                        acc += limiter(pre_int[r * pre + i] * post_int[r * post + j], kt);
+                    }
+                    block[k - base] += scale * acc;
+                }
+            }
+        }
+    }
+}
+
+/// One sample's update of the postsynaptic rows `posts` (coefficients `block`): `C_ji +=
+/// change(pre[i], post[j])`, the same arithmetic as [`update`] for one row, computed
+/// synapse by synapse so that it does not depend on which rows a block holds.
+#[allow(clippy::too_many_arguments)]
+pub fn update_sample(
+    shape: &Shape<'_>,
+    pre: usize,
+    posts: Range<usize>,
+    block: &mut [f32],
+    pre_int: &[f32],
+    post_int: &[f32],
+    scale: f32,
+    kt: f32,
+) {
+    match shape {
+        Shape::Dense => {
+            for (jj, j) in posts.enumerate() {
+                let q = post_int[j];
+                let crow = &mut block[jj * pre..(jj + 1) * pre];
+                for (cv, &p) in crow.iter_mut().zip(&pre_int[..pre]) {
+                    *cv += change(p, q, scale, kt, true);
+                }
+            }
+        }
+        Shape::Sparse(row_ptr, col) => {
+            let base = row_ptr[posts.start];
+            for j in posts {
+                let q = post_int[j];
+                for k in row_ptr[j]..row_ptr[j + 1] {
+                    block[k - base] += change(pre_int[col[k] as usize], q, scale, kt, false);
+                }
+            }
+        }
+    }
+}
