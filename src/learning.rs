@@ -27,4 +27,4 @@ pub mod linearised;
 pub mod output_error;
 
 pub use limiter::{atan, limiter};
-pub use output_error::{argmax, readout};
+pub use output_error::{argmax, injection, readout};

@@ -51,6 +51,19 @@ fn adjoint_matches_central_finite_differences() {
         ("[{kind: full}]", "rk4", "squared", "mean"),
         ("[{kind: random, fan_in: 3}]", "euler", "softmax", "mean"),
         ("[{kind: one_to_one}]", "rk4", "softmax", "integral"),
+        // Event semantics: layer l+1 sees layer l's signal of the previous step.
+        (
+            "[{kind: full}]",
+            "euler, coupling: delayed",
+            "softmax",
+            "mean",
+        ),
+        (
+            "[{kind: random, fan_in: 3}]",
+            "rk4, coupling: delayed",
+            "squared",
+            "integral",
+        ),
     ];
     let data = images();
     let idx = [0, 1, 2];
@@ -87,7 +100,7 @@ fn adjoint_matches_central_finite_differences() {
 /// The adjoint's forward pass (in f32) is the engine's window: same losses and predictions.
 #[test]
 fn adjoint_forward_is_the_engine_forward() {
-    for method in ["euler", "semi_implicit", "rk4"] {
+    for method in ["euler", "semi_implicit", "rk4", "euler, coupling: delayed"] {
         let m = small("[6, 5, 4]", "[{kind: full}]", method, "softmax", "mean");
         let split = load_data(&m, 3, None, true, None, None, &ProgressBar::hidden()).unwrap();
         let mut engine = build_sync_engine(&m, 3, 2);

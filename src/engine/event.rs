@@ -26,7 +26,7 @@ use super::{Counters, Engine, Tally};
 use crate::config::{AsyncSection, Delay, LearningMethod, Settings};
 use crate::data::Dataset;
 use crate::error::SimError;
-use crate::learning::{argmax, connections};
+use crate::learning::{argmax, connections, injection};
 use crate::neuron::LayerNeurons;
 use crate::topology::projection::Shape;
 use crate::topology::Projection;
@@ -502,7 +502,8 @@ impl Engine for AsyncEngine {
         indices: &[usize],
         lr: f32,
     ) -> Result<Tally, SimError> {
-        let scale = connections::scale(lr, indices.len().max(1), self.settings.error_scale);
+        let injected = injection(self.settings.rule, self.settings.error_scale);
+        let scale = connections::scale(lr, indices.len().max(1), injected);
         let t = self.pass(data, indices, true, scale)?;
         self.counters.samples_trained += t.samples as u64;
         Ok(t)

@@ -19,7 +19,7 @@ use crate::config::{BackwardInput, Coupling, LearningMethod, LearningRule, Setti
 use crate::data::Dataset;
 use crate::error::SimError;
 use crate::learning::adjoint::{self, Tape};
-use crate::learning::{argmax, readout};
+use crate::learning::{argmax, injection, readout};
 use crate::learning::{connections, fixed_points};
 use crate::neuron::layer::{self, LayerState, Ports};
 use crate::neuron::{LayerNeurons, System};
@@ -325,8 +325,9 @@ impl SyncEngine {
             ws.rsignal[l].fill(0.0);
         }
         let delayed = s.coupling == Coupling::Delayed;
+        let injected = injection(s.rule, s.error_scale);
         for (c, &e) in ws.current[last].iter_mut().zip(&ws.error) {
-            *c = s.error_scale * e;
+            *c = injected * e;
         }
         let trace_len = rows * classes;
         let probe = trace.filter(|_| ws.probe.is_active());
@@ -343,7 +344,7 @@ impl SyncEngine {
                     let cur = &mut ws.current[last][range.clone()];
                     s.error.error(&d[range], label, cur);
                     for c in cur.iter_mut() {
-                        *c *= s.error_scale;
+                        *c *= injected;
                     }
                 }
             }
@@ -492,8 +493,8 @@ impl SyncEngine {
         };
         let net = adjoint::Net::<f32>::new(&self.settings, &self.projections, &self.neurons);
         let b = adjoint::run_batch(&net, data, indices, mode, self.threads, &mut self.tapes)?;
-        // Both inject the error itself, not error.scale times it.
-        let scale = connections::scale(lr, indices.len(), 1.0);
+        let injected = injection(self.settings.rule, self.settings.error_scale);
+        let scale = connections::scale(lr, indices.len(), injected);
         for (l, p) in self.projections.iter_mut().enumerate() {
             connections::update(p, b.rows, &b.pre[l], &b.post[l], scale, kt, self.threads);
         }

@@ -212,6 +212,8 @@ fn forward<T: Real>(
                 *x = net.rest[l][idx % sizes[l]][k];
             }
         }
+        // At rest the signal is zero (a delayed drive reads it before the first step).
+        tape.signal[l].fill(T::ZERO);
     }
     let n0 = sizes[0];
     for (r, &i) in indices.iter().enumerate() {

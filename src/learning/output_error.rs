@@ -6,7 +6,7 @@
 //! Generic over [`Real`], so that the engines (`f32`) and the gradient check (`f64`) form
 //! the same error with the same code.
 
-use crate::config::{ErrorKind, OutputError, Readout};
+use crate::config::{ErrorKind, LearningRule, OutputError, Readout};
 use crate::real::Real;
 
 impl OutputError {
@@ -58,6 +58,17 @@ impl OutputError {
             ErrorKind::Squared => T::ONE,
             ErrorKind::Softmax => T::from_f32(self.beta),
         }
+    }
+}
+
+/// The current injected into a reversed output system per unit of error: `error.scale` for
+/// `bsp`, whose reversed systems are nonlinear and expansive for large inputs (a small
+/// injection keeps them in range; the update divides it out again), and 1 for the linear
+/// passes of `linearised` and `adjoint`.
+pub fn injection(rule: LearningRule, error_scale: f32) -> f32 {
+    match rule {
+        LearningRule::Bsp => error_scale,
+        LearningRule::Linearised | LearningRule::Adjoint => 1.0,
     }
 }
 

@@ -7,7 +7,7 @@ use super::{emit, Shared, Stop, Worker};
 use crate::config::LearningMethod;
 use crate::engine::event::comm::EventKind;
 use crate::engine::event::schedule::Sample;
-use crate::learning::{fixed_points, readout};
+use crate::learning::{fixed_points, injection, readout};
 use crate::neuron::ELEMENTS;
 
 impl Worker {
@@ -47,7 +47,7 @@ impl Worker {
         let nr = &self.neurons[l];
         // The linearised pass starts from a zero adjoint and takes the error itself.
         let linear = !self.trajectories.is_empty();
-        let scale = if linear { 1.0 } else { sh.settings.error_scale };
+        let scale = injection(sh.settings.rule, sh.settings.error_scale);
         for (jj, a) in self.actors[l].iter_mut().enumerate() {
             let j = own.start + jj;
             if l == last {
