@@ -181,10 +181,10 @@ fn method_one_gives_the_same_neurons_at_any_thread_count() {
 
 #[test]
 fn a_rule_an_engine_cannot_run_is_refused_naming_the_field_and_the_alternative() {
-    let err = Model::from_yaml(&yaml("async", "adjoint", FULL, 0.0, 1), None)
-        .err()
-        .expect("adjoint on async must be refused")
-        .to_string();
+    let Err(err) = Model::from_yaml(&yaml("async", "adjoint", FULL, 0.0, 1), None) else {
+        panic!("adjoint on async must be refused")
+    };
+    let err = err.to_string();
     assert!(
         err.contains("learning.rule") && err.contains("linearised") && err.contains("engine: sync"),
         "{err}"
