@@ -19,6 +19,7 @@ use crate::engine::event::AsyncEngine;
 use crate::engine::sync::SyncEngine;
 use crate::engine::{Engine, LayerNeurons, Settings, Tally};
 use crate::error::{CheckpointError, Error, Result, SimError};
+use crate::fsutil;
 use crate::report::{self, EpochRecord, RunStatus, Summary};
 use crate::topology::Network;
 use crate::trace::manifest::TraceStatus;
@@ -249,13 +250,13 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
             None => new_run_dir(&opts.out, &model.file.name, seed)?,
         },
     };
-    report::create_dir(&run_dir)?;
+    fsutil::create_dir(&run_dir)?;
     if resumed.is_none() {
         let copy = match &model.path {
             Some(p) => std::fs::read(p).unwrap_or_default(),
             None => Vec::new(),
         };
-        report::write_atomic(&run_dir.join("model.yaml"), &copy)?;
+        fsutil::write_atomic(&run_dir.join("model.yaml"), &copy)?;
     }
 
     let mut recorder = match selection {
@@ -463,9 +464,9 @@ fn train_epochs(
             samples_per_second: running.samples as f64 / train_seconds.max(1e-9),
         };
         metrics.push(record.clone());
-        report::write_atomic(&run_dir.join("metrics.csv"), &report::metrics_csv(metrics))?;
+        fsutil::write_atomic(&run_dir.join("metrics.csv"), &report::metrics_csv(metrics))?;
         if probe.is_some() {
-            report::write_atomic(&probe_path, probe_csv.as_bytes())?;
+            fsutil::write_atomic(&probe_path, probe_csv.as_bytes())?;
         }
         let ck = Checkpoint::new(
             model.file.clone(),
@@ -477,7 +478,7 @@ fn train_epochs(
             engine.neurons().iter().map(LayerNeurons::state).collect(),
             metrics.clone(),
         );
-        report::write_atomic(
+        fsutil::write_atomic(
             &run_dir.join(checkpoint::FILE_NAME),
             ck.to_json().as_bytes(),
         )?;
@@ -618,7 +619,7 @@ pub fn evaluate_checkpoint(
 
 fn write_summary(dir: &Path, summary: &Summary) -> Result<(), Error> {
     let json = serde_json::to_string_pretty(summary).expect("summary serialises");
-    Ok(report::write_atomic(
+    Ok(fsutil::write_atomic(
         &dir.join("summary.json"),
         json.as_bytes(),
     )?)

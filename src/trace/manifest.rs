@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::OutputError;
-use crate::report::write_atomic;
+use crate::fsutil::write_atomic;
 
 /// Name of the manifest inside a trace directory.
 pub const FILE_NAME: &str = "manifest.json";

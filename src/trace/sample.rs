@@ -106,10 +106,10 @@ pub fn record_sample(model: &Model, opts: &SampleOptions) -> Result<SampleOutcom
         })?
         .for_model(&model);
     let run_dir = new_run_dir(&opts.out, &format!("{}-trace", model.file.name), seed)?;
-    crate::report::create_dir(&run_dir)?;
+    crate::fsutil::create_dir(&run_dir)?;
     if let Some(p) = &model.path {
         if let Ok(bytes) = std::fs::read(p) {
-            crate::report::write_atomic(&run_dir.join("model.yaml"), &bytes)?;
+            crate::fsutil::write_atomic(&run_dir.join("model.yaml"), &bytes)?;
         }
     }
     let info = trace_info(&model, engine.as_ref(), &run_dir, seed, section.to_spec());
