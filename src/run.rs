@@ -25,8 +25,8 @@ use crate::topology::Network;
 use crate::trace::manifest::TraceStatus;
 use crate::trace::{Recorder, TraceSection};
 
-/// Stream of the seeded generator that draws the initial coefficients.
-const INIT_STREAM: u64 = 1;
+pub use crate::topology::build::build_network;
+
 /// Streams `SHUFFLE_STREAM + epoch` order each epoch's training samples.
 const SHUFFLE_STREAM: u64 = 1000;
 
@@ -88,19 +88,6 @@ pub fn thread_count(threads: Option<usize>) -> usize {
     threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1)
-}
-
-/// Builds the model's network, drawing the initial C (and random wiring) from the seed's
-/// init stream: the network every engine built from the same seed starts from.
-pub fn build_network(model: &Model, seed: u64) -> Network {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    rng.set_stream(INIT_STREAM);
-    Network::build(
-        &model.file.network.layers,
-        &model.connectivity(),
-        model.file.network.init,
-        &mut rng,
-    )
 }
 
 /// Builds the network from the seed and compiles it into the model's engine.

@@ -16,6 +16,7 @@ use rand_distr::{Distribution, Normal, Uniform};
 
 use crate::config::{Connectivity, InitSection};
 
+pub mod build;
 pub mod projection;
 pub use projection::Projection;
 
