@@ -131,7 +131,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             offline,
         } => {
             let m = Model::load(&model)?;
-            let opts = bsp_sim::trace::sample::SampleOptions {
+            let opts = bsp_sim::run::sample::SampleOptions {
                 sample,
                 checkpoint,
                 seed,
@@ -140,7 +140,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 offline,
                 spec: trace.as_deref().map(parse_trace).transpose()?,
             };
-            let o = bsp_sim::trace::sample::record_sample(&m, &opts)
+            let o = bsp_sim::run::sample::record_sample(&m, &opts)
                 .with_context(|| format!("{}", model.display()))?;
             let c = &o.manifest.counts;
             println!(

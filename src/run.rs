@@ -1,7 +1,8 @@
 //! A training run: load the data, build the network from the seed, train epoch by epoch
 //! with per-epoch evaluation, and write `metrics.csv`, `summary.json` and a checkpoint into
 //! the run directory after every epoch. The caller observes progress through [`Observer`];
-//! the library itself prints nothing.
+//! the library itself prints nothing. [`sample`] is `bsp-sim trace`: one sample, recorded
+//! in full.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,7 +24,9 @@ use crate::fsutil;
 use crate::report::{self, EpochRecord, RunStatus, Summary};
 use crate::topology::Network;
 use crate::trace::manifest::TraceStatus;
-use crate::trace::{Recorder, TraceSection};
+use crate::trace::{Recorder, Selection, TraceSection};
+
+pub mod sample;
 
 pub use crate::topology::build::build_network;
 
@@ -248,7 +251,7 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
 
     let mut recorder = match selection {
         Some((selection, spec)) => {
-            let dir = crate::trace::sample::trace_dir(&run_dir);
+            let dir = crate::trace::manifest::trace_dir(&run_dir);
             let info = trace_info(&model, engine.as_ref(), &run_dir, seed, spec);
             Some(Recorder::create(&dir, selection, info)?)
         }
@@ -487,7 +490,7 @@ struct Hooks<'a> {
 pub fn trace_selection(
     model: &Model,
     opts: &RunOptions,
-) -> Result<Option<(crate::trace::Selection, String)>, crate::error::TraceError> {
+) -> Result<Option<(Selection, String)>, crate::error::TraceError> {
     if opts.no_trace {
         return Ok(None);
     }
@@ -509,7 +512,22 @@ pub fn trace_selection(
                 key: e.key,
                 detail: e.detail,
             })?;
-    Ok(Some((selection.for_model(model), section.to_spec())))
+    Ok(Some((
+        recorded_selection(selection, model),
+        section.to_spec(),
+    )))
+}
+
+/// The selection as recorded for `model`: the asynchronous engine records the events it
+/// really sends, so its own thresholds replace the selection's (which apply to the events
+/// derived from the synchronous engine's signals).
+pub fn recorded_selection(mut selection: Selection, model: &Model) -> Selection {
+    if model.file.engine == EngineKind::Async {
+        let a = &model.file.asynchronous;
+        selection.theta = a.theta;
+        selection.theta_backward = a.theta_backward.unwrap_or(a.theta);
+    }
+    selection
 }
 
 /// What the trace manifest says about this run.
