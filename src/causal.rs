@@ -20,7 +20,6 @@ use petgraph::algo::dijkstra;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::{EdgeFiltered, EdgeRef, Reversed};
 use serde::Serialize;
-use thiserror::Error;
 
 use crate::neuron::{Element, NeuronParams, System, ELEMENTS};
 use crate::topology::Network;
@@ -29,16 +28,11 @@ pub mod invariance;
 pub mod report;
 pub mod tables;
 
+/// Defined in [`crate::error`], which folds every subsystem's errors.
+pub use crate::error::CausalError;
 pub use invariance::{check_invariance, check_invariance_sampled, InvarianceReport, Violation};
 pub use report::{analyze, analyze_network, analyze_neuron, default_neuron, CausalReport};
 pub use tables::{neuron_tables, param_distances, DistanceTable, ParamDistance, ParamKind};
-
-/// Errors of the causal-distance tool.
-#[derive(Debug, Error)]
-pub enum CausalError {
-    #[error("--sample must be at least 1 (it is the number of source elements to check); omit it to check every pair")]
-    EmptySample,
-}
 
 /// One element of one neuron: a node of the element graph.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::config::{Coupling, Delay, EngineKind};
 use crate::engine::Counters;
 use crate::error::Result;
-use crate::report;
+use crate::fsutil;
 use crate::run::{self, Observer, RunOptions};
 use crate::Model;
 
@@ -63,7 +63,7 @@ pub struct Comparison {
 pub fn compare(model: &Model, opts: &CompareOptions, obs: &mut dyn Observer) -> Result<Comparison> {
     let seed = opts.run.seed.unwrap_or(model.file.seed);
     let dir = run::new_run_dir(&opts.run.out, &format!("compare-{}", model.file.name), seed)?;
-    report::create_dir(&dir)?;
+    fsutil::create_dir(&dir)?;
     let mut rows = Vec::new();
 
     let mut sync = model.file.clone();
@@ -134,9 +134,9 @@ pub fn compare(model: &Model, opts: &CompareOptions, obs: &mut dyn Observer) -> 
         dir: dir.clone(),
         rows,
     };
-    report::write_atomic(&dir.join("compare.md"), cmp.to_markdown().as_bytes())?;
+    fsutil::write_atomic(&dir.join("compare.md"), cmp.to_markdown().as_bytes())?;
     let json = serde_json::to_string_pretty(&cmp).expect("comparison serialises");
-    report::write_atomic(&dir.join("compare.json"), json.as_bytes())?;
+    fsutil::write_atomic(&dir.join("compare.json"), json.as_bytes())?;
     Ok(cmp)
 }
 

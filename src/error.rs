@@ -118,6 +118,13 @@ pub enum CheckpointError {
     Missing { path: PathBuf },
 }
 
+/// Errors of the causal-distance tool (`bsp-sim causal`).
+#[derive(Debug, Error)]
+pub enum CausalError {
+    #[error("--sample must be at least 1 (it is the number of source elements to check); omit it to check every pair")]
+    EmptySample,
+}
+
 /// Writing outputs failed.
 #[derive(Debug, Error)]
 #[error(
@@ -142,7 +149,7 @@ pub enum Error {
     #[error(transparent)]
     Output(#[from] OutputError),
     #[error(transparent)]
-    Causal(#[from] crate::causal::CausalError),
+    Causal(#[from] CausalError),
     #[error(transparent)]
     Trace(#[from] TraceError),
     #[error(transparent)]

@@ -17,6 +17,7 @@ pub mod config;
 pub mod data;
 pub mod engine;
 pub mod error;
+pub mod fsutil;
 pub mod gradcheck;
 pub mod learning;
 pub mod neuron;

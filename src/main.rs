@@ -131,7 +131,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             offline,
         } => {
             let m = Model::load(&model)?;
-            let opts = bsp_sim::trace::sample::SampleOptions {
+            let opts = bsp_sim::run::sample::SampleOptions {
                 sample,
                 checkpoint,
                 seed,
@@ -140,7 +140,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 offline,
                 spec: trace.as_deref().map(parse_trace).transpose()?,
             };
-            let o = bsp_sim::trace::sample::record_sample(&m, &opts)
+            let o = bsp_sim::run::sample::record_sample(&m, &opts)
                 .with_context(|| format!("{}", model.display()))?;
             let c = &o.manifest.counts;
             println!(
@@ -322,7 +322,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             offline,
         } => {
             let m = Model::load(&model)?;
-            let opts = bsp_sim::gradcheck::CheckOptions {
+            let opts = bsp_sim::run::gradcheck::CheckOptions {
                 batch: batch as usize,
                 shuffle,
                 seed,
@@ -331,8 +331,9 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 data_dir: data,
                 offline,
             };
-            let report = bsp_sim::gradcheck::gradcheck_model(&m, &opts, &ProgressBar::hidden())
-                .with_context(|| format!("{}", model.display()))?;
+            let report =
+                bsp_sim::run::gradcheck::gradcheck_model(&m, &opts, &ProgressBar::hidden())
+                    .with_context(|| format!("{}", model.display()))?;
             if json {
                 println!("{}", report.to_json());
             } else {

@@ -143,7 +143,7 @@ pub fn plot_run(dir: &Path, opts: &PlotOptions) -> Result<PlotOutcome, PlotError
             dir: dir.to_path_buf(),
         });
     }
-    crate::report::create_dir(&out).map_err(|e| PlotError::Draw {
+    crate::fsutil::create_dir(&out).map_err(|e| PlotError::Draw {
         path: out.clone(),
         detail: e.source.to_string(),
     })?;

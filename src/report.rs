@@ -1,12 +1,10 @@
-//! Run outputs: per-epoch metrics (`metrics.csv`), the run summary (`summary.json`) and
-//! atomic file writes, so a reader never sees a half-written file presented as complete.
+//! Run outputs: per-epoch metrics (`metrics.csv`) and the run summary (`summary.json`),
+//! written atomically with [`crate::fsutil::write_atomic`], so a reader never sees a
+//! half-written file presented as complete.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-
-use crate::error::OutputError;
 
 /// One epoch's measurements: a row of `metrics.csv`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,29 +63,6 @@ pub struct Summary {
     pub counters: crate::engine::Counters,
 }
 
-/// Writes `contents` to `path` through a temporary file and a rename.
-pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), OutputError> {
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("")
-    ));
-    let out_err = |source| OutputError {
-        path: path.to_path_buf(),
-        source,
-    };
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(contents)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(out_err(e));
-    }
-    Ok(())
-}
-
 /// Renders the metrics as CSV with a header row.
 pub fn metrics_csv(records: &[EpochRecord]) -> Vec<u8> {
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -103,13 +78,4 @@ pub fn read_metrics(path: &Path) -> Result<Vec<EpochRecord>, String> {
     rd.deserialize()
         .collect::<Result<Vec<EpochRecord>, _>>()
         .map_err(|e| format!("{}: {e}", path.display()))
-}
-
-/// Creates `dir` (and parents), naming the directory in the error.
-pub fn create_dir(dir: &Path) -> Result<PathBuf, OutputError> {
-    std::fs::create_dir_all(dir).map_err(|source| OutputError {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    Ok(dir.to_path_buf())
 }

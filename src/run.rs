@@ -1,7 +1,8 @@
 //! A training run: load the data, build the network from the seed, train epoch by epoch
 //! with per-epoch evaluation, and write `metrics.csv`, `summary.json` and a checkpoint into
 //! the run directory after every epoch. The caller observes progress through [`Observer`];
-//! the library itself prints nothing.
+//! the library itself prints nothing. [`sample`] is `bsp-sim trace`: one sample, recorded
+//! in full.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,14 +20,18 @@ use crate::engine::event::AsyncEngine;
 use crate::engine::sync::SyncEngine;
 use crate::engine::{Engine, Tally};
 use crate::error::{CheckpointError, Error, Result, SimError};
+use crate::fsutil;
 use crate::neuron::LayerNeurons;
 use crate::report::{self, EpochRecord, RunStatus, Summary};
 use crate::topology::Network;
 use crate::trace::manifest::TraceStatus;
-use crate::trace::{Recorder, TraceSection};
+use crate::trace::{Recorder, Selection, TraceSection};
 
-/// Stream of the seeded generator that draws the initial coefficients.
-const INIT_STREAM: u64 = 1;
+pub mod gradcheck;
+pub mod sample;
+
+pub use crate::topology::build::build_network;
+
 /// Streams `SHUFFLE_STREAM + epoch` order each epoch's training samples.
 const SHUFFLE_STREAM: u64 = 1000;
 
@@ -88,19 +93,6 @@ pub fn thread_count(threads: Option<usize>) -> usize {
     threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1)
-}
-
-/// Builds the model's network, drawing the initial C (and random wiring) from the seed's
-/// init stream: the network every engine built from the same seed starts from.
-pub fn build_network(model: &Model, seed: u64) -> Network {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    rng.set_stream(INIT_STREAM);
-    Network::build(
-        &model.file.network.layers,
-        &model.connectivity(),
-        model.file.network.init,
-        &mut rng,
-    )
 }
 
 /// Builds the network from the seed and compiles it into the model's engine.
@@ -250,18 +242,18 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
             None => new_run_dir(&opts.out, &model.file.name, seed)?,
         },
     };
-    report::create_dir(&run_dir)?;
+    fsutil::create_dir(&run_dir)?;
     if resumed.is_none() {
         let copy = match &model.path {
             Some(p) => std::fs::read(p).unwrap_or_default(),
             None => Vec::new(),
         };
-        report::write_atomic(&run_dir.join("model.yaml"), &copy)?;
+        fsutil::write_atomic(&run_dir.join("model.yaml"), &copy)?;
     }
 
     let mut recorder = match selection {
         Some((selection, spec)) => {
-            let dir = crate::trace::sample::trace_dir(&run_dir);
+            let dir = crate::trace::manifest::trace_dir(&run_dir);
             let info = trace_info(&model, engine.as_ref(), &run_dir, seed, spec);
             Some(Recorder::create(&dir, selection, info)?)
         }
@@ -464,9 +456,9 @@ fn train_epochs(
             samples_per_second: running.samples as f64 / train_seconds.max(1e-9),
         };
         metrics.push(record.clone());
-        report::write_atomic(&run_dir.join("metrics.csv"), &report::metrics_csv(metrics))?;
+        fsutil::write_atomic(&run_dir.join("metrics.csv"), &report::metrics_csv(metrics))?;
         if probe.is_some() {
-            report::write_atomic(&probe_path, probe_csv.as_bytes())?;
+            fsutil::write_atomic(&probe_path, probe_csv.as_bytes())?;
         }
         let ck = Checkpoint::new(
             model.file.clone(),
@@ -478,7 +470,7 @@ fn train_epochs(
             engine.neurons().iter().map(LayerNeurons::state).collect(),
             metrics.clone(),
         );
-        report::write_atomic(
+        fsutil::write_atomic(
             &run_dir.join(checkpoint::FILE_NAME),
             ck.to_json().as_bytes(),
         )?;
@@ -500,7 +492,7 @@ struct Hooks<'a> {
 pub fn trace_selection(
     model: &Model,
     opts: &RunOptions,
-) -> Result<Option<(crate::trace::Selection, String)>, crate::error::TraceError> {
+) -> Result<Option<(Selection, String)>, crate::error::TraceError> {
     if opts.no_trace {
         return Ok(None);
     }
@@ -522,7 +514,22 @@ pub fn trace_selection(
                 key: e.key,
                 detail: e.detail,
             })?;
-    Ok(Some((selection.for_model(model), section.to_spec())))
+    Ok(Some((
+        recorded_selection(selection, model),
+        section.to_spec(),
+    )))
+}
+
+/// The selection as recorded for `model`: the asynchronous engine records the events it
+/// really sends, so its own thresholds replace the selection's (which apply to the events
+/// derived from the synchronous engine's signals).
+pub fn recorded_selection(mut selection: Selection, model: &Model) -> Selection {
+    if model.file.engine == EngineKind::Async {
+        let a = &model.file.asynchronous;
+        selection.theta = a.theta;
+        selection.theta_backward = a.theta_backward.unwrap_or(a.theta);
+    }
+    selection
 }
 
 /// What the trace manifest says about this run.
@@ -619,7 +626,7 @@ pub fn evaluate_checkpoint(
 
 fn write_summary(dir: &Path, summary: &Summary) -> Result<(), Error> {
     let json = serde_json::to_string_pretty(summary).expect("summary serialises");
-    Ok(report::write_atomic(
+    Ok(fsutil::write_atomic(
         &dir.join("summary.json"),
         json.as_bytes(),
     )?)

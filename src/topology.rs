@@ -16,6 +16,7 @@ use rand_distr::{Distribution, Normal, Uniform};
 
 use crate::config::{Connectivity, InitSection};
 
+pub mod build;
 pub mod projection;
 pub mod weights;
 pub use projection::Projection;

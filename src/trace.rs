@@ -10,7 +10,9 @@
 //! * [`Recorder`]: the sink that streams to files under `RUN_DIR/trace/` with bounded memory:
 //!   [`csv`] (`events.csv`, `states.csv`), [`vcd`] (`waves.vcd`, one `real` signal per neuron
 //!   and wave) and [`manifest`] (`manifest.json`: selection, files, status).
-//! * [`sample`]: `bsp-sim trace`, one training sample recorded in full.
+//!
+//! This module only writes and reads trace files; `bsp-sim trace` (one training sample
+//! recorded in full), which builds an engine and loads data, is `run::sample`.
 //!
 //! Time. An event's `time` is simulated time within its sample's presentation: the forward
 //! window runs from 0 to T (`integration.forward_window`), the backward window from T to
@@ -28,7 +30,6 @@ pub mod csv;
 pub mod manifest;
 pub mod probe;
 pub mod recorder;
-pub mod sample;
 pub mod spec;
 pub mod vcd;
 
@@ -161,18 +162,6 @@ impl Selection {
 
     pub fn wants_wave(&self, wave: Wave) -> bool {
         self.waves.contains(&wave)
-    }
-
-    /// The selection as recorded for `model`: the asynchronous engine records the events it
-    /// really sends, so its own thresholds replace the selection's (which apply to the
-    /// events derived from the synchronous engine's signals).
-    pub fn for_model(mut self, model: &crate::Model) -> Selection {
-        if model.file.engine == crate::config::EngineKind::Async {
-            let a = &model.file.asynchronous;
-            self.theta = a.theta;
-            self.theta_backward = a.theta_backward.unwrap_or(a.theta);
-        }
-        self
     }
 
     /// Recorded neurons of `layer` (empty for a layer that is not recorded).

@@ -492,7 +492,7 @@ fn unwritable_trace_directory_is_a_clear_error() {
 
 #[test]
 fn trace_command_records_one_sample_in_full() {
-    use bsp_sim::trace::sample::{record_sample, SampleOptions};
+    use bsp_sim::run::sample::{record_sample, SampleOptions};
     let dir = tempfile::tempdir().unwrap();
     let m = small_model();
     let o = record_sample(

@@ -43,7 +43,7 @@ pub fn default_neuron() -> NeuronParams {
 /// The report for one model: its network as `run` would build it from the model's seed
 /// (random wiring included), checked on every pair or on `sample` seeded sources.
 pub fn analyze(model: &Model, sample: Option<usize>) -> Result<CausalReport, CausalError> {
-    let net = crate::run::build_network(model, model.file.seed);
+    let net = crate::topology::build::build_network(model, model.file.seed);
     analyze_network(
         &model.file.name,
         &net,

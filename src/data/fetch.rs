@@ -19,6 +19,9 @@ use super::idx::{describe_gzip_error, is_gzip};
 use super::locate::BASE_NAMES;
 use super::{DataError, DatasetName};
 
+/// Where downloads go by default; defined beside the search order that looks there too.
+pub use super::locate::cache_dir;
+
 /// Environment variable whose URL replaces the built-in mirrors (see [`default_mirrors`]).
 pub const MIRROR_ENV_VAR: &str = "BSP_SIM_MIRROR";
 
@@ -89,12 +92,6 @@ pub fn mirror_url(name: DatasetName, url: &str) -> String {
     } else {
         format!("{}/{name}/", url.trim_end_matches('/'))
     }
-}
-
-/// The user cache directory that downloads go to: `dirs::cache_dir()/bsp-sim`
-/// (`~/.cache/bsp-sim` on Linux), or `None` if the system has no notion of one.
-pub fn cache_dir() -> Option<PathBuf> {
-    dirs::cache_dir().map(|d| d.join("bsp-sim"))
 }
 
 /// Downloads the four files of `name` into `dest/<name>/` and returns that directory.

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{fetch, DatasetName};
+use super::DatasetName;
 
 /// Directory that Debian's `dataset-*` packages install into (one folder per data set).
 pub const SYSTEM_DIR: &str = "/usr/share/datasets";
@@ -24,6 +24,12 @@ pub const BASE_NAMES: [&str; 4] = [
     "t10k-images-idx3-ubyte",
     "t10k-labels-idx1-ubyte",
 ];
+
+/// The user cache directory that downloads go to: `dirs::cache_dir()/bsp-sim`
+/// (`~/.cache/bsp-sim` on Linux), or `None` if the system has no notion of one.
+pub fn cache_dir() -> Option<PathBuf> {
+    dirs::cache_dir().map(|d| d.join("bsp-sim"))
+}
 
 /// Where to look for data, in priority order; `None` entries are skipped.
 ///
@@ -64,7 +70,7 @@ impl DataSearch {
             model_dir,
             env_dir,
             cwd_data,
-            cache_dir: fetch::cache_dir(),
+            cache_dir: cache_dir(),
             system_dir: Some(PathBuf::from(SYSTEM_DIR)),
         }
     }

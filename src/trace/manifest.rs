@@ -2,12 +2,12 @@
 //! convention, files, counts and status. Written atomically: `running` when the recording
 //! starts (and refreshed every epoch), then `complete`, `interrupted` (Ctrl-C) or `failed`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::OutputError;
-use crate::report::write_atomic;
+use crate::fsutil::write_atomic;
 
 /// Name of the manifest inside a trace directory.
 pub const FILE_NAME: &str = "manifest.json";
@@ -15,6 +15,18 @@ pub const FILE_NAME: &str = "manifest.json";
 pub const DIR_NAME: &str = "trace";
 pub const FORMAT: &str = "bsp-sim-trace";
 pub const VERSION: u32 = 1;
+
+/// The trace directory of a run: `RUN_DIR/trace`, or `trace-2`, `trace-3`, ... when a
+/// resumed run records again.
+pub fn trace_dir(run_dir: &Path) -> PathBuf {
+    let mut dir = run_dir.join(DIR_NAME);
+    let mut k = 1;
+    while dir.exists() {
+        k += 1;
+        dir = run_dir.join(format!("{DIR_NAME}-{k}"));
+    }
+    dir
+}
 
 /// Status of a recording.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

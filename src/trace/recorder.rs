@@ -13,7 +13,7 @@ use super::manifest::{Counts, Files, Manifest, SelectionInfo, TimeInfo, TraceSta
 use super::vcd::{VcdStream, TICK};
 use super::{Event, Selection, StateSample, TraceSink};
 use crate::error::OutputError;
-use crate::report::create_dir;
+use crate::fsutil::create_dir;
 
 pub const EVENTS_FILE: &str = "events.csv";
 pub const STATES_FILE: &str = "states.csv";

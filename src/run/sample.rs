@@ -3,14 +3,14 @@
 //! step) into a new run directory — the quickest way to see a forward wave and the backward
 //! wave it causes.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use super::manifest::{Manifest, TraceStatus, DIR_NAME};
-use super::{Recorder, TraceSection};
 use crate::checkpoint::Checkpoint;
 use crate::engine::Tally;
 use crate::error::{Result, TraceError};
-use crate::run::{build_engine, load_data, new_run_dir, restore, trace_info};
+use crate::run::{build_engine, load_data, new_run_dir, recorded_selection, restore, trace_info};
+use crate::trace::manifest::{trace_dir, Manifest, TraceStatus};
+use crate::trace::{Recorder, TraceSection};
 use crate::Model;
 
 /// Options of `bsp-sim trace`.
@@ -38,18 +38,6 @@ pub struct SampleOutcome {
     /// Loss and correctness of the sample before the update.
     pub tally: Tally,
     pub label: u8,
-}
-
-/// The trace directory of a run: `RUN_DIR/trace`, or `trace-2`, `trace-3`, ... when a
-/// resumed run records again.
-pub fn trace_dir(run_dir: &Path) -> PathBuf {
-    let mut dir = run_dir.join(DIR_NAME);
-    let mut k = 1;
-    while dir.exists() {
-        k += 1;
-        dir = run_dir.join(format!("{DIR_NAME}-{k}"));
-    }
-    dir
 }
 
 /// Trains on one sample with full recording; see the module doc.
@@ -103,13 +91,13 @@ pub fn record_sample(model: &Model, opts: &SampleOptions) -> Result<SampleOutcom
             origin: "--trace".into(),
             key: e.key,
             detail: e.detail,
-        })?
-        .for_model(&model);
+        })?;
+    let selection = recorded_selection(selection, &model);
     let run_dir = new_run_dir(&opts.out, &format!("{}-trace", model.file.name), seed)?;
-    crate::report::create_dir(&run_dir)?;
+    crate::fsutil::create_dir(&run_dir)?;
     if let Some(p) = &model.path {
         if let Ok(bytes) = std::fs::read(p) {
-            crate::report::write_atomic(&run_dir.join("model.yaml"), &bytes)?;
+            crate::fsutil::write_atomic(&run_dir.join("model.yaml"), &bytes)?;
         }
     }
     let info = trace_info(&model, engine.as_ref(), &run_dir, seed, section.to_spec());
