@@ -109,7 +109,7 @@ fn bench_data(
         true,
         Some(samples + batch),
         Some(1),
-        &indicatif::ProgressBar::hidden(),
+        &crate::progress::NoProgress,
     )?;
     let order = epoch_order(model.file.seed, 0, split.train.len());
     Ok((split, order))

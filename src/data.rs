@@ -7,7 +7,7 @@
 //! small seeded stand-in with the same shape for demos and fast tests.
 //!
 //! This module is one of the two places where the library does I/O (the other is `trace`);
-//! it never prints: progress goes to the caller's [`indicatif::ProgressBar`] and failures
+//! it never prints: progress goes to the caller's [`Progress`] and failures
 //! come back as [`DataError`]s whose messages say what to do next.
 
 pub mod fetch;
@@ -20,6 +20,8 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 pub use locate::DataSearch;
+
+use crate::progress::Progress;
 
 /// The real data sets the simulator knows how to find, fetch and verify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -277,7 +279,7 @@ pub fn load(
     name: DatasetName,
     search: &DataSearch,
     download: bool,
-    progress: &indicatif::ProgressBar,
+    progress: &dyn Progress,
 ) -> Result<Split, DataError> {
     if let Some(files) = locate::find(name, search) {
         return read_split(name, &files);

@@ -21,6 +21,7 @@ pub mod gradient;
 pub mod learning;
 pub mod neuron;
 pub mod plot;
+pub mod progress;
 pub mod report;
 pub mod run;
 pub mod topology;

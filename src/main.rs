@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use indicatif::{ProgressBar, ProgressStyle};
 
 use bsp_sim::data::{fetch, DatasetName};
+use bsp_sim::progress::NoProgress;
 use bsp_sim::run::{self, RunOptions};
 use bsp_sim::{Error, Model};
 
@@ -17,7 +17,7 @@ mod cli {
 }
 
 use cli::args::{Cli, Command, DataAction};
-use cli::console::{stop_on_ctrl_c, Console};
+use cli::console::{stop_on_ctrl_c, Console, DownloadBar};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -331,9 +331,8 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 data_dir: data,
                 offline,
             };
-            let report =
-                bsp_sim::gradient::check::gradcheck_model(&m, &opts, &ProgressBar::hidden())
-                    .with_context(|| format!("{}", model.display()))?;
+            let report = bsp_sim::gradient::check::gradcheck_model(&m, &opts, &NoProgress)
+                .with_context(|| format!("{}", model.display()))?;
             if json {
                 println!("{}", report.to_json());
             } else {
@@ -355,15 +354,8 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 Some(m) => vec![fetch::mirror_url(name, &m)],
                 None => fetch::default_mirrors(name),
             };
-            let bar = ProgressBar::new(0);
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
-                )
-                .expect("valid template"),
-            );
+            let bar = DownloadBar::for_fetch();
             let dir = fetch::fetch(name, &dest, &mirrors, &bar).map_err(Error::from)?;
-            bar.finish_and_clear();
             println!("{name} ready in {}", dir.display());
             Ok(())
         }

@@ -19,6 +19,7 @@ use crate::engine::event::AsyncEngine;
 use crate::engine::sync::SyncEngine;
 use crate::engine::{Engine, LayerNeurons, Settings, Tally};
 use crate::error::{CheckpointError, Error, Result, SimError};
+use crate::progress::{NoProgress, Progress};
 use crate::report::{self, EpochRecord, RunStatus, Summary};
 use crate::topology::Network;
 use crate::trace::manifest::TraceStatus;
@@ -68,9 +69,9 @@ pub struct RunOptions {
 
 /// Progress callbacks; every method has a do-nothing default.
 pub trait Observer {
-    /// A progress bar for downloads (hidden by default).
-    fn download_bar(&mut self) -> indicatif::ProgressBar {
-        indicatif::ProgressBar::hidden()
+    /// Where the progress of a data download goes (nowhere by default).
+    fn download_progress(&mut self) -> Box<dyn Progress> {
+        Box::new(NoProgress)
     }
     fn run_started(&mut self, _run_dir: &Path, _summary: &Summary) {}
     fn epoch_started(&mut self, _epoch: usize, _epochs: usize, _samples: usize) {}
@@ -149,7 +150,7 @@ pub fn load_data(
     offline: bool,
     train_limit: Option<usize>,
     test_limit: Option<usize>,
-    bar: &indicatif::ProgressBar,
+    progress: &dyn Progress,
 ) -> Result<Split> {
     let mut split = match &model.data {
         DataSource::Synthetic(spec) => data::synthetic::generate(spec, seed),
@@ -159,7 +160,7 @@ pub fn load_data(
             download,
         } => {
             let search = DataSearch::from_environment(data_dir, dir.clone());
-            data::load(*name, &search, *download && !offline, bar)?
+            data::load(*name, &search, *download && !offline, progress)?
         }
     };
     if let Some(n) = train_limit.or(model.file.data.train_limit) {
@@ -232,7 +233,7 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
         opts.offline,
         train_limit,
         test_limit,
-        &obs.download_bar(),
+        obs.download_progress().as_ref(),
     )?;
     let mut engine = build_engine(&model, seed, threads)?;
     let mut metrics = Vec::new();
@@ -607,7 +608,7 @@ pub fn evaluate_checkpoint(
         opts.offline,
         Some(0),
         opts.test_limit.or(ck.test_limit),
-        &obs.download_bar(),
+        obs.download_progress().as_ref(),
     )?;
     let mut engine = build_engine(&model, ck.seed, threads)?;
     restore(engine.as_mut(), &ck, &file)?;

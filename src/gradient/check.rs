@@ -275,7 +275,7 @@ pub struct CheckOptions {
 pub fn gradcheck_model(
     model: &crate::Model,
     opts: &CheckOptions,
-    bar: &indicatif::ProgressBar,
+    progress: &dyn crate::progress::Progress,
 ) -> crate::Result<Report> {
     use crate::checkpoint::Checkpoint;
     use crate::run;
@@ -295,7 +295,7 @@ pub fn gradcheck_model(
         opts.offline,
         None,
         Some(0),
-        bar,
+        progress,
     )?;
     // The check is defined on the synchronous engine's discretisation, whatever `engine`
     // the model names.

@@ -66,7 +66,6 @@ pub fn record_sample(model: &Model, opts: &SampleOptions) -> Result<SampleOutcom
         ),
         None => (model.clone(), opts.seed.unwrap_or(model.file.seed), 1),
     };
-    let bar = indicatif::ProgressBar::hidden();
     let split = load_data(
         &model,
         seed,
@@ -74,7 +73,7 @@ pub fn record_sample(model: &Model, opts: &SampleOptions) -> Result<SampleOutcom
         opts.offline,
         None,
         Some(0),
-        &bar,
+        &crate::progress::NoProgress,
     )?;
     let n = split.train.len();
     if opts.sample >= n {
