@@ -147,12 +147,13 @@ pub enum DataError {
         download_error: Option<String>,
     },
     /// A file or directory could not be read, written or created.
-    #[error("cannot access {}: {source}; check that the path exists and is readable (and writable for downloads)", path.display())]
+    #[error("cannot access {}: {cause}; check that the path exists and is readable (and writable for downloads)", path.display())]
     Io {
         /// The file or directory concerned.
         path: PathBuf,
-        /// The underlying operating-system error.
-        source: std::io::Error,
+        /// The underlying operating-system error, part of the message and therefore not
+        /// also the error's `source()` (which `{:#}` would print a second time).
+        cause: std::io::Error,
     },
     /// The file does not start with the IDX magic number of the expected kind.
     #[error("{}: expected magic 0x{expected:08x} ({kind}), found 0x{found:08x}; is this really an {kind} file?", path.display(), kind = idx::magic_kind(*expected))]

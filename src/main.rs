@@ -1,5 +1,6 @@
 //! The `bsp-sim` command line: parses flags, calls the library, draws progress bars, prints
-//! results and maps errors to exit codes (1: the run failed, 2: bad input or usage).
+//! results and maps errors to exit codes (`bsp_sim::Error::exit_code`: 2 bad input or usage,
+//! 130 interrupted, 1 the run failed).
 
 use std::process::ExitCode;
 
@@ -25,43 +26,16 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            let interrupted = matches!(e.downcast_ref::<Error>(), Some(Error::Interrupted { .. }));
-            ExitCode::from(if interrupted {
-                130
-            } else if is_input_error(&e) {
-                2
-            } else {
-                1
-            })
+            // Every library error reaches here as a `bsp_sim::Error` (perhaps under a
+            // context naming the model file); the binary's own failures exit with 1.
+            ExitCode::from(e.downcast_ref::<Error>().map_or(1, Error::exit_code))
         }
     }
 }
 
-/// Whether the user's input (model file, data, checkpoint) is at fault rather than the run.
-fn is_input_error(e: &anyhow::Error) -> bool {
-    use bsp_sim::error::{CheckpointError, ConfigError};
-    e.downcast_ref::<ConfigError>().is_some()
-        || e.downcast_ref::<bsp_sim::data::DataError>().is_some()
-        || e.downcast_ref::<CheckpointError>().is_some()
-        || e.downcast_ref::<bsp_sim::error::TraceError>().is_some()
-        || matches!(
-            e.downcast_ref::<bsp_sim::error::PlotError>(),
-            Some(p) if !matches!(p, bsp_sim::error::PlotError::Draw { .. })
-        )
-        || matches!(
-            e.downcast_ref::<Error>(),
-            Some(
-                Error::Config(_)
-                    | Error::Data(_)
-                    | Error::Checkpoint(_)
-                    | Error::Causal(_)
-                    | Error::Trace(_)
-            )
-        )
-        || matches!(
-            e.downcast_ref::<Error>(),
-            Some(Error::Plot(p)) if !matches!(p, bsp_sim::error::PlotError::Draw { .. })
-        )
+/// Loads a model file, its error folded into the library's [`Error`].
+fn load_model(path: &std::path::Path) -> bsp_sim::Result<Model> {
+    Ok(Model::load(path)?)
 }
 
 fn git_commit() -> Option<String> {
@@ -87,7 +61,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             gradcheck_every,
         } => {
             let path = model;
-            let model = Model::load(&path)?;
+            let model = load_model(&path)?;
             let trace = trace.as_deref().map(parse_trace).transpose()?;
             let opts = RunOptions {
                 epochs,
@@ -130,7 +104,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             data,
             offline,
         } => {
-            let m = Model::load(&model)?;
+            let m = load_model(&model)?;
             let opts = bsp_sim::trace::sample::SampleOptions {
                 sample,
                 checkpoint,
@@ -179,14 +153,14 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         } => {
             let opts = bsp_sim::plot::PlotOptions {
                 neurons: match neurons {
-                    Some(n) => bsp_sim::plot::parse_neurons(&n)?,
+                    Some(n) => bsp_sim::plot::parse_neurons(&n).map_err(Error::from)?,
                     None => Vec::new(),
                 },
                 sample,
                 epoch,
                 out,
             };
-            let o = bsp_sim::plot::plot_run(&run_dir, &opts)?;
+            let o = bsp_sim::plot::plot_run(&run_dir, &opts).map_err(Error::from)?;
             for note in &o.notes {
                 eprintln!("note: {note}");
             }
@@ -238,7 +212,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             quiet,
         } => {
             let path = model;
-            let model = Model::load(&path)?;
+            let model = load_model(&path)?;
             let opts = bsp_sim::compare::CompareOptions {
                 run: RunOptions {
                     epochs,
@@ -264,7 +238,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Validate { model } => {
-            let m = Model::load(&model)?;
+            let m = load_model(&model)?;
             let engine = run::build_engine(&m, m.file.seed, 1)?;
             let settings = bsp_sim::engine::Settings::from_model(&m);
             let f = &m.file;
@@ -297,7 +271,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         } => {
             let report = match model {
                 Some(path) => {
-                    let m = Model::load(&path)?;
+                    let m = load_model(&path)?;
                     bsp_sim::causal::analyze(&m, sample).map_err(Error::from)?
                 }
                 None => bsp_sim::causal::analyze_neuron(&bsp_sim::causal::default_neuron(), sample)
@@ -321,7 +295,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             data,
             offline,
         } => {
-            let m = Model::load(&model)?;
+            let m = load_model(&model)?;
             let opts = bsp_sim::gradient::check::CheckOptions {
                 batch: batch as usize,
                 shuffle,
@@ -343,9 +317,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Data {
             action: DataAction::Fetch { name, dest, mirror },
         } => {
-            let name: DatasetName = name
-                .parse()
-                .map_err(|e: bsp_sim::data::DataError| anyhow::anyhow!(e))?;
+            let name: DatasetName = name.parse().map_err(Error::from)?;
             let dest = match dest.or_else(fetch::cache_dir) {
                 Some(d) => d,
                 None => anyhow::bail!("no user cache directory on this system; pass --dest DIR"),
@@ -365,7 +337,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             threads,
             data,
         } => {
-            let m = Model::load(&model)?;
+            let m = load_model(&model)?;
             if m.file.engine == bsp_sim::config::EngineKind::Async {
                 let r = bsp_sim::bench::bench_async(&m, samples, threads, data)?;
                 println!(
@@ -419,10 +391,12 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
 }
 
 /// Parses a `--trace` spec string.
-fn parse_trace(spec: &str) -> Result<bsp_sim::trace::TraceSection, bsp_sim::error::TraceError> {
-    bsp_sim::trace::TraceSection::parse(spec).map_err(|e| bsp_sim::error::TraceError {
-        origin: "--trace".into(),
-        key: e.key,
-        detail: e.detail,
+fn parse_trace(spec: &str) -> bsp_sim::Result<bsp_sim::trace::TraceSection> {
+    bsp_sim::trace::TraceSection::parse(spec).map_err(|e| {
+        Error::Trace(bsp_sim::error::TraceError {
+            origin: "--trace".into(),
+            key: e.key,
+            detail: e.detail,
+        })
     })
 }

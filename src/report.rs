@@ -73,7 +73,7 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), OutputError> {
     ));
     let out_err = |source| OutputError {
         path: path.to_path_buf(),
-        source,
+        cause: source,
     };
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
@@ -109,7 +109,7 @@ pub fn read_metrics(path: &Path) -> Result<Vec<EpochRecord>, String> {
 pub fn create_dir(dir: &Path) -> Result<PathBuf, OutputError> {
     std::fs::create_dir_all(dir).map_err(|source| OutputError {
         path: dir.to_path_buf(),
-        source,
+        cause: source,
     })?;
     Ok(dir.to_path_buf())
 }

@@ -179,12 +179,42 @@ fn missing_model_file_is_named() {
 }
 
 #[test]
+fn missing_model_file_gives_its_os_error_once_and_exit_code_2_in_every_command() {
+    let missing = "/nonexistent/model.yaml";
+    for args in [
+        &["validate", missing][..],
+        &["run", missing, "-q"],
+        &["trace", missing, "--sample", "0"],
+        &["compare", missing, "-q"],
+        &["gradcheck", missing],
+        &["bench", missing],
+        &["causal", missing],
+    ] {
+        let out = bsp().args(args).assert().failure().code(2);
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(stderr.contains(missing), "{args:?}: {stderr}");
+        assert_eq!(
+            stderr.matches("(os error 2)").count(),
+            1,
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+#[test]
 fn unwritable_output_directory_is_named() {
     let (d, path) = model_file("good.yaml", GOOD);
     let blocker = d.path().join("file");
     std::fs::write(&blocker, "not a directory").unwrap();
     let out = blocker.join("runs");
     fails_to_run(&path, &out, 1, &["cannot write", "--out"]);
+    let (path, out) = (path.to_str().unwrap(), out.to_str().unwrap());
+    let failed = bsp()
+        .args(["run", path, "-q", "--out", out])
+        .assert()
+        .failure();
+    let stderr = String::from_utf8_lossy(&failed.get_output().stderr).into_owned();
+    assert_eq!(stderr.matches("(os error").count(), 1, "{stderr}");
 }
 
 #[test]

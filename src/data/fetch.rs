@@ -119,7 +119,7 @@ pub fn fetch(
     let existed = (dest.is_dir(), dir.is_dir());
     fs::create_dir_all(&dir).map_err(|source| DataError::Io {
         path: dir.clone(),
-        source,
+        cause: source,
     })?;
     let result = fetch_into(name, &dir, mirrors, progress);
     if result.is_err() {
@@ -268,7 +268,7 @@ fn download_one(
         .and_then(|mut f| read_up_to(&mut f, &mut magic))
         .map_err(|source| DataError::Io {
             path: part.path.clone(),
-            source,
+            cause: source,
         })?;
     let name = if is_gzip(&magic[..got]) {
         file
@@ -318,7 +318,7 @@ impl PartFile {
             .open(&path)
             .map_err(|source| DataError::Io {
                 path: path.clone(),
-                source,
+                cause: source,
             })?;
         Ok(PartFile {
             path,
@@ -330,7 +330,7 @@ impl PartFile {
     fn io_err(&self, source: io::Error) -> DataError {
         DataError::Io {
             path: self.path.clone(),
-            source,
+            cause: source,
         }
     }
 
@@ -355,7 +355,7 @@ impl PartFile {
         self.finish_writing()?;
         fs::rename(&self.path, target).map_err(|source| DataError::Io {
             path: target.to_path_buf(),
-            source,
+            cause: source,
         })?;
         self.persisted = true;
         Ok(())
