@@ -26,6 +26,7 @@ pub mod report;
 pub mod run;
 pub mod topology;
 pub mod trace;
+pub mod validate;
 
 pub use config::Model;
 pub use error::{Error, Result};

@@ -83,15 +83,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             let mut obs = Console::new(quiet);
             let outcome =
                 run::run(&model, &opts, &mut obs).with_context(|| format!("{}", path.display()))?;
-            let s = &outcome.summary;
-            println!(
-                "done: {} epochs in {:.1} s; final test accuracy {}; outputs in {}",
-                s.epochs_done,
-                s.wall_seconds,
-                s.final_test_accuracy
-                    .map_or("n/a".into(), |a| format!("{:.2}%", 100.0 * a)),
-                outcome.run_dir.display()
-            );
+            println!("{outcome}");
             Ok(())
         }
         Command::Trace {
@@ -116,32 +108,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             };
             let o = bsp_sim::trace::sample::record_sample(&m, &opts)
                 .with_context(|| format!("{}", model.display()))?;
-            let c = &o.manifest.counts;
-            println!(
-                "sample {sample} (label {}): loss {:.4}, {}; {} events, {} state rows",
-                o.label,
-                o.tally.mean_loss(),
-                if o.tally.correct == 1 {
-                    "predicted right"
-                } else {
-                    "predicted wrong"
-                },
-                c.events,
-                c.states
-            );
-            println!("trace in {}", o.trace_dir.display());
-            for f in [
-                &o.manifest.files.events,
-                &o.manifest.files.states,
-                &o.manifest.files.vcd,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                println!("  {}", o.trace_dir.join(f).display());
-            }
-            println!("  {}", o.trace_dir.join("manifest.json").display());
-            println!("plot it: bsp-sim plot {}", o.run_dir.display());
+            println!("{o}");
             Ok(())
         }
         Command::Plot {
@@ -184,15 +151,9 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 ..RunOptions::default()
             };
             let mut obs = Console::new(false);
-            let (t, ck) = run::evaluate_checkpoint(&checkpoint, &opts, &mut obs)?;
             println!(
-                "{} after {} epochs: test accuracy {:.2}% ({} / {}), mean loss {:.4}",
-                ck.model.name,
-                ck.epochs_done,
-                100.0 * t.accuracy(),
-                t.correct,
-                t.samples,
-                t.mean_loss()
+                "{}",
+                run::evaluate_checkpoint(&checkpoint, &opts, &mut obs)?
             );
             Ok(())
         }
@@ -239,29 +200,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         }
         Command::Validate { model } => {
             let m = load_model(&model)?;
-            let engine = run::build_engine(&m, m.file.seed, 1)?;
-            let settings = bsp_sim::engine::Settings::from_model(&m);
-            let f = &m.file;
-            println!("{}: ok", model.display());
-            println!("  name       {}", f.name);
-            println!("  layers     {:?}", f.network.layers);
-            println!(
-                "  synapses   {}",
-                engine
-                    .projections()
-                    .iter()
-                    .map(|p| p.synapses())
-                    .sum::<usize>()
-            );
-            println!("  fixed point B0 = {:?}", m.neuron.rest);
-            println!(
-                "  windows    forward {} + backward {} steps of dt {}",
-                settings.forward_steps, settings.backward_steps, settings.dt
-            );
-            println!(
-                "  learning   {:?}, lr {}, batch {}, {} epochs",
-                f.learning.method, f.learning.lr, f.learning.batch_size, f.learning.epochs
-            );
+            println!("{}", bsp_sim::validate::validate(&m)?);
             Ok(())
         }
         Command::Causal {
@@ -339,52 +278,13 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         } => {
             let m = load_model(&model)?;
             if m.file.engine == bsp_sim::config::EngineKind::Async {
-                let r = bsp_sim::bench::bench_async(&m, samples, threads, data)?;
                 println!(
-                    "model              {} (async vs sync, coupling: delayed)",
-                    m.file.name
+                    "{}",
+                    bsp_sim::bench::bench_async(&m, samples, threads, data)?
                 );
-                println!("threads            {}", r.threads);
-                println!("samples timed      {}", r.samples);
-                println!(
-                    "async              {:.2} s, {:.1} samples/s, {:.0} events/sample",
-                    r.async_seconds, r.async_samples_per_second, r.events_per_sample
-                );
-                println!(
-                    "deliveries         {:.3e} per sample, {:.3e} per second",
-                    r.deliveries_per_sample, r.deliveries_per_second
-                );
-                println!(
-                    "sync               {:.2} s, {:.1} samples/s",
-                    r.sync_seconds, r.sync_samples_per_second
-                );
-                println!("async / sync time  {:.2}", r.time_ratio());
-                return Ok(());
+            } else {
+                println!("{}", bsp_sim::bench::bench(&m, samples, threads, data)?);
             }
-            let r = bsp_sim::bench::bench(&m, samples, threads, data)?;
-            println!("model              {}", m.file.name);
-            println!("threads            {}", r.threads);
-            println!("batch size         {}", r.batch_size);
-            println!("samples timed      {} in {:.2} s", r.samples, r.seconds);
-            println!("training           {:.1} samples/s", r.samples_per_second);
-            println!(
-                "synaptic MACs      {:.3e} per sample",
-                r.synaptic_macs_per_sample
-            );
-            println!(
-                "flops              {:.3e} per sample ({:.2} GFLOP/s achieved)",
-                r.flops_per_sample, r.achieved_gflops
-            );
-            let (a, b, c) = r.roofline_shape;
-            println!(
-                "sgemm roofline     {:.2} GFLOP/s ({a}x{b} by {b}x{c}, {} threads)",
-                r.roofline_gflops, r.threads
-            );
-            println!(
-                "roofline bound     {:.1} samples/s",
-                r.roofline_samples_per_second
-            );
-            println!("ratio to roofline  {:.2}x", r.ratio_to_roofline());
             Ok(())
         }
     }

@@ -3,6 +3,7 @@
 //! the run directory after every epoch. The caller observes progress through [`Observer`];
 //! the library itself prints nothing.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -191,11 +192,26 @@ fn check_shapes(model: &Model, data: &Dataset) -> Result<(), SimError> {
     Ok(())
 }
 
-/// What a finished run reports.
+/// What a finished run reports; `Display` gives the one line `bsp-sim run` ends with.
 #[derive(Debug, Clone)]
 pub struct RunOutcome {
     pub run_dir: PathBuf,
     pub summary: Summary,
+}
+
+impl fmt::Display for RunOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.summary;
+        write!(
+            f,
+            "done: {} epochs in {:.1} s; final test accuracy {}; outputs in {}",
+            s.epochs_done,
+            s.wall_seconds,
+            s.final_test_accuracy
+                .map_or("n/a".into(), |a| format!("{:.2}%", 100.0 * a)),
+            self.run_dir.display()
+        )
+    }
 }
 
 /// Trains `model` as `opts` says, writing outputs under `opts.out/<run-id>` (or into the
@@ -592,12 +608,37 @@ pub fn restore(
     Ok(())
 }
 
+/// What [`evaluate_checkpoint`] measured; `Display` gives the line `bsp-sim eval` prints.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    /// The test set's tally.
+    pub tally: Tally,
+    /// The checkpoint that was evaluated.
+    pub checkpoint: Checkpoint,
+}
+
+impl fmt::Display for Evaluation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (t, ck) = (&self.tally, &self.checkpoint);
+        write!(
+            f,
+            "{} after {} epochs: test accuracy {:.2}% ({} / {}), mean loss {:.4}",
+            ck.model.name,
+            ck.epochs_done,
+            100.0 * t.accuracy(),
+            t.correct,
+            t.samples,
+            t.mean_loss()
+        )
+    }
+}
+
 /// Evaluates a checkpoint (a file or a run directory) on its model's test set.
 pub fn evaluate_checkpoint(
     path: &Path,
     opts: &RunOptions,
     obs: &mut dyn Observer,
-) -> Result<(Tally, Checkpoint)> {
+) -> Result<Evaluation> {
     let (ck, file) = Checkpoint::load(path)?;
     let model = Model::from_file(ck.model.clone(), None)?;
     let threads = thread_count(opts.threads);
@@ -614,7 +655,10 @@ pub fn evaluate_checkpoint(
     restore(engine.as_mut(), &ck, &file)?;
     let indices: Vec<usize> = (0..split.test.len()).collect();
     let tally = engine.evaluate(&split.test, &indices)?;
-    Ok((tally, ck))
+    Ok(Evaluation {
+        tally,
+        checkpoint: ck,
+    })
 }
 
 fn write_summary(dir: &Path, summary: &Summary) -> Result<(), Error> {
