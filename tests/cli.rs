@@ -338,3 +338,49 @@ fn data_fetch_downloads_and_verifies_from_a_mirror() {
         .success()
         .stdout(contains("epoch   1"));
 }
+
+#[test]
+fn help_works_for_the_binary_and_every_subcommand() {
+    bsp()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(contains("Usage: bsp-sim"));
+    for sub in [
+        &["run"][..],
+        &["trace"],
+        &["plot"],
+        &["eval"],
+        &["compare"],
+        &["validate"],
+        &["causal"],
+        &["gradcheck"],
+        &["data"],
+        &["data", "fetch"],
+        &["bench"],
+    ] {
+        bsp()
+            .args(sub)
+            .arg("--help")
+            .assert()
+            .success()
+            .stdout(contains("Usage: bsp-sim"));
+    }
+}
+
+#[test]
+fn threads_must_be_between_1_and_256() {
+    let (_d, path) = model_file("good.yaml", GOOD);
+    let path = path.to_str().unwrap();
+    for (n, says) in [("0", "must be at least 1"), ("257", "must be at most 256")] {
+        for sub in ["run", "compare", "gradcheck", "bench"] {
+            fails_with(&[sub, path, "--threads", n], 2, &["--threads", says]);
+        }
+        fails_with(&["eval", path, "--threads", n], 2, &["--threads", says]);
+    }
+    bsp()
+        .args(["run", "--help"])
+        .assert()
+        .success()
+        .stdout(contains("1 to 256"));
+}
