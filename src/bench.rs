@@ -2,6 +2,7 @@
 //! floating-point work per sample, and the ratio to a matrix-multiply roofline measured on
 //! the same machine, with the same threads, in the same run.
 
+use std::fmt;
 use std::time::Instant;
 
 use crate::config::Model;
@@ -14,9 +15,11 @@ use crate::run::{build_sync_engine, epoch_order, load_data, thread_count};
 /// signal bookkeeping).
 pub const FLOPS_PER_NEURON_STEP: f64 = 5.0 * 7.0 + 3.0;
 
-/// What `bsp-sim bench` measured.
+/// What `bsp-sim bench` measured; `Display` gives the aligned table it prints.
 #[derive(Debug, Clone)]
 pub struct BenchReport {
+    /// The model's name.
+    pub model: String,
     pub threads: usize,
     pub batch_size: usize,
     pub samples: usize,
@@ -80,6 +83,7 @@ pub fn bench(
     let rows = batch.div_ceil(threads).max(1);
     let roofline = sgemm_gflops(rows, pre, post, threads, 1.0);
     Ok(BenchReport {
+        model: model.file.name.clone(),
         threads,
         batch_size: batch,
         samples: tally.samples,
@@ -109,7 +113,7 @@ fn bench_data(
         true,
         Some(samples + batch),
         Some(1),
-        &indicatif::ProgressBar::hidden(),
+        &crate::progress::NoProgress,
     )?;
     let order = epoch_order(model.file.seed, 0, split.train.len());
     Ok((split, order))
@@ -164,9 +168,12 @@ pub fn sgemm_gflops(m: usize, k: usize, n: usize, threads: usize, seconds: f64) 
 
 /// What `bsp-sim bench` measured for a model with `engine: async`: the event engine and the
 /// synchronous engine (with the same event semantics, `coupling: delayed`) on the same
-/// samples, one after the other in the same process.
+/// samples, one after the other in the same process. `Display` gives the aligned table
+/// `bsp-sim bench` prints.
 #[derive(Debug, Clone)]
 pub struct EventBenchReport {
+    /// The model's name.
+    pub model: String,
     pub threads: usize,
     pub samples: usize,
     pub async_seconds: f64,
@@ -229,6 +236,7 @@ pub fn bench_async(
     let (sync_seconds, sync_tally, _) = time(&mut sync)?;
     let n = async_tally.samples as f64;
     Ok(EventBenchReport {
+        model: model.file.name.clone(),
         threads,
         samples: async_tally.samples,
         async_seconds,
@@ -241,4 +249,72 @@ pub fn bench_async(
         async_tally,
         sync_tally,
     })
+}
+
+impl fmt::Display for BenchReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "model              {}", self.model)?;
+        writeln!(f, "threads            {}", self.threads)?;
+        writeln!(f, "batch size         {}", self.batch_size)?;
+        writeln!(
+            f,
+            "samples timed      {} in {:.2} s",
+            self.samples, self.seconds
+        )?;
+        writeln!(
+            f,
+            "training           {:.1} samples/s",
+            self.samples_per_second
+        )?;
+        writeln!(
+            f,
+            "synaptic MACs      {:.3e} per sample",
+            self.synaptic_macs_per_sample
+        )?;
+        writeln!(
+            f,
+            "flops              {:.3e} per sample ({:.2} GFLOP/s achieved)",
+            self.flops_per_sample, self.achieved_gflops
+        )?;
+        let (a, b, c) = self.roofline_shape;
+        writeln!(
+            f,
+            "sgemm roofline     {:.2} GFLOP/s ({a}x{b} by {b}x{c}, {} threads)",
+            self.roofline_gflops, self.threads
+        )?;
+        writeln!(
+            f,
+            "roofline bound     {:.1} samples/s",
+            self.roofline_samples_per_second
+        )?;
+        write!(f, "ratio to roofline  {:.2}x", self.ratio_to_roofline())
+    }
+}
+
+impl fmt::Display for EventBenchReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "model              {} (async vs sync, coupling: delayed)",
+            self.model
+        )?;
+        writeln!(f, "threads            {}", self.threads)?;
+        writeln!(f, "samples timed      {}", self.samples)?;
+        writeln!(
+            f,
+            "async              {:.2} s, {:.1} samples/s, {:.0} events/sample",
+            self.async_seconds, self.async_samples_per_second, self.events_per_sample
+        )?;
+        writeln!(
+            f,
+            "deliveries         {:.3e} per sample, {:.3e} per second",
+            self.deliveries_per_sample, self.deliveries_per_second
+        )?;
+        writeln!(
+            f,
+            "sync               {:.2} s, {:.1} samples/s",
+            self.sync_seconds, self.sync_samples_per_second
+        )?;
+        write!(f, "async / sync time  {:.2}", self.time_ratio())
+    }
 }

@@ -7,7 +7,7 @@
 //! small seeded stand-in with the same shape for demos and fast tests.
 //!
 //! This module is one of the two places where the library does I/O (the other is `trace`);
-//! it never prints: progress goes to the caller's [`indicatif::ProgressBar`] and failures
+//! it never prints: progress goes to the caller's [`Progress`] and failures
 //! come back as [`DataError`]s whose messages say what to do next.
 
 pub mod fetch;
@@ -20,6 +20,8 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 pub use locate::DataSearch;
+
+use crate::progress::Progress;
 
 /// The real data sets the simulator knows how to find, fetch and verify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -145,12 +147,13 @@ pub enum DataError {
         download_error: Option<String>,
     },
     /// A file or directory could not be read, written or created.
-    #[error("cannot access {}: {source}; check that the path exists and is readable (and writable for downloads)", path.display())]
+    #[error("cannot access {}: {cause}; check that the path exists and is readable (and writable for downloads)", path.display())]
     Io {
         /// The file or directory concerned.
         path: PathBuf,
-        /// The underlying operating-system error.
-        source: std::io::Error,
+        /// The underlying operating-system error, part of the message and therefore not
+        /// also the error's `source()` (which `{:#}` would print a second time).
+        cause: std::io::Error,
     },
     /// The file does not start with the IDX magic number of the expected kind.
     #[error("{}: expected magic 0x{expected:08x} ({kind}), found 0x{found:08x}; is this really an {kind} file?", path.display(), kind = idx::magic_kind(*expected))]
@@ -277,7 +280,7 @@ pub fn load(
     name: DatasetName,
     search: &DataSearch,
     download: bool,
-    progress: &indicatif::ProgressBar,
+    progress: &dyn Progress,
 ) -> Result<Split, DataError> {
     if let Some(files) = locate::find(name, search) {
         return read_split(name, &files);

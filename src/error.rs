@@ -1,5 +1,9 @@
 //! Errors of the library, one enum per subsystem folded into [`Error`]. Messages are
 //! lower-case, name the file, field, layer or sample concerned, and say what to do next.
+//!
+//! An operating-system error is written into the message of the error that wraps it and
+//! kept in a field named `cause`, not `source`: were it also the `source()`, every printer
+//! of the whole chain (the binary's `{:#}`) would repeat it.
 
 use std::path::PathBuf;
 
@@ -10,10 +14,10 @@ use crate::data::DataError;
 /// A model file that cannot be read, parsed or accepted.
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    #[error("cannot read model file {path}: {source}")]
+    #[error("cannot read model file {path}: {cause}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{path}: invalid YAML: {detail}\nfix the field at the line and column shown (models/mnist.yaml documents every field)")]
     Parse { path: String, detail: String },
@@ -128,11 +132,11 @@ pub enum CausalError {
 /// Writing outputs failed.
 #[derive(Debug, Error)]
 #[error(
-    "cannot write {path}: {source}; check free disk space and permissions, or choose another --out"
+    "cannot write {path}: {cause}; check free disk space and permissions, or choose another --out"
 )]
 pub struct OutputError {
     pub path: PathBuf,
-    pub source: std::io::Error,
+    pub cause: std::io::Error,
 }
 
 /// Any library error.
@@ -156,6 +160,26 @@ pub enum Error {
     Plot(#[from] PlotError),
     #[error("interrupted (Ctrl-C) in epoch {epoch}; outputs are marked interrupted and the run directory keeps its last complete epoch: continue with --resume {run_dir}")]
     Interrupted { epoch: usize, run_dir: PathBuf },
+}
+
+impl Error {
+    /// The exit code of `bsp-sim` when a command ends with this error: 2 when the user's
+    /// input is at fault (model file, data, checkpoint, causal options, trace spec, plot
+    /// input), 130 when Ctrl-C interrupted the run, and 1 when the run itself failed
+    /// (diverging simulation, outputs that cannot be written, a figure that cannot be
+    /// drawn).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Interrupted { .. } => 130,
+            Error::Plot(PlotError::Draw { .. }) | Error::Sim(_) | Error::Output(_) => 1,
+            Error::Config(_)
+            | Error::Data(_)
+            | Error::Checkpoint(_)
+            | Error::Causal(_)
+            | Error::Trace(_)
+            | Error::Plot(_) => 2,
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

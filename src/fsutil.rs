@@ -16,7 +16,7 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), OutputError> {
     ));
     let out_err = |source| OutputError {
         path: path.to_path_buf(),
-        source,
+        cause: source,
     };
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
@@ -35,7 +35,7 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), OutputError> {
 pub fn create_dir(dir: &Path) -> Result<PathBuf, OutputError> {
     std::fs::create_dir_all(dir).map_err(|source| OutputError {
         path: dir.to_path_buf(),
-        source,
+        cause: source,
     })?;
     Ok(dir.to_path_buf())
 }

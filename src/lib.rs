@@ -22,11 +22,13 @@ pub mod gradcheck;
 pub mod learning;
 pub mod neuron;
 pub mod plot;
+pub mod progress;
 pub mod real;
 pub mod report;
 pub mod run;
 pub mod topology;
 pub mod trace;
+pub mod validate;
 
 pub use config::Model;
 pub use error::{Error, Result};

@@ -1,23 +1,30 @@
-//! The `bsp-sim` command line: parses flags, calls the library, draws progress bars, prints
-//! results and maps errors to exit codes (1: the run failed, 2: bad input or usage).
+//! The `bsp-sim` command line: parses flags, calls the library, prints its results and
+//! maps errors to exit codes (`bsp_sim::Error::exit_code`: 2 bad input or usage, 130
+//! interrupted, 1 the run failed).
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use indicatif::{ProgressBar, ProgressStyle};
 
+use bsp_sim::config::EngineKind;
 use bsp_sim::data::{fetch, DatasetName};
-use bsp_sim::run::{self, RunOptions};
+use bsp_sim::progress::NoProgress;
+use bsp_sim::{bench, causal, compare, plot, run, validate};
 use bsp_sim::{Error, Model};
 
 mod cli {
     pub mod args;
     pub mod console;
+    pub mod options;
 }
 
-use cli::args::{Cli, Command, DataAction};
-use cli::console::{stop_on_ctrl_c, Console};
+use cli::args::{
+    BenchArgs, CausalArgs, Cli, Command, CompareArgs, DataAction, EvalArgs, GradcheckArgs,
+    PlotArgs, RunArgs, TraceArgs,
+};
+use cli::console::{Console, DownloadBar};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -25,412 +32,137 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            let interrupted = matches!(e.downcast_ref::<Error>(), Some(Error::Interrupted { .. }));
-            ExitCode::from(if interrupted {
-                130
-            } else if is_input_error(&e) {
-                2
-            } else {
-                1
-            })
+            // Every library error reaches here as a `bsp_sim::Error` (perhaps under a
+            // context naming the model file); the binary's own failures exit with 1.
+            ExitCode::from(e.downcast_ref::<Error>().map_or(1, Error::exit_code))
         }
     }
-}
-
-/// Whether the user's input (model file, data, checkpoint) is at fault rather than the run.
-fn is_input_error(e: &anyhow::Error) -> bool {
-    use bsp_sim::error::{CheckpointError, ConfigError};
-    e.downcast_ref::<ConfigError>().is_some()
-        || e.downcast_ref::<bsp_sim::data::DataError>().is_some()
-        || e.downcast_ref::<CheckpointError>().is_some()
-        || e.downcast_ref::<bsp_sim::error::TraceError>().is_some()
-        || matches!(
-            e.downcast_ref::<bsp_sim::error::PlotError>(),
-            Some(p) if !matches!(p, bsp_sim::error::PlotError::Draw { .. })
-        )
-        || matches!(
-            e.downcast_ref::<Error>(),
-            Some(
-                Error::Config(_)
-                    | Error::Data(_)
-                    | Error::Checkpoint(_)
-                    | Error::Causal(_)
-                    | Error::Trace(_)
-            )
-        )
-        || matches!(
-            e.downcast_ref::<Error>(),
-            Some(Error::Plot(p)) if !matches!(p, bsp_sim::error::PlotError::Draw { .. })
-        )
-}
-
-fn git_commit() -> Option<String> {
-    Some(env!("BSP_SIM_GIT_COMMIT").to_string()).filter(|s| !s.is_empty())
 }
 
 fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Run {
-            model,
-            epochs,
-            train_limit,
-            test_limit,
-            seed,
-            threads,
-            out,
-            resume,
-            data,
-            offline,
-            quiet,
-            trace,
-            no_trace,
-            gradcheck_every,
-        } => {
-            let path = model;
-            let model = Model::load(&path)?;
-            let trace = trace.as_deref().map(parse_trace).transpose()?;
-            let opts = RunOptions {
-                epochs,
-                train_limit,
-                test_limit,
-                seed,
-                threads,
-                out,
-                resume,
-                data_dir: data,
-                offline,
-                git_commit: git_commit(),
-                run_name: None,
-                trace,
-                no_trace,
-                stop: Some(stop_on_ctrl_c()),
-                gradcheck_every: gradcheck_every.map(|n| n as usize),
-            };
-            let mut obs = Console::new(quiet);
-            let outcome =
-                run::run(&model, &opts, &mut obs).with_context(|| format!("{}", path.display()))?;
-            let s = &outcome.summary;
-            println!(
-                "done: {} epochs in {:.1} s; final test accuracy {}; outputs in {}",
-                s.epochs_done,
-                s.wall_seconds,
-                s.final_test_accuracy
-                    .map_or("n/a".into(), |a| format!("{:.2}%", 100.0 * a)),
-                outcome.run_dir.display()
-            );
-            Ok(())
-        }
-        Command::Trace {
-            model,
-            sample,
-            checkpoint,
-            seed,
-            trace,
-            out,
-            data,
-            offline,
-        } => {
-            let m = Model::load(&model)?;
-            let opts = bsp_sim::run::sample::SampleOptions {
-                sample,
-                checkpoint,
-                seed,
-                out,
-                data_dir: data,
-                offline,
-                spec: trace.as_deref().map(parse_trace).transpose()?,
-            };
-            let o = bsp_sim::run::sample::record_sample(&m, &opts)
-                .with_context(|| format!("{}", model.display()))?;
-            let c = &o.manifest.counts;
-            println!(
-                "sample {sample} (label {}): loss {:.4}, {}; {} events, {} state rows",
-                o.label,
-                o.tally.mean_loss(),
-                if o.tally.correct == 1 {
-                    "predicted right"
-                } else {
-                    "predicted wrong"
-                },
-                c.events,
-                c.states
-            );
-            println!("trace in {}", o.trace_dir.display());
-            for f in [
-                &o.manifest.files.events,
-                &o.manifest.files.states,
-                &o.manifest.files.vcd,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                println!("  {}", o.trace_dir.join(f).display());
-            }
-            println!("  {}", o.trace_dir.join("manifest.json").display());
-            println!("plot it: bsp-sim plot {}", o.run_dir.display());
-            Ok(())
-        }
-        Command::Plot {
-            run_dir,
-            neurons,
-            sample,
-            epoch,
-            out,
-        } => {
-            let opts = bsp_sim::plot::PlotOptions {
-                neurons: match neurons {
-                    Some(n) => bsp_sim::plot::parse_neurons(&n)?,
-                    None => Vec::new(),
-                },
-                sample,
-                epoch,
-                out,
-            };
-            let o = bsp_sim::plot::plot_run(&run_dir, &opts)?;
-            for note in &o.notes {
-                eprintln!("note: {note}");
-            }
-            for f in &o.files {
-                println!("{}", f.display());
-            }
-            Ok(())
-        }
-        Command::Eval {
-            checkpoint,
-            test_limit,
-            threads,
-            data,
-            offline,
-        } => {
-            let opts = RunOptions {
-                test_limit,
-                threads,
-                data_dir: data,
-                offline,
-                ..RunOptions::default()
-            };
-            let mut obs = Console::new(false);
-            let (t, ck) = run::evaluate_checkpoint(&checkpoint, &opts, &mut obs)?;
-            println!(
-                "{} after {} epochs: test accuracy {:.2}% ({} / {}), mean loss {:.4}",
-                ck.model.name,
-                ck.epochs_done,
-                100.0 * t.accuracy(),
-                t.correct,
-                t.samples,
-                t.mean_loss()
-            );
-            Ok(())
-        }
-        Command::Compare {
-            model,
-            epochs,
-            train_limit,
-            test_limit,
-            seed,
-            threads,
-            theta,
-            jitter,
-            sample_interval,
-            out,
-            data,
-            offline,
-            quiet,
-        } => {
-            let path = model;
-            let model = Model::load(&path)?;
-            let opts = bsp_sim::compare::CompareOptions {
-                run: RunOptions {
-                    epochs,
-                    train_limit,
-                    test_limit,
-                    seed,
-                    threads,
-                    out,
-                    data_dir: data,
-                    offline,
-                    git_commit: git_commit(),
-                    ..RunOptions::default()
-                },
-                thetas: theta,
-                jitters: jitter,
-                intervals: sample_interval,
-            };
-            let mut obs = Console::new(quiet);
-            let cmp = bsp_sim::compare::compare(&model, &opts, &mut obs)
-                .with_context(|| format!("{}", path.display()))?;
-            println!("\n{}", cmp.to_markdown());
-            println!("written to {}", cmp.dir.display());
-            Ok(())
-        }
-        Command::Validate { model } => {
-            let m = Model::load(&model)?;
-            let engine = run::build_engine(&m, m.file.seed, 1)?;
-            let settings = bsp_sim::config::Settings::from_model(&m);
-            let f = &m.file;
-            println!("{}: ok", model.display());
-            println!("  name       {}", f.name);
-            println!("  layers     {:?}", f.network.layers);
-            println!(
-                "  synapses   {}",
-                engine
-                    .projections()
-                    .iter()
-                    .map(|p| p.synapses())
-                    .sum::<usize>()
-            );
-            println!("  fixed point B0 = {:?}", m.neuron.rest);
-            println!(
-                "  windows    forward {} + backward {} steps of dt {}",
-                settings.forward_steps, settings.backward_steps, settings.dt
-            );
-            println!(
-                "  learning   {:?}, lr {}, batch {}, {} epochs",
-                f.learning.method, f.learning.lr, f.learning.batch_size, f.learning.epochs
-            );
-            Ok(())
-        }
-        Command::Causal {
-            model,
-            json,
-            sample,
-        } => {
-            let report = match model {
-                Some(path) => {
-                    let m = Model::load(&path)?;
-                    bsp_sim::causal::analyze(&m, sample).map_err(Error::from)?
-                }
-                None => bsp_sim::causal::analyze_neuron(&bsp_sim::causal::default_neuron(), sample)
-                    .map_err(Error::from)?,
-            };
-            if json {
-                println!("{}", report.to_json());
-            } else {
-                print!("{}", report.to_markdown());
-            }
-            Ok(())
-        }
-        Command::Gradcheck {
-            model,
-            batch,
-            shuffle,
-            checkpoint,
-            seed,
-            json,
-            threads,
-            data,
-            offline,
-        } => {
-            let m = Model::load(&model)?;
-            let opts = bsp_sim::run::gradcheck::CheckOptions {
-                batch: batch as usize,
-                shuffle,
-                seed,
-                checkpoint,
-                threads,
-                data_dir: data,
-                offline,
-            };
-            let report =
-                bsp_sim::run::gradcheck::gradcheck_model(&m, &opts, &ProgressBar::hidden())
-                    .with_context(|| format!("{}", model.display()))?;
-            if json {
-                println!("{}", report.to_json());
-            } else {
-                print!("{}", report.to_markdown());
-            }
-            Ok(())
-        }
+        Command::Run(a) => run(&a),
+        Command::Trace(a) => trace(&a),
+        Command::Plot(a) => plot(&a),
+        Command::Eval(a) => eval(&a),
+        Command::Compare(a) => compare(&a),
+        Command::Validate(a) => validate(&a.model),
+        Command::Causal(a) => causal(&a),
+        Command::Gradcheck(a) => gradcheck(&a),
         Command::Data {
             action: DataAction::Fetch { name, dest, mirror },
-        } => {
-            let name: DatasetName = name
-                .parse()
-                .map_err(|e: bsp_sim::data::DataError| anyhow::anyhow!(e))?;
-            let dest = match dest.or_else(fetch::cache_dir) {
-                Some(d) => d,
-                None => anyhow::bail!("no user cache directory on this system; pass --dest DIR"),
-            };
-            let mirrors = match mirror {
-                Some(m) => vec![fetch::mirror_url(name, &m)],
-                None => fetch::default_mirrors(name),
-            };
-            let bar = ProgressBar::new(0);
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
-                )
-                .expect("valid template"),
-            );
-            let dir = fetch::fetch(name, &dest, &mirrors, &bar).map_err(Error::from)?;
-            bar.finish_and_clear();
-            println!("{name} ready in {}", dir.display());
-            Ok(())
-        }
-        Command::Bench {
-            model,
-            samples,
-            threads,
-            data,
-        } => {
-            let m = Model::load(&model)?;
-            if m.file.engine == bsp_sim::config::EngineKind::Async {
-                let r = bsp_sim::bench::bench_async(&m, samples, threads, data)?;
-                println!(
-                    "model              {} (async vs sync, coupling: delayed)",
-                    m.file.name
-                );
-                println!("threads            {}", r.threads);
-                println!("samples timed      {}", r.samples);
-                println!(
-                    "async              {:.2} s, {:.1} samples/s, {:.0} events/sample",
-                    r.async_seconds, r.async_samples_per_second, r.events_per_sample
-                );
-                println!(
-                    "deliveries         {:.3e} per sample, {:.3e} per second",
-                    r.deliveries_per_sample, r.deliveries_per_second
-                );
-                println!(
-                    "sync               {:.2} s, {:.1} samples/s",
-                    r.sync_seconds, r.sync_samples_per_second
-                );
-                println!("async / sync time  {:.2}", r.time_ratio());
-                return Ok(());
-            }
-            let r = bsp_sim::bench::bench(&m, samples, threads, data)?;
-            println!("model              {}", m.file.name);
-            println!("threads            {}", r.threads);
-            println!("batch size         {}", r.batch_size);
-            println!("samples timed      {} in {:.2} s", r.samples, r.seconds);
-            println!("training           {:.1} samples/s", r.samples_per_second);
-            println!(
-                "synaptic MACs      {:.3e} per sample",
-                r.synaptic_macs_per_sample
-            );
-            println!(
-                "flops              {:.3e} per sample ({:.2} GFLOP/s achieved)",
-                r.flops_per_sample, r.achieved_gflops
-            );
-            let (a, b, c) = r.roofline_shape;
-            println!(
-                "sgemm roofline     {:.2} GFLOP/s ({a}x{b} by {b}x{c}, {} threads)",
-                r.roofline_gflops, r.threads
-            );
-            println!(
-                "roofline bound     {:.1} samples/s",
-                r.roofline_samples_per_second
-            );
-            println!("ratio to roofline  {:.2}x", r.ratio_to_roofline());
-            Ok(())
-        }
+        } => fetch_data(&name, dest, mirror),
+        Command::Bench(a) => bench(&a),
     }
 }
 
-/// Parses a `--trace` spec string.
-fn parse_trace(spec: &str) -> Result<bsp_sim::trace::TraceSection, bsp_sim::error::TraceError> {
-    bsp_sim::trace::TraceSection::parse(spec).map_err(|e| bsp_sim::error::TraceError {
-        origin: "--trace".into(),
-        key: e.key,
-        detail: e.detail,
-    })
+/// Loads a model file, its error folded into the library's [`Error`].
+fn load_model(path: &Path) -> bsp_sim::Result<Model> {
+    Ok(Model::load(path)?)
+}
+
+/// Names the model file in front of a failure that happened while using it.
+fn in_model<T>(r: bsp_sim::Result<T>, path: &Path) -> anyhow::Result<T> {
+    r.with_context(|| path.display().to_string())
+}
+
+fn run(a: &RunArgs) -> anyhow::Result<()> {
+    let model = load_model(&a.model)?;
+    let opts = a.options()?;
+    let outcome = run::run(&model, &opts, &mut Console::new(a.quiet.quiet));
+    println!("{}", in_model(outcome, &a.model)?);
+    Ok(())
+}
+
+fn trace(a: &TraceArgs) -> anyhow::Result<()> {
+    let model = load_model(&a.model)?;
+    let outcome = run::sample::record_sample(&model, &a.options()?);
+    println!("{}", in_model(outcome, &a.model)?);
+    Ok(())
+}
+
+fn plot(a: &PlotArgs) -> anyhow::Result<()> {
+    let outcome = plot::plot_run(&a.run_dir, &a.options()?).map_err(Error::from)?;
+    for note in &outcome.notes {
+        eprintln!("note: {note}");
+    }
+    for f in &outcome.files {
+        println!("{}", f.display());
+    }
+    Ok(())
+}
+
+fn eval(a: &EvalArgs) -> anyhow::Result<()> {
+    let mut obs = Console::new(false);
+    println!(
+        "{}",
+        run::evaluate_checkpoint(&a.checkpoint, &a.options(), &mut obs)?
+    );
+    Ok(())
+}
+
+fn compare(a: &CompareArgs) -> anyhow::Result<()> {
+    let model = load_model(&a.model)?;
+    let mut obs = Console::new(a.quiet.quiet);
+    let cmp = in_model(compare::compare(&model, &a.options(), &mut obs), &a.model)?;
+    println!("\n{}", cmp.to_markdown());
+    println!("written to {}", cmp.dir.display());
+    Ok(())
+}
+
+fn validate(path: &Path) -> anyhow::Result<()> {
+    println!("{}", validate::validate(&load_model(path)?)?);
+    Ok(())
+}
+
+fn causal(a: &CausalArgs) -> anyhow::Result<()> {
+    let report = match &a.model {
+        Some(path) => causal::analyze(&load_model(path)?, a.sample),
+        None => causal::analyze_neuron(&causal::default_neuron(), a.sample),
+    }
+    .map_err(Error::from)?;
+    if a.json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", report.to_markdown());
+    }
+    Ok(())
+}
+
+fn gradcheck(a: &GradcheckArgs) -> anyhow::Result<()> {
+    let model = load_model(&a.model)?;
+    let report = run::gradcheck::gradcheck_model(&model, &a.options(), &NoProgress);
+    let report = in_model(report, &a.model)?;
+    if a.json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", report.to_markdown());
+    }
+    Ok(())
+}
+
+fn fetch_data(name: &str, dest: Option<PathBuf>, mirror: Option<String>) -> anyhow::Result<()> {
+    let name: DatasetName = name.parse().map_err(Error::from)?;
+    let Some(dest) = dest.or_else(fetch::cache_dir) else {
+        anyhow::bail!("no user cache directory on this system; pass --dest DIR");
+    };
+    let mirrors = match mirror {
+        Some(m) => vec![fetch::mirror_url(name, &m)],
+        None => fetch::default_mirrors(name),
+    };
+    let dir =
+        fetch::fetch(name, &dest, &mirrors, &DownloadBar::for_fetch()).map_err(Error::from)?;
+    println!("{name} ready in {}", dir.display());
+    Ok(())
+}
+
+fn bench(a: &BenchArgs) -> anyhow::Result<()> {
+    let m = load_model(&a.model)?;
+    let (samples, threads, data) = (a.samples, a.threads.threads, a.data.data.clone());
+    if m.file.engine == EngineKind::Async {
+        println!("{}", bench::bench_async(&m, samples, threads, data)?);
+    } else {
+        println!("{}", bench::bench(&m, samples, threads, data)?);
+    }
+    Ok(())
 }

@@ -145,7 +145,7 @@ pub fn plot_run(dir: &Path, opts: &PlotOptions) -> Result<PlotOutcome, PlotError
     }
     crate::fsutil::create_dir(&out).map_err(|e| PlotError::Draw {
         path: out.clone(),
-        detail: e.source.to_string(),
+        detail: e.cause.to_string(),
     })?;
     if !series.is_empty() {
         let fig = metrics::MetricsFigure {

@@ -4,6 +4,7 @@
 //! the library itself prints nothing. [`sample`] is `bsp-sim trace`: one sample, recorded
 //! in full.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use crate::engine::{Engine, Tally};
 use crate::error::{CheckpointError, Error, Result, SimError};
 use crate::fsutil;
 use crate::neuron::LayerNeurons;
+use crate::progress::{NoProgress, Progress};
 use crate::report::{self, EpochRecord, RunStatus, Summary};
 use crate::topology::Network;
 use crate::trace::manifest::TraceStatus;
@@ -74,9 +76,9 @@ pub struct RunOptions {
 
 /// Progress callbacks; every method has a do-nothing default.
 pub trait Observer {
-    /// A progress bar for downloads (hidden by default).
-    fn download_bar(&mut self) -> indicatif::ProgressBar {
-        indicatif::ProgressBar::hidden()
+    /// Where the progress of a data download goes (nowhere by default).
+    fn download_progress(&mut self) -> Box<dyn Progress> {
+        Box::new(NoProgress)
     }
     fn run_started(&mut self, _run_dir: &Path, _summary: &Summary) {}
     fn epoch_started(&mut self, _epoch: usize, _epochs: usize, _samples: usize) {}
@@ -142,7 +144,7 @@ pub fn load_data(
     offline: bool,
     train_limit: Option<usize>,
     test_limit: Option<usize>,
-    bar: &indicatif::ProgressBar,
+    progress: &dyn Progress,
 ) -> Result<Split> {
     let mut split = match &model.data {
         DataSource::Synthetic(spec) => data::synthetic::generate(spec, seed),
@@ -152,7 +154,7 @@ pub fn load_data(
             download,
         } => {
             let search = DataSearch::from_environment(data_dir, dir.clone());
-            data::load(*name, &search, *download && !offline, bar)?
+            data::load(*name, &search, *download && !offline, progress)?
         }
     };
     if let Some(n) = train_limit.or(model.file.data.train_limit) {
@@ -183,11 +185,26 @@ fn check_shapes(model: &Model, data: &Dataset) -> Result<(), SimError> {
     Ok(())
 }
 
-/// What a finished run reports.
+/// What a finished run reports; `Display` gives the one line `bsp-sim run` ends with.
 #[derive(Debug, Clone)]
 pub struct RunOutcome {
     pub run_dir: PathBuf,
     pub summary: Summary,
+}
+
+impl fmt::Display for RunOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.summary;
+        write!(
+            f,
+            "done: {} epochs in {:.1} s; final test accuracy {}; outputs in {}",
+            s.epochs_done,
+            s.wall_seconds,
+            s.final_test_accuracy
+                .map_or("n/a".into(), |a| format!("{:.2}%", 100.0 * a)),
+            self.run_dir.display()
+        )
+    }
 }
 
 /// Trains `model` as `opts` says, writing outputs under `opts.out/<run-id>` (or into the
@@ -225,7 +242,7 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
         opts.offline,
         train_limit,
         test_limit,
-        &obs.download_bar(),
+        obs.download_progress().as_ref(),
     )?;
     let mut engine = build_engine(&model, seed, threads)?;
     let mut metrics = Vec::new();
@@ -599,12 +616,37 @@ pub fn restore(
     Ok(())
 }
 
+/// What [`evaluate_checkpoint`] measured; `Display` gives the line `bsp-sim eval` prints.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    /// The test set's tally.
+    pub tally: Tally,
+    /// The checkpoint that was evaluated.
+    pub checkpoint: Checkpoint,
+}
+
+impl fmt::Display for Evaluation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (t, ck) = (&self.tally, &self.checkpoint);
+        write!(
+            f,
+            "{} after {} epochs: test accuracy {:.2}% ({} / {}), mean loss {:.4}",
+            ck.model.name,
+            ck.epochs_done,
+            100.0 * t.accuracy(),
+            t.correct,
+            t.samples,
+            t.mean_loss()
+        )
+    }
+}
+
 /// Evaluates a checkpoint (a file or a run directory) on its model's test set.
 pub fn evaluate_checkpoint(
     path: &Path,
     opts: &RunOptions,
     obs: &mut dyn Observer,
-) -> Result<(Tally, Checkpoint)> {
+) -> Result<Evaluation> {
     let (ck, file) = Checkpoint::load(path)?;
     let model = Model::from_file(ck.model.clone(), None)?;
     let threads = thread_count(opts.threads);
@@ -615,13 +657,16 @@ pub fn evaluate_checkpoint(
         opts.offline,
         Some(0),
         opts.test_limit.or(ck.test_limit),
-        &obs.download_bar(),
+        obs.download_progress().as_ref(),
     )?;
     let mut engine = build_engine(&model, ck.seed, threads)?;
     restore(engine.as_mut(), &ck, &file)?;
     let indices: Vec<usize> = (0..split.test.len()).collect();
     let tally = engine.evaluate(&split.test, &indices)?;
-    Ok((tally, ck))
+    Ok(Evaluation {
+        tally,
+        checkpoint: ck,
+    })
 }
 
 fn write_summary(dir: &Path, summary: &Summary) -> Result<(), Error> {

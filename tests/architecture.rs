@@ -21,15 +21,15 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("binary", &["cli"]),
     (
         "commands",
-        &["run", "compare", "bench", "gradcheck", "plot"],
+        &["run", "compare", "bench", "gradcheck", "plot", "validate"],
     ),
     ("outputs", &["report", "checkpoint"]),
     ("engines", &["engine"]),
     ("rules", &["learning", "topology", "causal"]),
     ("foundations", &["config", "trace", "fsutil"]),
     ("dynamics", &["neuron"]),
-    ("base", &["error", "real"]),
-    ("data sets", &["data"]),
+    ("base", &["error"]),
+    ("leaves", &["data", "progress", "real"]),
 ];
 
 /// Top-level modules that belong to the binary (declared in `main.rs`), not the library.

@@ -179,12 +179,42 @@ fn missing_model_file_is_named() {
 }
 
 #[test]
+fn missing_model_file_gives_its_os_error_once_and_exit_code_2_in_every_command() {
+    let missing = "/nonexistent/model.yaml";
+    for args in [
+        &["validate", missing][..],
+        &["run", missing, "-q"],
+        &["trace", missing, "--sample", "0"],
+        &["compare", missing, "-q"],
+        &["gradcheck", missing],
+        &["bench", missing],
+        &["causal", missing],
+    ] {
+        let out = bsp().args(args).assert().failure().code(2);
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(stderr.contains(missing), "{args:?}: {stderr}");
+        assert_eq!(
+            stderr.matches("(os error 2)").count(),
+            1,
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+#[test]
 fn unwritable_output_directory_is_named() {
     let (d, path) = model_file("good.yaml", GOOD);
     let blocker = d.path().join("file");
     std::fs::write(&blocker, "not a directory").unwrap();
     let out = blocker.join("runs");
     fails_to_run(&path, &out, 1, &["cannot write", "--out"]);
+    let (path, out) = (path.to_str().unwrap(), out.to_str().unwrap());
+    let failed = bsp()
+        .args(["run", path, "-q", "--out", out])
+        .assert()
+        .failure();
+    let stderr = String::from_utf8_lossy(&failed.get_output().stderr).into_owned();
+    assert_eq!(stderr.matches("(os error").count(), 1, "{stderr}");
 }
 
 #[test]
@@ -307,4 +337,50 @@ fn data_fetch_downloads_and_verifies_from_a_mirror() {
         .assert()
         .success()
         .stdout(contains("epoch   1"));
+}
+
+#[test]
+fn help_works_for_the_binary_and_every_subcommand() {
+    bsp()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(contains("Usage: bsp-sim"));
+    for sub in [
+        &["run"][..],
+        &["trace"],
+        &["plot"],
+        &["eval"],
+        &["compare"],
+        &["validate"],
+        &["causal"],
+        &["gradcheck"],
+        &["data"],
+        &["data", "fetch"],
+        &["bench"],
+    ] {
+        bsp()
+            .args(sub)
+            .arg("--help")
+            .assert()
+            .success()
+            .stdout(contains("Usage: bsp-sim"));
+    }
+}
+
+#[test]
+fn threads_must_be_between_1_and_256() {
+    let (_d, path) = model_file("good.yaml", GOOD);
+    let path = path.to_str().unwrap();
+    for (n, says) in [("0", "must be at least 1"), ("257", "must be at most 256")] {
+        for sub in ["run", "compare", "gradcheck", "bench"] {
+            fails_with(&[sub, path, "--threads", n], 2, &["--threads", says]);
+        }
+        fails_with(&["eval", path, "--threads", n], 2, &["--threads", says]);
+    }
+    bsp()
+        .args(["run", "--help"])
+        .assert()
+        .success()
+        .stdout(contains("1 to 256"));
 }

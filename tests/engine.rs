@@ -5,9 +5,9 @@ mod common;
 
 use bsp_sim::config::OutputError;
 use bsp_sim::neuron::{step_one, Integrator, System};
+use bsp_sim::progress::NoProgress;
 use bsp_sim::run::{build_engine, load_data};
 use bsp_sim::topology::Projection;
-use indicatif::ProgressBar;
 
 fn dense(p: &Projection) -> (usize, usize, Vec<f32>) {
     match p {
@@ -174,7 +174,7 @@ fn train_and_collect(threads: usize) -> Vec<Vec<f32>> {
         "softmax",
         0.01,
     ));
-    let split = load_data(&m, 3, None, true, None, None, &ProgressBar::hidden()).unwrap();
+    let split = load_data(&m, 3, None, true, None, None, &NoProgress).unwrap();
     let mut engine = build_engine(&m, 3, threads).unwrap();
     let order = bsp_sim::run::epoch_order(3, 0, split.train.len());
     for batch in order.chunks(10) {
@@ -222,7 +222,7 @@ fn training_lowers_the_loss_and_beats_chance() {
             &format!("beta: 3.0, backward_input: {backward}}}"),
         );
         let m = common::model(&yaml);
-        let split = load_data(&m, 3, None, true, None, None, &ProgressBar::hidden()).unwrap();
+        let split = load_data(&m, 3, None, true, None, None, &NoProgress).unwrap();
         let mut engine = build_engine(&m, 3, 2).unwrap();
         let test: Vec<usize> = (0..split.test.len()).collect();
         let before = engine.evaluate(&split.test, &test).unwrap();

@@ -26,16 +26,7 @@ fn model(engine: &str, async_yaml: &str, batch: usize) -> Model {
 }
 
 fn data(m: &Model) -> Split {
-    load_data(
-        m,
-        3,
-        None,
-        true,
-        None,
-        None,
-        &indicatif::ProgressBar::hidden(),
-    )
-    .unwrap()
+    load_data(m, 3, None, true, None, None, &bsp_sim::progress::NoProgress).unwrap()
 }
 
 /// Trains on `samples` samples (cycling through the training set) with lr 0.05.

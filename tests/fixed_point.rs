@@ -4,8 +4,8 @@
 mod common;
 
 use bsp_sim::engine::Engine;
+use bsp_sim::progress::NoProgress;
 use bsp_sim::run::{build_engine, load_data};
-use indicatif::ProgressBar;
 
 fn setup(signal: &str) -> (bsp_sim::Model, bsp_sim::data::Split) {
     let yaml = common::synthetic_yaml("[6, 5, 4]", "fixed_points", "softmax", 0.05).replace(
@@ -13,7 +13,7 @@ fn setup(signal: &str) -> (bsp_sim::Model, bsp_sim::data::Split) {
         &format!("epochs: 3, fixed_point_signal: {signal}}}"),
     );
     let m = common::model(&yaml);
-    let split = load_data(&m, 3, None, true, None, None, &ProgressBar::hidden()).unwrap();
+    let split = load_data(&m, 3, None, true, None, None, &NoProgress).unwrap();
     (m, split)
 }
 

@@ -9,8 +9,8 @@ use bsp_sim::engine::Engine;
 use bsp_sim::gradcheck::gradcheck;
 use bsp_sim::learning::adjoint::losses;
 use bsp_sim::learning::adjoint::{run_batch, Mode, Net};
+use bsp_sim::progress::NoProgress;
 use bsp_sim::run::{build_sync_engine, epoch_order, load_data};
-use indicatif::ProgressBar;
 
 /// A small synthetic model with the given layers, wiring, integrator, error and readout.
 fn small(layers: &str, wiring: &str, method: &str, error: &str, readout: &str) -> bsp_sim::Model {
@@ -102,7 +102,7 @@ fn adjoint_matches_central_finite_differences() {
 fn adjoint_forward_is_the_engine_forward() {
     for method in ["euler", "semi_implicit", "rk4", "euler, coupling: delayed"] {
         let m = small("[6, 5, 4]", "[{kind: full}]", method, "softmax", "mean");
-        let split = load_data(&m, 3, None, true, None, None, &ProgressBar::hidden()).unwrap();
+        let split = load_data(&m, 3, None, true, None, None, &NoProgress).unwrap();
         let mut engine = build_sync_engine(&m, 3, 2);
         let idx: Vec<usize> = (0..split.test.len()).collect();
         let t = engine.evaluate(&split.test, &idx).unwrap();
@@ -128,7 +128,7 @@ fn train(rule: &str, lr: f32, threads: usize) -> (f64, f64, f64, Vec<Vec<f32>>) 
         &format!("method: connections, rule: {rule},"),
     );
     let m = common::model(&yaml);
-    let split = load_data(&m, 3, None, true, None, None, &ProgressBar::hidden()).unwrap();
+    let split = load_data(&m, 3, None, true, None, None, &NoProgress).unwrap();
     let mut engine = build_sync_engine(&m, 3, threads);
     let test: Vec<usize> = (0..split.test.len()).collect();
     let before = engine.evaluate(&split.test, &test).unwrap();
@@ -188,7 +188,7 @@ fn gradcheck_at_initialisation_bsp_is_close_and_linearised_closer() {
         "softmax",
         0.1,
     ));
-    let split = load_data(&m, 3, None, true, None, None, &ProgressBar::hidden()).unwrap();
+    let split = load_data(&m, 3, None, true, None, None, &NoProgress).unwrap();
     let mut engine = build_sync_engine(&m, 3, 2);
     let idx: Vec<usize> = (0..50).collect();
     let r = gradcheck("test", &mut engine, &split.train, &idx, 2).unwrap();

@@ -33,16 +33,7 @@ fn model(engine: &str, rule: &str, wiring: &str, kt: f32, batch: usize) -> Model
 }
 
 fn data(m: &Model) -> Split {
-    load_data(
-        m,
-        3,
-        None,
-        true,
-        None,
-        None,
-        &indicatif::ProgressBar::hidden(),
-    )
-    .unwrap()
+    load_data(m, 3, None, true, None, None, &bsp_sim::progress::NoProgress).unwrap()
 }
 
 /// The coefficients after training on `samples` samples with `threads` threads.

@@ -44,8 +44,9 @@ fn run_writes_metrics_summary_and_checkpoint() {
     let (ck, _) = Checkpoint::load(&out.run_dir).unwrap();
     assert_eq!(ck.epochs_done, 2);
     // Evaluating the checkpoint reproduces the last epoch's test accuracy exactly.
-    let (tally, _) =
-        evaluate_checkpoint(&out.run_dir, &RunOptions::default(), &mut Silent).unwrap();
+    let tally = evaluate_checkpoint(&out.run_dir, &RunOptions::default(), &mut Silent)
+        .unwrap()
+        .tally;
     assert_eq!(tally.accuracy(), metrics[1].test_accuracy);
 }
 

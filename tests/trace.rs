@@ -110,7 +110,7 @@ fn traced_batch(spec: &str, threads: usize) -> (VecSink, Tally) {
         true,
         None,
         None,
-        &indicatif::ProgressBar::hidden(),
+        &bsp_sim::progress::NoProgress,
     )
     .unwrap();
     let mut engine = build_engine(&m, 3, threads).unwrap();
@@ -224,7 +224,7 @@ fn csv_files_read_back_as_the_engine_recorded() {
         true,
         None,
         None,
-        &indicatif::ProgressBar::hidden(),
+        &bsp_sim::progress::NoProgress,
     )
     .unwrap();
     let mut engine = build_engine(&m, 3, 2).unwrap();

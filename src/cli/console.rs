@@ -1,5 +1,5 @@
-//! The terminal side of a run: progress bars and per-epoch lines (the library's `Observer`),
-//! and the Ctrl-C handler that asks a run to stop between batches.
+//! The terminal side of a run: progress bars (the library's `Observer` and `Progress`),
+//! per-epoch lines, and the Ctrl-C handler that asks a run to stop between batches.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -7,6 +7,7 @@ use std::sync::Arc;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use bsp_sim::engine::Tally;
+use bsp_sim::progress::{NoProgress, Progress};
 use bsp_sim::report::{EpochRecord, Summary};
 use bsp_sim::run::Observer;
 
@@ -27,6 +28,58 @@ pub fn stop_on_ctrl_c() -> Arc<AtomicBool> {
     stop
 }
 
+/// A download's progress bar on the terminal: the file's name, a bar and the bytes.
+pub struct DownloadBar {
+    bar: ProgressBar,
+    /// Whether the bar disappears when the download is complete (`data fetch`, which
+    /// prints where the files are) or stays above what follows (a run's lines).
+    clear: bool,
+}
+
+impl DownloadBar {
+    /// The bar of a run or evaluation that has to download its data first.
+    pub fn for_run() -> Self {
+        Self::new("downloading {msg} [{bar:30}] {bytes}/{total_bytes}", false)
+    }
+
+    /// The bar of `bsp-sim data fetch`.
+    pub fn for_fetch() -> Self {
+        Self::new(
+            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+            true,
+        )
+    }
+
+    fn new(template: &str, clear: bool) -> Self {
+        let bar = ProgressBar::new(0);
+        bar.set_style(ProgressStyle::with_template(template).expect("valid template"));
+        DownloadBar { bar, clear }
+    }
+}
+
+impl Progress for DownloadBar {
+    fn start(&self, what: &str, total: Option<u64>) {
+        self.bar.set_message(what.to_string());
+        self.bar.set_position(0);
+        // A server that announces no size leaves the bar at the previous file's length.
+        if let Some(len) = total {
+            self.bar.set_length(len);
+        }
+    }
+
+    fn advance(&self, n: u64) {
+        self.bar.inc(n);
+    }
+
+    fn finish(&self) {
+        if self.clear {
+            self.bar.finish_and_clear();
+        } else {
+            self.bar.finish();
+        }
+    }
+}
+
 /// Progress bars and per-epoch lines on the terminal.
 pub struct Console {
     quiet: bool,
@@ -40,16 +93,11 @@ impl Console {
 }
 
 impl Observer for Console {
-    fn download_bar(&mut self) -> ProgressBar {
+    fn download_progress(&mut self) -> Box<dyn Progress> {
         if self.quiet {
-            return ProgressBar::hidden();
+            return Box::new(NoProgress);
         }
-        let bar = ProgressBar::new(0);
-        bar.set_style(
-            ProgressStyle::with_template("downloading {msg} [{bar:30}] {bytes}/{total_bytes}")
-                .expect("valid template"),
-        );
-        bar
+        Box::new(DownloadBar::for_run())
     }
 
     fn run_started(&mut self, run_dir: &std::path::Path, s: &Summary) {

@@ -38,7 +38,7 @@ impl Model {
     pub fn load(path: &Path) -> Result<Model, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
-            source,
+            cause: source,
         })?;
         Model::from_yaml(&text, Some(path))
     }

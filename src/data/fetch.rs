@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use super::idx::{describe_gzip_error, is_gzip};
 use super::locate::BASE_NAMES;
 use super::{DataError, DatasetName};
+use crate::progress::Progress;
 
 /// Where downloads go by default; defined beside the search order that looks there too.
 pub use super::locate::cache_dir;
@@ -98,8 +99,8 @@ pub fn mirror_url(name: DatasetName, url: &str) -> String {
 ///
 /// Each file is tried on every mirror in order until one delivers it intact; files already
 /// present with the right content are not downloaded again. Files are kept as served
-/// (`.gz`). `progress` gets each file's name as message, its size as length when the
-/// server announces it, and the bytes received as position.
+/// (`.gz`). `progress` is started for each file downloaded, with its name and the size the
+/// server announces, advanced by the bytes received, and finished when all four are there.
 ///
 /// Errors: [`DataError::Io`] if the directory cannot be created or written,
 /// [`DataError::Download`] for a network or HTTP failure, [`DataError::HashMismatch`] for
@@ -109,13 +110,13 @@ pub fn fetch(
     name: DatasetName,
     dest: &Path,
     mirrors: &[String],
-    progress: &indicatif::ProgressBar,
+    progress: &dyn Progress,
 ) -> Result<PathBuf, DataError> {
     let dir = dest.join(name.as_str());
     let existed = (dest.is_dir(), dir.is_dir());
     fs::create_dir_all(&dir).map_err(|source| DataError::Io {
         path: dir.clone(),
-        source,
+        cause: source,
     })?;
     let result = fetch_into(name, &dir, mirrors, progress);
     if result.is_err() {
@@ -128,6 +129,9 @@ pub fn fetch(
             let _ = fs::remove_dir(dest);
         }
     }
+    if result.is_ok() {
+        progress.finish();
+    }
     result.map(|()| dir)
 }
 
@@ -136,7 +140,7 @@ fn fetch_into(
     name: DatasetName,
     dir: &Path,
     mirrors: &[String],
-    progress: &indicatif::ProgressBar,
+    progress: &dyn Progress,
 ) -> Result<(), DataError> {
     if mirrors.is_empty() {
         return Err(DataError::Download {
@@ -212,7 +216,7 @@ fn download_one(
     dir: &Path,
     file: &str,
     sha: &str,
-    progress: &indicatif::ProgressBar,
+    progress: &dyn Progress,
 ) -> Result<(), DataError> {
     let download_err = |detail: String| DataError::Download {
         url: url.to_string(),
@@ -222,12 +226,8 @@ fn download_one(
         .get(url)
         .call()
         .map_err(|e| download_err(e.to_string()))?;
-    progress.set_message(file.to_string());
-    progress.set_position(0);
     let announced = response.body().content_length();
-    if let Some(len) = announced {
-        progress.set_length(len);
-    }
+    progress.start(file, announced);
     let mut body = response.into_body().into_reader();
     let mut part = PartFile::create(dir, file)?;
     let mut buf = vec![0u8; 64 * 1024];
@@ -246,7 +246,7 @@ fn download_one(
         };
         part.write_all(&buf[..n])?;
         received += n as u64;
-        progress.inc(n as u64);
+        progress.advance(n as u64);
     }
     part.finish_writing()?;
     let actual = sha256_uncompressed(&part.path).unwrap_or_else(|detail| detail);
@@ -265,7 +265,7 @@ fn download_one(
         .and_then(|mut f| read_up_to(&mut f, &mut magic))
         .map_err(|source| DataError::Io {
             path: part.path.clone(),
-            source,
+            cause: source,
         })?;
     let name = if is_gzip(&magic[..got]) {
         file
@@ -315,7 +315,7 @@ impl PartFile {
             .open(&path)
             .map_err(|source| DataError::Io {
                 path: path.clone(),
-                source,
+                cause: source,
             })?;
         Ok(PartFile {
             path,
@@ -327,7 +327,7 @@ impl PartFile {
     fn io_err(&self, source: io::Error) -> DataError {
         DataError::Io {
             path: self.path.clone(),
-            source,
+            cause: source,
         }
     }
 
@@ -352,7 +352,7 @@ impl PartFile {
         self.finish_writing()?;
         fs::rename(&self.path, target).map_err(|source| DataError::Io {
             path: target.to_path_buf(),
-            source,
+            cause: source,
         })?;
         self.persisted = true;
         Ok(())

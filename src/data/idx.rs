@@ -84,7 +84,7 @@ pub fn read_idx_labels(path: &Path) -> Result<Vec<u8>, DataError> {
 pub fn read_decompressed(path: &Path) -> Result<Vec<u8>, DataError> {
     let io_err = |source| DataError::Io {
         path: path.to_path_buf(),
-        source,
+        cause: source,
     };
     let mut raw = Vec::new();
     File::open(path)

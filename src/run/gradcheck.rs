@@ -26,7 +26,7 @@ pub struct CheckOptions {
 pub fn gradcheck_model(
     model: &crate::Model,
     opts: &CheckOptions,
-    bar: &indicatif::ProgressBar,
+    progress: &dyn crate::progress::Progress,
 ) -> crate::Result<Report> {
     let ck = match &opts.checkpoint {
         Some(p) => Some(Checkpoint::load(p)?),
@@ -44,7 +44,7 @@ pub fn gradcheck_model(
         opts.offline,
         None,
         Some(0),
-        bar,
+        progress,
     )?;
     // The check is defined on the synchronous engine's discretisation, whatever `engine`
     // the model names.

@@ -29,9 +29,12 @@ pub struct SampleOptions {
     pub spec: Option<TraceSection>,
 }
 
-/// What `bsp-sim trace` wrote.
+/// What `bsp-sim trace` wrote; `Display` gives its report (the sample's loss, the files
+/// and how to plot them).
 #[derive(Debug, Clone)]
 pub struct SampleOutcome {
+    /// Dataset index of the sample.
+    pub sample: usize,
     pub run_dir: PathBuf,
     pub trace_dir: PathBuf,
     pub manifest: Manifest,
@@ -54,7 +57,6 @@ pub fn record_sample(model: &Model, opts: &SampleOptions) -> Result<SampleOutcom
         ),
         None => (model.clone(), opts.seed.unwrap_or(model.file.seed), 1),
     };
-    let bar = indicatif::ProgressBar::hidden();
     let split = load_data(
         &model,
         seed,
@@ -62,7 +64,7 @@ pub fn record_sample(model: &Model, opts: &SampleOptions) -> Result<SampleOutcom
         opts.offline,
         None,
         Some(0),
-        &bar,
+        &crate::progress::NoProgress,
     )?;
     let n = split.train.len();
     if opts.sample >= n {
@@ -123,10 +125,41 @@ pub fn record_sample(model: &Model, opts: &SampleOptions) -> Result<SampleOutcom
         detail,
     })?;
     Ok(SampleOutcome {
+        sample: opts.sample,
         run_dir,
         trace_dir,
         manifest,
         tally,
         label: split.train.labels[opts.sample],
     })
+}
+
+impl std::fmt::Display for SampleOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let c = &self.manifest.counts;
+        writeln!(
+            f,
+            "sample {} (label {}): loss {:.4}, {}; {} events, {} state rows",
+            self.sample,
+            self.label,
+            self.tally.mean_loss(),
+            if self.tally.correct == 1 {
+                "predicted right"
+            } else {
+                "predicted wrong"
+            },
+            c.events,
+            c.states
+        )?;
+        writeln!(f, "trace in {}", self.trace_dir.display())?;
+        let files = &self.manifest.files;
+        for file in [&files.events, &files.states, &files.vcd]
+            .into_iter()
+            .flatten()
+        {
+            writeln!(f, "  {}", self.trace_dir.join(file).display())?;
+        }
+        writeln!(f, "  {}", self.trace_dir.join("manifest.json").display())?;
+        write!(f, "plot it: bsp-sim plot {}", self.run_dir.display())
+    }
 }

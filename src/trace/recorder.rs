@@ -62,7 +62,10 @@ impl Recorder {
         let at = |name: &str| dir.join(name);
         let io = |name: &str| {
             let path = at(name);
-            move |source| OutputError { path, source }
+            move |source| OutputError {
+                path,
+                cause: source,
+            }
         };
         let events = if selection.events {
             Some(CsvStream::create(&at(EVENTS_FILE), &EVENT_HEADER).map_err(io(EVENTS_FILE))?)
@@ -217,7 +220,7 @@ impl Recorder {
         if self.error.is_none() {
             self.error = Some(OutputError {
                 path: self.dir.join(file),
-                source,
+                cause: source,
             });
         }
     }

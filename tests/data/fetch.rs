@@ -1,13 +1,14 @@
 //! Downloading from a loopback mirror: success, fall-through, and every kind of damage,
 //! which must leave no partial or temporary file behind.
 
+use std::cell::Cell;
 use std::io::Read;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
 use bsp_sim::data::fetch::{builtin_mirrors, default_mirrors, fetch, MIRROR_ENV_VAR};
 use bsp_sim::data::{load, DataError, DataSearch, DatasetName};
-use indicatif::ProgressBar;
+use bsp_sim::progress::{NoProgress, Progress};
 
 use crate::common::{data_root, gzip, listing, only, TestServer};
 
@@ -20,6 +21,29 @@ const GZ_NAMES: [&str; 4] = [
 const TRAIN_LABELS_SHA256: &str =
     "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5";
 
+/// Progress that keeps what a bar would show: the current part's total and units done.
+#[derive(Default)]
+struct Recorded {
+    total: Cell<Option<u64>>,
+    done: Cell<u64>,
+    finished: Cell<bool>,
+}
+
+impl Progress for Recorded {
+    fn start(&self, _what: &str, total: Option<u64>) {
+        if total.is_some() {
+            self.total.set(total);
+        }
+        self.done.set(0);
+    }
+    fn advance(&self, n: u64) {
+        self.done.set(self.done.get() + n);
+    }
+    fn finish(&self) {
+        self.finished.set(true);
+    }
+}
+
 fn unchanged(_: &str, bytes: Vec<u8>) -> Vec<u8> {
     bytes
 }
@@ -29,7 +53,7 @@ fn fetch_mnist(server: &TestServer, dest: &Path) -> Result<std::path::PathBuf, D
         DatasetName::Mnist,
         dest,
         &[server.url("mnist/")],
-        &ProgressBar::hidden(),
+        &NoProgress,
     )
 }
 
@@ -55,7 +79,7 @@ fn assert_only_complete_files(dir: &Path, bad: &str) {
 fn fetch_downloads_verifies_and_keeps_the_gz_files() {
     let server = TestServer::serving_data(unchanged);
     let tmp = tempfile::tempdir().expect("tempdir");
-    let progress = ProgressBar::hidden();
+    let progress = Recorded::default();
     let dir = fetch(
         DatasetName::Mnist,
         tmp.path(),
@@ -70,24 +94,19 @@ fn fetch_downloads_verifies_and_keeps_the_gz_files() {
         .expect("stat")
         .len();
     assert_eq!(
-        progress.length(),
+        progress.total.get(),
         Some(last),
-        "length is the last file's size"
+        "the total is the last file's size"
     );
-    assert_eq!(
-        progress.position(),
-        last,
-        "position counts the bytes received"
+    assert_eq!(progress.done.get(), last, "units are the bytes received");
+    assert!(
+        progress.finished.get(),
+        "a complete fetch finishes its progress"
     );
     assert_eq!(server.requests.load(Ordering::SeqCst), 4);
 
-    let split = load(
-        DatasetName::Mnist,
-        &only(tmp.path()),
-        false,
-        &ProgressBar::hidden(),
-    )
-    .expect("load fetched files");
+    let split = load(DatasetName::Mnist, &only(tmp.path()), false, &NoProgress)
+        .expect("load fetched files");
     assert_eq!((split.train.len(), split.test.len()), (60_000, 10_000));
 
     // Files already present and intact are not downloaded again.
@@ -100,13 +119,8 @@ fn fetch_falls_through_to_the_next_mirror() {
     let server = TestServer::serving_data(unchanged);
     let tmp = tempfile::tempdir().expect("tempdir");
     let mirrors = [server.url("no-such-mirror/"), server.url("mnist")];
-    let dir = fetch(
-        DatasetName::Mnist,
-        tmp.path(),
-        &mirrors,
-        &ProgressBar::hidden(),
-    )
-    .expect("second mirror works");
+    let dir =
+        fetch(DatasetName::Mnist, tmp.path(), &mirrors, &NoProgress).expect("second mirror works");
     assert_eq!(listing(&dir), GZ_NAMES.to_vec());
     assert_eq!(
         server.requests.load(Ordering::SeqCst),
@@ -120,13 +134,8 @@ fn every_mirror_failing_lists_each_failure() {
     let server = TestServer::serving_data(unchanged);
     let tmp = tempfile::tempdir().expect("tempdir");
     let mirrors = [server.url("a/"), server.url("b/")];
-    let err = fetch(
-        DatasetName::Mnist,
-        tmp.path(),
-        &mirrors,
-        &ProgressBar::hidden(),
-    )
-    .expect_err("both mirrors 404");
+    let err =
+        fetch(DatasetName::Mnist, tmp.path(), &mirrors, &NoProgress).expect_err("both mirrors 404");
     let msg = err.to_string();
     assert!(matches!(&err, DataError::AllMirrorsFailed { failures, .. } if failures.len() == 2));
     for url in [
@@ -272,8 +281,7 @@ fn load_downloads_through_the_mirror_variable_and_reports_failures() {
         cache_dir: Some(cache.clone()),
         ..DataSearch::default()
     };
-    let err = load(DatasetName::Mnist, &search, true, &ProgressBar::hidden())
-        .expect_err("download fails");
+    let err = load(DatasetName::Mnist, &search, true, &NoProgress).expect_err("download fails");
     let msg = err.to_string();
     assert!(
         matches!(
@@ -300,7 +308,7 @@ fn load_downloads_through_the_mirror_variable_and_reports_failures() {
     // A working mirror: the files land in the cache dir and are read from there.
     let server = TestServer::serving_data(unchanged);
     std::env::set_var(MIRROR_ENV_VAR, server.url(""));
-    let split = load(DatasetName::Mnist, &search, true, &ProgressBar::hidden());
+    let split = load(DatasetName::Mnist, &search, true, &NoProgress);
     std::env::remove_var(MIRROR_ENV_VAR);
     let split = split.expect("download into the cache");
     assert_eq!(split.train.labels[0], 5);
@@ -355,7 +363,7 @@ fn connection_cut_mid_body_is_a_download_error_and_removed() {
         DatasetName::Mnist,
         tmp.path(),
         std::slice::from_ref(&mirror),
-        &ProgressBar::hidden(),
+        &NoProgress,
     )
     .expect_err("cut connection");
     let _ = thread.join();
@@ -372,7 +380,7 @@ fn connection_cut_mid_body_is_a_download_error_and_removed() {
     assert_eq!(listing(tmp.path()), Vec::<String>::new());
     // Nor does it leave a cache dir it had to create.
     let cache = tmp.path().join("new-cache");
-    let err = fetch(DatasetName::Mnist, &cache, &[], &ProgressBar::hidden());
+    let err = fetch(DatasetName::Mnist, &cache, &[], &NoProgress);
     assert!(matches!(err, Err(DataError::Download { .. })), "{err:?}");
     assert!(!cache.exists());
 }

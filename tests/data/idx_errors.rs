@@ -4,7 +4,7 @@ use std::path::Path;
 
 use bsp_sim::data::idx::{read_idx_images, read_idx_labels};
 use bsp_sim::data::{load, DataError, DatasetName};
-use indicatif::ProgressBar;
+use bsp_sim::progress::NoProgress;
 
 use crate::common::{gzip, idx_images, idx_labels, only, real_gz, write, write_tiny_set};
 
@@ -185,13 +185,8 @@ fn image_and_label_counts_must_agree() {
     write_tiny_set(&dir, 3, 2);
     let labels = dir.join("train-labels-idx1-ubyte");
     write(&labels, &idx_labels(&[1, 2, 3, 4]));
-    let err = load(
-        DatasetName::Mnist,
-        &only(tmp.path()),
-        false,
-        &ProgressBar::hidden(),
-    )
-    .expect_err("3 images, 4 labels");
+    let err = load(DatasetName::Mnist, &only(tmp.path()), false, &NoProgress)
+        .expect_err("3 images, 4 labels");
     let msg = err.to_string();
     assert!(
         matches!(
@@ -220,13 +215,8 @@ fn train_and_test_image_sizes_must_agree() {
         &dir.join("t10k-images-idx3-ubyte"),
         &idx_images(2, 3, 3, &[0; 18]),
     );
-    let err = load(
-        DatasetName::Mnist,
-        &only(tmp.path()),
-        false,
-        &ProgressBar::hidden(),
-    )
-    .expect_err("2x2 vs 3x3");
+    let err =
+        load(DatasetName::Mnist, &only(tmp.path()), false, &NoProgress).expect_err("2x2 vs 3x3");
     assert!(
         matches!(
             err,

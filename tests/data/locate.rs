@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use bsp_sim::data::{load, DataError, DataSearch, DatasetName};
-use indicatif::ProgressBar;
+use bsp_sim::progress::NoProgress;
 
 use crate::common::{data_root, gunzip, listing, only, real_gz, write, write_tiny_set};
 
@@ -14,8 +14,8 @@ const BASES: [&str; 4] = [
     "t10k-labels-idx1-ubyte",
 ];
 
-fn hidden() -> ProgressBar {
-    ProgressBar::hidden()
+fn hidden() -> NoProgress {
+    NoProgress
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Reading the real MNIST and Fashion-MNIST files found through `BSP_SIM_DATA`.
 
 use bsp_sim::data::{load, DataSearch, Dataset, DatasetName};
-use indicatif::ProgressBar;
+use bsp_sim::progress::NoProgress;
 
 use crate::common::data_root;
 
@@ -10,7 +10,7 @@ fn load_real(name: DatasetName) -> bsp_sim::data::Split {
         env_dir: Some(data_root()),
         ..DataSearch::default()
     };
-    load(name, &search, false, &ProgressBar::hidden())
+    load(name, &search, false, &NoProgress)
         .unwrap_or_else(|e| panic!("loading {name} from BSP_SIM_DATA failed: {e}"))
 }
 

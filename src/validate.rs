@@ -1,0 +1,57 @@
+//! `bsp-sim validate`: a model file that loads, validates and builds, described for a
+//! person to check (network size, fixed point, integration windows, learning settings).
+
+use std::fmt;
+
+use crate::config::Model;
+use crate::config::Settings;
+use crate::error::Result;
+use crate::run::build_engine;
+
+/// What a valid model builds; `Display` gives the description `bsp-sim validate` prints.
+#[derive(Debug, Clone)]
+pub struct Validation {
+    pub model: Model,
+    /// Synapses of the network the model's seed builds.
+    pub synapses: usize,
+    /// The step counts and dt the engines integrate with.
+    pub settings: Settings,
+}
+
+/// Builds the model's engine from its seed (one thread) to count its synapses, and derives
+/// its engine settings.
+pub fn validate(model: &Model) -> Result<Validation> {
+    let engine = build_engine(model, model.file.seed, 1)?;
+    let synapses = engine.projections().iter().map(|p| p.synapses()).sum();
+    Ok(Validation {
+        model: model.clone(),
+        synapses,
+        settings: Settings::from_model(model),
+    })
+}
+
+impl fmt::Display for Validation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (m, s) = (&self.model, &self.settings);
+        let file = &m.file;
+        match &m.path {
+            Some(path) => writeln!(f, "{}: ok", path.display())?,
+            None => writeln!(f, "ok")?,
+        }
+        writeln!(f, "  name       {}", file.name)?;
+        writeln!(f, "  layers     {:?}", file.network.layers)?;
+        writeln!(f, "  synapses   {}", self.synapses)?;
+        writeln!(f, "  fixed point B0 = {:?}", m.neuron.rest)?;
+        writeln!(
+            f,
+            "  windows    forward {} + backward {} steps of dt {}",
+            s.forward_steps, s.backward_steps, s.dt
+        )?;
+        let l = &file.learning;
+        write!(
+            f,
+            "  learning   {:?}, lr {}, batch {}, {} epochs",
+            l.method, l.lr, l.batch_size, l.epochs
+        )
+    }
+}
