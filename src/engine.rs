@@ -3,7 +3,7 @@
 //! * [`sync`]: the synchronous engine — one global clock with a fixed step, lockstep layers,
 //!   barriers between the forward window, the backward window and the update (bsp-model.md
 //!   §5). Vectorised over the minibatch and spread over threads.
-//! * [`event`]: the asynchronous event-driven engine, where every neuron is an actor with
+//! * [`asynchronous`]: the asynchronous event-driven engine, where every neuron is an actor with
 //!   its own local time, and workers exchange timestamped events over crossbeam channels.
 //!
 //! Both implement [`Engine`], so `run`, `eval` and `compare` drive them the same way.
@@ -14,7 +14,7 @@ use crate::neuron::LayerNeurons;
 use crate::topology::Projection;
 use crate::trace::TraceSink;
 
-pub mod event;
+pub mod asynchronous;
 pub mod sync;
 
 /// What one training minibatch or evaluation pass measured.

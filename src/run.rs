@@ -17,7 +17,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::{DataSource, EngineKind, Model, Settings};
 use crate::data::{self, DataSearch, Dataset, Split};
-use crate::engine::event::AsyncEngine;
+use crate::engine::asynchronous::AsyncEngine;
 use crate::engine::sync::SyncEngine;
 use crate::engine::{Engine, Tally};
 use crate::error::{CheckpointError, Error, Result, SimError};

@@ -3,7 +3,7 @@
 //!
 //! * [`spec`]: what to record — the `trace:` section of a model file and the compact
 //!   `--trace` spec string, resolved against the network into a [`Selection`].
-//! * [`TraceSink`]: the engine-agnostic interface an engine calls with every [`Event`] and
+//! * [`TraceSink`]: the engine-agnostic interface an engine calls with every [`WaveEvent`] and
 //!   [`StateSample`] of the selected samples and neurons. The asynchronous engine calls it
 //!   with its real send-on-delta events; the synchronous engine derives them from its
 //!   per-step signals with [`probe::Probe`].
@@ -86,7 +86,7 @@ pub enum What {
 /// One spike-like output event: the output deviation of `neuron` moved by at least theta
 /// since its last event and is now `value`.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Event {
+pub struct WaveEvent {
     /// Simulated time within the sample's presentation (see the module doc).
     pub time: f64,
     /// Dataset index of the sample.
@@ -193,6 +193,6 @@ impl Selection {
 ///   steps (or the engine's equivalent interval of simulated time).
 pub trait TraceSink {
     fn selection(&self) -> &Selection;
-    fn event(&mut self, event: &Event);
+    fn event(&mut self, event: &WaveEvent);
     fn state(&mut self, state: &StateSample);
 }

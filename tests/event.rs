@@ -4,7 +4,7 @@
 mod common;
 
 use bsp_sim::data::Split;
-use bsp_sim::engine::event::AsyncEngine;
+use bsp_sim::engine::asynchronous::AsyncEngine;
 use bsp_sim::engine::Engine;
 use bsp_sim::run::{build_async_engine, build_engine, load_data};
 use bsp_sim::Model;
@@ -304,7 +304,7 @@ fn element_actors_with_theta_zero_are_the_neuron_actors() {
 fn element_waves_arrive_one_hop_per_step_the_causal_distance() {
     use bsp_sim::causal::tables::DistanceTable;
     use bsp_sim::causal::Loop;
-    use bsp_sim::engine::event::actor::first_arrivals;
+    use bsp_sim::engine::asynchronous::actor::first_arrivals;
     use bsp_sim::neuron::{Element, System};
     let m = model("async", "{actor: element}", 1);
     for (system, input) in [

@@ -15,7 +15,7 @@ use bsp_sim::report::{RunStatus, Summary};
 use bsp_sim::run::{self, build_engine, load_data, Observer, RunOptions, Silent};
 use bsp_sim::trace::csv::{read_events, read_states};
 use bsp_sim::trace::manifest::{Manifest, TraceStatus};
-use bsp_sim::trace::{Event, Selection, StateSample, TraceSection, TraceSink, Wave};
+use bsp_sim::trace::{Selection, StateSample, TraceSection, TraceSink, Wave, WaveEvent};
 use bsp_sim::Error;
 
 /// A [6, 8, 4] network on the synthetic set (200 train samples, batch 10).
@@ -41,7 +41,7 @@ fn opts(out: &Path, epochs: usize, trace: Option<&str>) -> RunOptions {
 /// Collects everything an engine records.
 struct VecSink {
     sel: Selection,
-    events: Vec<Event>,
+    events: Vec<WaveEvent>,
     states: Vec<StateSample>,
 }
 
@@ -59,7 +59,7 @@ impl TraceSink for VecSink {
     fn selection(&self) -> &Selection {
         &self.sel
     }
-    fn event(&mut self, e: &Event) {
+    fn event(&mut self, e: &WaveEvent) {
         self.events.push(*e);
     }
     fn state(&mut self, s: &StateSample) {
@@ -248,7 +248,7 @@ fn csv_files_read_back_as_the_engine_recorded() {
             .train_batch_traced(&split.train, batch, 0.3, &mut sink)
             .unwrap();
     }
-    let back: Vec<Event> = events.iter().map(|r| r.event()).collect();
+    let back: Vec<WaveEvent> = events.iter().map(|r| r.event()).collect();
     assert_eq!(back, sink.events);
     assert!(events.iter().all(|r| r.epoch == 1));
     assert_eq!(states.len(), sink.states.len());

@@ -397,7 +397,7 @@ impl SyncEngine {
         Ok(())
     }
 
-    /// Gathers the per-thread traces of layer `l` into batch order.
+    /// Gathers the per-thread window integrals of layer `l` into batch order.
     fn gather(&self, l: usize, batch: usize, reversed: bool) -> Vec<f32> {
         let mut out = Vec::with_capacity(batch * self.sizes[l]);
         for ws in self.used_workspaces(batch) {
@@ -411,7 +411,7 @@ impl SyncEngine {
         out
     }
 
-    /// Applies the BSP update for a minibatch of `batch` samples whose traces sit in the
+    /// Applies the BSP update for a minibatch of `batch` samples whose window integrals sit in the
     /// workspaces.
     fn update(&mut self, batch: usize, lr: f32) -> Result<(), SimError> {
         let kt = self.settings.kt;

@@ -35,7 +35,7 @@ use crate::topology::{Projection, Weights};
 /// What the reverse pass injects and what it keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// ε = −∂L/∂I (the exact gradient); keeps per-step traces of D and g.
+    /// ε = −∂L/∂I (the exact gradient); keeps D and g at every step.
     Exact,
     /// ε = e, the output error BSP injects; keeps per-sample window integrals of D and of
     /// g (the linearised reversed signal), for a G1 of BSP's product-of-integrals form.
@@ -135,8 +135,8 @@ pub struct Tape<T> {
     states: Vec<[Vec<T>; ELEMENTS]>,
     currents: Vec<Vec<T>>,
     /// `Exact`: D of layers < L and g of layers >= 1 per (sample, step), sample-major.
-    d_trace: Vec<Vec<T>>,
-    g_trace: Vec<Vec<T>>,
+    d_steps: Vec<Vec<T>>,
+    g_steps: Vec<Vec<T>>,
     /// `Linearised`: Σ_n g per sample, layers >= 1.
     g_integral: Vec<Vec<T>>,
     lambda: Vec<[Vec<T>; ELEMENTS]>,
@@ -179,10 +179,10 @@ impl<T: Real> Tape<T> {
         self.currents = (0..=last)
             .map(|l| z(keep(rec && l > 0, sizes[l])))
             .collect();
-        self.d_trace = (0..=last)
+        self.d_steps = (0..=last)
             .map(|l| z(keep(exact && l < last, sizes[l])))
             .collect();
-        self.g_trace = (0..=last)
+        self.g_steps = (0..=last)
             .map(|l| z(keep(exact && l > 0, sizes[l])))
             .collect();
         self.g_integral = sizes.iter().map(|&n| z(rows * n)).collect();
@@ -302,7 +302,7 @@ fn drive<T: Real>(net: &Net<T>, tape: &mut Tape<T>, l: usize, n: usize, exact: b
         let (nl, steps) = (net.sizes[l - 1], net.steps);
         for r in 0..rows {
             let at = (r * steps + n) * nl;
-            tape.d_trace[l - 1][at..at + nl]
+            tape.d_steps[l - 1][at..at + nl]
                 .copy_from_slice(&tape.signal[l - 1][r * nl..(r + 1) * nl]);
         }
     }
@@ -342,7 +342,7 @@ fn reverse<T: Real>(
                 lambda,
                 states,
                 currents,
-                g_trace,
+                g_steps,
                 g_integral,
                 ..
             } = tape;
@@ -369,7 +369,7 @@ fn reverse<T: Real>(
                 Mode::Exact => {
                     for r in 0..rows {
                         let at = (r * steps + n) * nl;
-                        g_trace[l][at..at + nl].copy_from_slice(&g_now[l][r * nl..(r + 1) * nl]);
+                        g_steps[l][at..at + nl].copy_from_slice(&g_now[l][r * nl..(r + 1) * nl]);
                     }
                 }
                 Mode::Linearised => {
@@ -400,7 +400,7 @@ fn reverse<T: Real>(
 /// `rows` is the update direction, plus the forward pass's losses and predictions.
 #[derive(Debug, Clone)]
 pub struct Batch<T> {
-    /// `Exact`: samples x steps (per-step traces); `Linearised`: samples (integrals).
+    /// `Exact`: samples x steps (per-step signals); `Linearised`: samples (integrals).
     pub rows: usize,
     /// Per layer pair l: presynaptic factor, rows x n_l (D per step, or ∫D dt).
     pub pre: Vec<Vec<T>>,
@@ -475,8 +475,8 @@ pub fn run_batch<T: Real>(
     for l in 0..last {
         match mode {
             Mode::Exact => {
-                pre.push(gather(&|t| &t.d_trace[l]));
-                post.push(gather(&|t| &t.g_trace[l + 1]));
+                pre.push(gather(&|t| &t.d_steps[l]));
+                post.push(gather(&|t| &t.g_steps[l + 1]));
             }
             Mode::Linearised => {
                 pre.push(gather(&|t| &t.integral[l][..t.rows * net.sizes[l]]));

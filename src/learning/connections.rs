@@ -5,7 +5,7 @@
 //!
 //! Every rule that moves coefficients ends here: `bsp` with the reversed systems' integrals,
 //! `linearised` with the linearised reversed pass's integrals, `adjoint` with per-step
-//! traces (one "row" per sample and step, no limiter). [`change`] is one synapse's change
+//! signals (one "row" per sample and step, no limiter). [`change`] is one synapse's change
 //! for one sample; [`update`] the batched form over a whole projection (matrix product when
 //! the limiter is off), [`update_sample`] one sample over a block of postsynaptic rows (the
 //! asynchronous engine's worker rows). All three compute the same arithmetic.

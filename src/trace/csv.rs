@@ -16,7 +16,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Event, StateSample, Wave};
+use super::{StateSample, Wave, WaveEvent};
 
 /// A row of `events.csv`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -31,7 +31,7 @@ pub struct EventRow {
 }
 
 impl EventRow {
-    pub fn new(epoch: usize, e: &Event) -> Self {
+    pub fn new(epoch: usize, e: &WaveEvent) -> Self {
         EventRow {
             epoch,
             sample: e.sample,
@@ -43,8 +43,8 @@ impl EventRow {
         }
     }
 
-    pub fn event(&self) -> Event {
-        Event {
+    pub fn event(&self) -> WaveEvent {
+        WaveEvent {
             time: self.time,
             sample: self.sample,
             layer: self.layer,

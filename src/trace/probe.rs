@@ -7,7 +7,7 @@
 //! for one minibatch; the engine drains it into the [`TraceSink`] after the block's threads
 //! have joined, in block order, so the output does not depend on the thread count.
 
-use super::{Event, Selection, StateSample, TraceSink, Wave};
+use super::{Selection, StateSample, TraceSink, Wave, WaveEvent};
 
 /// Per-block recording buffer. Empty (and free) while no sample of the block is recorded.
 #[derive(Debug, Default)]
@@ -19,7 +19,7 @@ pub struct Probe {
     stride: usize,
     /// Last value sent per (recorded row, recorded neuron).
     last: Vec<f32>,
-    events: Vec<Vec<Event>>,
+    events: Vec<Vec<WaveEvent>>,
     states: Vec<Vec<StateSample>>,
 }
 
@@ -90,7 +90,7 @@ impl Probe {
                     let slot = k * self.stride + base + m;
                     if (value - self.last[slot]).abs() >= theta {
                         self.last[slot] = value;
-                        self.events[k].push(Event {
+                        self.events[k].push(WaveEvent {
                             time,
                             sample,
                             layer,

@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use super::csv::{CsvStream, EventRow, StateRow, EVENT_HEADER, STATE_HEADER};
 use super::manifest::{Counts, Files, Manifest, SelectionInfo, TimeInfo, TraceStatus, FORMAT};
 use super::vcd::{VcdStream, TICK};
-use super::{Event, Selection, StateSample, TraceSink};
+use super::{Selection, StateSample, TraceSink, WaveEvent};
 use crate::error::OutputError;
 use crate::fsutil::create_dir;
 
@@ -246,7 +246,7 @@ impl TraceSink for Recorder {
         &self.selection
     }
 
-    fn event(&mut self, e: &Event) {
+    fn event(&mut self, e: &WaveEvent) {
         self.dirty = true;
         let start = self.start_of(e.sample);
         if let Some(v) = self.vcd.as_mut() {

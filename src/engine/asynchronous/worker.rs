@@ -90,7 +90,7 @@ pub struct Work {
     pub events: u64,
     pub deliveries: u64,
     pub synapse_updates: u64,
-    /// Every event put on the wire (signals, readouts, traces).
+    /// Every event put on the wire (signals, readouts, window integrals).
     pub sent: u64,
     /// Every event taken in (each worker takes in every event).
     pub received: u64,
@@ -126,9 +126,9 @@ pub struct Worker {
     carried_f: Vec<Vec<f32>>,
     carried_r: Vec<Vec<f32>>,
     /// Per layer: `[slot * n + i]` sent-signal integrals of closed windows (all neurons).
-    pre_trace: Vec<Vec<f32>>,
-    post_trace: Vec<Vec<f32>>,
-    /// Per layer, own neurons: exact forward integral (method 1's own trace).
+    pre_integral: Vec<Vec<f32>>,
+    post_integral: Vec<Vec<f32>>,
+    /// Per layer, own neurons: exact forward integral (method 1's own integral).
     own_forward: Vec<Vec<f32>>,
     /// `[slot * classes + k]`: output readouts.
     pub readouts: Vec<f32>,
@@ -210,8 +210,8 @@ impl Worker {
             ring_len,
             carried_f: all(1),
             carried_r: all(1),
-            pre_trace: all(slots),
-            post_trace: all(slots),
+            pre_integral: all(slots),
+            post_integral: all(slots),
             own_forward: own(&|n| n * slots),
             readouts: vec![0.0; slots * sizes[sizes.len() - 1]],
             finished: Vec::new(),
@@ -310,7 +310,7 @@ impl Worker {
         Ok(())
     }
 
-    /// Readouts and traces just received (boundary `t`): tables every worker keeps for
+    /// Readouts and window integrals just received (boundary `t`): tables every worker keeps for
     /// all neurons.
     fn absorb(&mut self, sh: &Shared<'_>, t: u64) {
         let layers = sh.sizes.len();
@@ -320,8 +320,12 @@ impl Worker {
             let slot = ev.slot as usize;
             match ev.kind {
                 EventKind::Readout => self.readouts[slot * classes + i] = ev.value,
-                EventKind::ForwardTrace => self.pre_trace[l][slot * sh.sizes[l] + i] = ev.value,
-                EventKind::BackwardTrace => self.post_trace[l][slot * sh.sizes[l] + i] = ev.value,
+                EventKind::ForwardIntegral => {
+                    self.pre_integral[l][slot * sh.sizes[l] + i] = ev.value
+                }
+                EventKind::BackwardIntegral => {
+                    self.post_integral[l][slot * sh.sizes[l] + i] = ev.value
+                }
                 EventKind::Forward | EventKind::Backward => {}
             }
         }

@@ -7,7 +7,7 @@
 use std::cmp::Reverse;
 
 use super::{locate, owned, owner_of, Delays, Shared, Worker};
-use crate::engine::event::comm::{Event, EventKind};
+use crate::engine::asynchronous::comm::{Event, EventKind};
 use crate::topology::projection::Shape;
 
 impl Worker {

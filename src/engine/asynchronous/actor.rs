@@ -1,5 +1,5 @@
 //! A neuron actor: one neuron's forward and reversed five-element systems with their own
-//! inputs, local integration, send-on-delta output and window traces.
+//! inputs, local integration, send-on-delta output and window integrals.
 //!
 //! The input of each system is piecewise constant: it changes only when an event arrives
 //! (at a step boundary; delays are whole steps). Between events the actor integrates its
@@ -53,7 +53,7 @@ pub struct StepRule {
 }
 
 impl SystemState {
-    /// Opens a window for sample `slot`: back to rest, traces cleared.
+    /// Opens a window for sample `slot`: back to rest, integrals cleared.
     pub fn open(&mut self, slot: usize, closes: u64, rest: &[f32; ELEMENTS]) {
         self.x = *rest;
         self.integral = 0.0;

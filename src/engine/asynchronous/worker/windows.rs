@@ -1,12 +1,12 @@
 //! Window control: an actor's forward and reversed windows open (back to rest, the stimulus
-//! or the teacher's error as input) and close (readout, the traces its synapses carried,
+//! or the teacher's error as input) and close (readout, the window integrals its synapses carried,
 //! a reset event, and for method 1 the neuron's own fixed-point update) at the times its
 //! layer's schedule gives — local knowledge, no global clock.
 
 use super::{emit, Shared, Stop, Worker};
 use crate::config::LearningMethod;
-use crate::engine::event::comm::EventKind;
-use crate::engine::event::schedule::Sample;
+use crate::engine::asynchronous::comm::EventKind;
+use crate::engine::asynchronous::schedule::Sample;
 use crate::learning::{fixed_points, injection, readout};
 use crate::neuron::ELEMENTS;
 
@@ -88,7 +88,7 @@ impl Worker {
                         a,
                         t,
                         gid,
-                        EventKind::ForwardTrace,
+                        EventKind::ForwardIntegral,
                         f.window,
                         f.sent_integral,
                     );
@@ -138,13 +138,13 @@ impl Worker {
                         a,
                         t,
                         gid,
-                        EventKind::BackwardTrace,
+                        EventKind::BackwardIntegral,
                         r.window,
                         r.sent_integral,
                     );
                 }
             } else {
-                // Method 1: the neuron moves its own fixed point from its own two traces.
+                // Method 1: the neuron moves its own fixed point from its own two window integrals.
                 let forward = self.own_forward[l][smp.slot * own.len() + jj];
                 let window = s.forward_window();
                 let g2 = fixed_points::g2(s.fixed_point_signal, forward, r.integral, window, s.kt);
@@ -180,8 +180,8 @@ impl Worker {
     /// occupant has completed: the in-flight bound guarantees it).
     pub(super) fn clear_slot(&mut self, slot: usize, sizes: &[usize]) {
         for (l, &n) in sizes.iter().enumerate() {
-            self.pre_trace[l][slot * n..(slot + 1) * n].fill(0.0);
-            self.post_trace[l][slot * n..(slot + 1) * n].fill(0.0);
+            self.pre_integral[l][slot * n..(slot + 1) * n].fill(0.0);
+            self.post_integral[l][slot * n..(slot + 1) * n].fill(0.0);
         }
         let classes = sizes[sizes.len() - 1];
         self.readouts[slot * classes..(slot + 1) * classes].fill(0.0);

@@ -1,5 +1,5 @@
 //! The synapse update (method 2): when both of a synapse's windows have closed, it adds
-//! lr · G2 of its two carried traces to its C. A worker writes only the rows it owns (its
+//! lr · G2 of its two carried window integrals to its C. A worker writes only the rows it owns (its
 //! postsynaptic neurons), keeps its transposed copy in step, and adjusts the inputs the
 //! changed synapses feed.
 
@@ -31,8 +31,8 @@ impl Worker {
                     continue;
                 }
                 let (pre, post) = (sh.sizes[l], sh.sizes[l + 1]);
-                let p = &self.pre_trace[l][s.slot * pre..(s.slot + 1) * pre];
-                let q = &self.post_trace[l + 1][s.slot * post..(s.slot + 1) * post];
+                let p = &self.pre_integral[l][s.slot * pre..(s.slot + 1) * pre];
+                let q = &self.post_integral[l + 1][s.slot * post..(s.slot + 1) * post];
                 let own = self.ranges[l + 1].clone();
                 let shape = sh.shapes[l];
                 {

@@ -6,7 +6,7 @@
 //! delivers an event scaled by its C after its own delay; the forward wave runs up, the
 //! output neurons form their error from their readouts and the teacher value, and the
 //! backward wave runs down through the reversed systems over the same synapses. Each synapse
-//! updates its C from the two traces it carried as soon as its windows have closed, while
+//! updates its C from the two window integrals it carried as soon as its windows have closed, while
 //! later samples' waves are in flight (samples start every `sample_interval`: pipelining).
 //!
 //! Actors are split over worker threads ([`worker`]), which exchange events over crossbeam

@@ -2,8 +2,8 @@
 //! keyed so that the engine can hand them to the sink in one order at any thread count.
 
 use super::Shared;
-use crate::engine::event::actor::SystemState;
-use crate::trace::{Event as TraceEvent, StateSample, Wave};
+use crate::engine::asynchronous::actor::SystemState;
+use crate::trace::{StateSample, Wave, WaveEvent};
 
 /// A recorded event or state, with the key that orders records whatever the partition.
 #[derive(Debug, Clone, Copy)]
@@ -15,7 +15,7 @@ pub struct Record {
 
 #[derive(Debug, Clone, Copy)]
 pub enum RecordItem {
-    Event(TraceEvent),
+    Event(WaveEvent),
     State(StateSample),
 }
 
@@ -55,7 +55,7 @@ pub(super) fn record(
     if let (Some(value), true) = (sent, sel.events) {
         out.push(Record {
             key: (step, gid, wave as u8, 0),
-            item: RecordItem::Event(TraceEvent {
+            item: RecordItem::Event(WaveEvent {
                 time,
                 sample: smp.index,
                 layer,

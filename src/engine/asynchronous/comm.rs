@@ -26,9 +26,9 @@ pub enum EventKind {
     Readout,
     /// A neuron's sent-signal integral over its closed forward window: what each of its
     /// outgoing synapses observed from the forward events it carried.
-    ForwardTrace,
+    ForwardIntegral,
     /// The same for the reversed window (the backward events a synapse carried).
-    BackwardTrace,
+    BackwardIntegral,
 }
 
 /// A timestamped event. Ordered by (time, origin, seq), unique per event.

@@ -122,7 +122,7 @@ impl Timing {
 pub struct Sample {
     /// Position in the run's sequence of samples (orders everything about it).
     pub seq: u64,
-    /// Slot of the per-sample tables (traces, readouts); free again when it completes.
+    /// Slot of the per-sample tables (window integrals, readouts); free again when it completes.
     pub slot: usize,
     /// Index in the data set.
     pub index: usize,
