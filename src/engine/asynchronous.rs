@@ -20,10 +20,9 @@ use std::sync::RwLock;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, Exp, Normal, Uniform};
 
 use super::{Counters, Engine, Tally};
-use crate::config::{AsyncSection, Delay, LearningMethod, Settings};
+use crate::config::{AsyncSection, LearningMethod, Settings};
 use crate::data::Dataset;
 use crate::error::SimError;
 use crate::learning::{argmax, connections, injection};
@@ -34,13 +33,15 @@ use crate::trace::{Selection, TraceSink};
 
 pub mod actor;
 pub mod comm;
+pub mod delays;
 pub mod schedule;
 pub mod worker;
 
 use actor::StepRule;
 use comm::Comm;
+use delays::{delay_stats, draw_delays, Delays};
 use schedule::{Sample, Timing};
-use worker::{Delays, Shared, Work, Worker};
+use worker::{Shared, Work, Worker};
 
 /// Stream of the seeded generator that draws synaptic delays.
 pub const DELAY_STREAM: u64 = 2;
@@ -230,7 +231,7 @@ impl AsyncEngine {
         let mut shapes = Vec::new();
         let mut rows = Vec::new();
         for p in self.projections.iter_mut() {
-            let (shape, c) = split(p);
+            let (shape, c) = p.shape_and_coefficients();
             let post = sizes[shapes.len() + 1];
             let mut rest: &mut [f32] = c;
             let mut blocks = Vec::new();
@@ -589,54 +590,5 @@ impl Engine for AsyncEngine {
 
     fn name(&self) -> &'static str {
         "async"
-    }
-}
-
-/// The structure and the coefficients of a projection, borrowed apart.
-fn split(p: &mut Projection) -> (Shape<'_>, &mut [f32]) {
-    match p {
-        Projection::Dense { c, .. } => (Shape::Dense, c.as_mut_slice()),
-        Projection::Sparse {
-            row_ptr, col, c, ..
-        } => (Shape::Sparse(row_ptr, col), c.as_mut_slice()),
-    }
-}
-
-/// Draws one projection's delays (in whole steps; NEST rounds delays to the resolution).
-fn draw_delays(delay: Delay, synapses: usize, dt: f32, rng: &mut ChaCha8Rng) -> Delays {
-    let steps = |v: f32| (v.max(0.0) / dt).round().min(u16::MAX as f32) as u16;
-    let many = |f: &mut dyn FnMut(&mut ChaCha8Rng) -> f32, rng: &mut ChaCha8Rng| {
-        Delays::PerSynapse((0..synapses).map(|_| steps(f(rng))).collect())
-    };
-    match delay {
-        Delay::Fixed { value } => Delays::Fixed(steps(value) as u64),
-        Delay::Uniform { low, high } if low == high => Delays::Fixed(steps(low) as u64),
-        Delay::Uniform { low, high } => {
-            let d = Uniform::new_inclusive(low, high).expect("validated: low <= high");
-            many(&mut |r| d.sample(r), rng)
-        }
-        Delay::Normal { mean, std } => {
-            let d = Normal::new(mean, std).expect("validated: std >= 0");
-            many(&mut |r| d.sample(r), rng)
-        }
-        Delay::Exponential { min, mean } if mean == min => Delays::Fixed(steps(min) as u64),
-        Delay::Exponential { min, mean } => {
-            let d = Exp::new(1.0 / (mean - min)).expect("validated: mean > min");
-            many(&mut |r| min + d.sample(r), rng)
-        }
-    }
-}
-
-/// (min, rounded mean, max) of a projection's delays in steps.
-fn delay_stats(d: &Delays) -> (u64, u64, u64) {
-    match d {
-        Delays::Fixed(k) => (*k, *k, *k),
-        Delays::PerSynapse(v) if v.is_empty() => (0, 0, 0),
-        Delays::PerSynapse(v) => {
-            let min = *v.iter().min().expect("non-empty") as u64;
-            let max = *v.iter().max().expect("non-empty") as u64;
-            let mean = v.iter().map(|&k| k as f64).sum::<f64>() / v.len() as f64;
-            (min, mean.round() as u64, max)
-        }
     }
 }

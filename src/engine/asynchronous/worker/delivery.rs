@@ -6,8 +6,9 @@
 
 use std::cmp::Reverse;
 
-use super::{locate, owned, owner_of, Delays, Shared, Worker};
+use super::{locate, owned, owner_of, Shared, Worker};
 use crate::engine::asynchronous::comm::{Event, EventKind};
+use crate::engine::asynchronous::delays::Delays;
 use crate::topology::projection::Shape;
 
 impl Worker {
