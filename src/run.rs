@@ -1,8 +1,10 @@
 //! A training run: load the data, build the network from the seed, train epoch by epoch
 //! with per-epoch evaluation, and write `metrics.csv`, `summary.json` and a checkpoint into
 //! the run directory after every epoch. The caller observes progress through [`Observer`];
-//! the library itself prints nothing. [`sample`] is `bsp-sim trace`: one sample, recorded
-//! in full.
+//! the library itself prints nothing. Its parts: `assemble` (engine, network, data,
+//! restore, sample order), `recording` (what a run traces), `evaluation` (`bsp-sim eval`),
+//! [`gradcheck`] (`bsp-sim gradcheck`) and [`sample`] (`bsp-sim trace`: one sample, recorded
+//! in full).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -10,32 +12,33 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-
 use crate::checkpoint::{self, Checkpoint};
-use crate::config::{DataSource, EngineKind, Model, Settings};
-use crate::data::{self, DataSearch, Dataset, Split};
-use crate::engine::asynchronous::AsyncEngine;
+use crate::config::{Model, Settings};
+use crate::data::Split;
 use crate::engine::sync::SyncEngine;
 use crate::engine::{Engine, Tally};
-use crate::error::{CheckpointError, Error, Result, SimError};
+use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::neuron::LayerNeurons;
 use crate::progress::{NoProgress, Progress};
 use crate::report::{self, EpochRecord, RunStatus, Summary};
-use crate::topology::Network;
 use crate::trace::manifest::TraceStatus;
-use crate::trace::{Recorder, Selection, TraceSection};
+use crate::trace::{Recorder, TraceSection};
 
+mod assemble;
+mod evaluation;
 pub mod gradcheck;
+mod recording;
 pub mod sample;
 
-pub use crate::topology::build::build_network;
+pub use assemble::{
+    build_async_engine, build_engine, build_sync_engine, epoch_order, load_data, restore,
+    thread_count,
+};
+pub use evaluation::{evaluate_checkpoint, Evaluation};
+pub use recording::{recorded_selection, trace_info, trace_selection};
 
-/// Streams `SHUFFLE_STREAM + epoch` order each epoch's training samples.
-const SHUFFLE_STREAM: u64 = 1000;
+pub use crate::topology::build::build_network;
 
 /// The file `--gradcheck-every` writes into the run directory, and its columns: the batch's
 /// epoch (1-based), index within the epoch and samples trained before it in the epoch, then
@@ -89,101 +92,6 @@ pub trait Observer {
 /// An observer that ignores everything.
 pub struct Silent;
 impl Observer for Silent {}
-
-/// Number of worker threads: the option, else the machine's parallelism.
-pub fn thread_count(threads: Option<usize>) -> usize {
-    threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1)
-}
-
-/// Builds the network from the seed and compiles it into the model's engine.
-pub fn build_engine(model: &Model, seed: u64, threads: usize) -> Result<Box<dyn Engine>> {
-    Ok(match model.file.engine {
-        EngineKind::Sync => Box::new(build_sync_engine(model, seed, threads)),
-        EngineKind::Async => Box::new(build_async_engine(model, seed, threads)),
-    })
-}
-
-fn layer_neurons(model: &Model, net: &Network) -> Vec<LayerNeurons> {
-    net.layers
-        .iter()
-        .map(|&n| LayerNeurons::uniform(&model.neuron, n))
-        .collect()
-}
-
-/// The synchronous engine over the network the seed builds.
-pub fn build_sync_engine(model: &Model, seed: u64, threads: usize) -> SyncEngine {
-    let net = build_network(model, seed);
-    SyncEngine::new(
-        Settings::from_model(model),
-        net.projections(),
-        layer_neurons(model, &net),
-        threads,
-    )
-}
-
-/// The asynchronous engine over the network the seed builds (same initial C).
-pub fn build_async_engine(model: &Model, seed: u64, threads: usize) -> AsyncEngine {
-    let net = build_network(model, seed);
-    AsyncEngine::new(
-        Settings::from_model(model),
-        &model.file.asynchronous,
-        net.projections(),
-        layer_neurons(model, &net),
-        threads,
-        seed,
-    )
-}
-
-/// Loads (or generates) the model's data, applies the limits and checks the shapes.
-pub fn load_data(
-    model: &Model,
-    seed: u64,
-    data_dir: Option<PathBuf>,
-    offline: bool,
-    train_limit: Option<usize>,
-    test_limit: Option<usize>,
-    progress: &dyn Progress,
-) -> Result<Split> {
-    let mut split = match &model.data {
-        DataSource::Synthetic(spec) => data::synthetic::generate(spec, seed),
-        DataSource::Named {
-            name,
-            dir,
-            download,
-        } => {
-            let search = DataSearch::from_environment(data_dir, dir.clone());
-            data::load(*name, &search, *download && !offline, progress)?
-        }
-    };
-    if let Some(n) = train_limit.or(model.file.data.train_limit) {
-        split.train.truncate(n);
-    }
-    if let Some(n) = test_limit.or(model.file.data.test_limit) {
-        split.test.truncate(n);
-    }
-    check_shapes(model, &split.train)?;
-    Ok(split)
-}
-
-fn check_shapes(model: &Model, data: &Dataset) -> Result<(), SimError> {
-    let layers = &model.file.network.layers;
-    if data.dim != layers[0] {
-        return Err(SimError::InputSize {
-            expected: layers[0],
-            found: data.dim,
-        });
-    }
-    let out = *layers.last().expect("validated: at least two layers");
-    if data.classes != out {
-        return Err(SimError::OutputSize {
-            expected: out,
-            found: data.classes,
-        });
-    }
-    Ok(())
-}
 
 /// What a finished run reports; `Display` gives the one line `bsp-sim run` ends with.
 #[derive(Debug, Clone)]
@@ -502,171 +410,6 @@ struct Hooks<'a> {
     stop: Option<&'a AtomicBool>,
     /// `--gradcheck-every`: (every N batches, threads).
     gradcheck: Option<(usize, usize)>,
-}
-
-/// The run's trace selection: the model's `trace:` section with `--trace` keys over it,
-/// resolved against the network; `None` when nothing is to be recorded.
-pub fn trace_selection(
-    model: &Model,
-    opts: &RunOptions,
-) -> Result<Option<(Selection, String)>, crate::error::TraceError> {
-    if opts.no_trace {
-        return Ok(None);
-    }
-    let section = match (&model.file.trace, &opts.trace) {
-        (None, None) => return Ok(None),
-        (Some(m), None) => m.clone(),
-        (None, Some(o)) => o.clone(),
-        (Some(m), Some(o)) => m.merged(o),
-    };
-    let origin = match &opts.trace {
-        Some(_) => "--trace".to_string(),
-        None => format!("{}: trace", model.display_path()),
-    };
-    let selection =
-        section
-            .resolve(&model.file.network.layers)
-            .map_err(|e| crate::error::TraceError {
-                origin,
-                key: e.key,
-                detail: e.detail,
-            })?;
-    Ok(Some((
-        recorded_selection(selection, model),
-        section.to_spec(),
-    )))
-}
-
-/// The selection as recorded for `model`: the asynchronous engine records the events it
-/// really sends, so its own thresholds replace the selection's (which apply to the events
-/// derived from the synchronous engine's signals).
-pub fn recorded_selection(mut selection: Selection, model: &Model) -> Selection {
-    if model.file.engine == EngineKind::Async {
-        let a = &model.file.asynchronous;
-        selection.theta = a.theta;
-        selection.theta_backward = a.theta_backward.unwrap_or(a.theta);
-    }
-    selection
-}
-
-/// What the trace manifest says about this run.
-pub fn trace_info(
-    model: &Model,
-    engine: &dyn Engine,
-    run_dir: &Path,
-    seed: u64,
-    spec: String,
-) -> crate::trace::recorder::RunInfo {
-    let s = Settings::from_model(model);
-    let dt = crate::trace::decimal(s.dt);
-    crate::trace::recorder::RunInfo {
-        run_id: run_dir
-            .file_name()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        model_name: model.file.name.clone(),
-        seed,
-        engine: engine.name().into(),
-        layers: model.file.network.layers.clone(),
-        spec,
-        dt,
-        forward_window: crate::trace::step_time(s.forward_steps, dt),
-        backward_window: crate::trace::step_time(s.backward_steps, dt),
-    }
-}
-
-/// The training order of `epoch`: a permutation drawn from the seed's own stream for that
-/// epoch, so a resumed run draws exactly what an uninterrupted one would.
-pub fn epoch_order(seed: u64, epoch: usize, n: usize) -> Vec<usize> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    rng.set_stream(SHUFFLE_STREAM + epoch as u64);
-    let mut order: Vec<usize> = (0..n).collect();
-    order.shuffle(&mut rng);
-    order
-}
-
-/// Puts a checkpoint's coefficients and neuron state into a freshly built engine.
-pub fn restore(
-    engine: &mut dyn Engine,
-    ck: &Checkpoint,
-    file: &Path,
-) -> Result<(), CheckpointError> {
-    let mismatch = |detail: String| CheckpointError::Mismatch {
-        path: file.to_path_buf(),
-        detail,
-    };
-    let projections = engine.projections_mut();
-    if projections.len() != ck.projections.len() {
-        return Err(mismatch(format!(
-            "{} layer pairs in the model, {} in the checkpoint",
-            projections.len(),
-            ck.projections.len()
-        )));
-    }
-    for (l, (p, c)) in projections.iter_mut().zip(&ck.projections).enumerate() {
-        if p.pre() != c.pre() || p.post() != c.post() || p.synapses() != c.synapses() {
-            return Err(mismatch(format!("layer pair {l} has a different shape")));
-        }
-        *p = c.clone();
-    }
-    for (l, (n, s)) in engine.neurons_mut().iter_mut().zip(&ck.neurons).enumerate() {
-        n.restore(s)
-            .map_err(|e| mismatch(format!("layer {l}: {e}")))?;
-    }
-    Ok(())
-}
-
-/// What [`evaluate_checkpoint`] measured; `Display` gives the line `bsp-sim eval` prints.
-#[derive(Debug, Clone)]
-pub struct Evaluation {
-    /// The test set's tally.
-    pub tally: Tally,
-    /// The checkpoint that was evaluated.
-    pub checkpoint: Checkpoint,
-}
-
-impl fmt::Display for Evaluation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (t, ck) = (&self.tally, &self.checkpoint);
-        write!(
-            f,
-            "{} after {} epochs: test accuracy {:.2}% ({} / {}), mean loss {:.4}",
-            ck.model.name,
-            ck.epochs_done,
-            100.0 * t.accuracy(),
-            t.correct,
-            t.samples,
-            t.mean_loss()
-        )
-    }
-}
-
-/// Evaluates a checkpoint (a file or a run directory) on its model's test set.
-pub fn evaluate_checkpoint(
-    path: &Path,
-    opts: &RunOptions,
-    obs: &mut dyn Observer,
-) -> Result<Evaluation> {
-    let (ck, file) = Checkpoint::load(path)?;
-    let model = Model::from_file(ck.model.clone(), None)?;
-    let threads = thread_count(opts.threads);
-    let split = load_data(
-        &model,
-        ck.seed,
-        opts.data_dir.clone(),
-        opts.offline,
-        Some(0),
-        opts.test_limit.or(ck.test_limit),
-        obs.download_progress().as_ref(),
-    )?;
-    let mut engine = build_engine(&model, ck.seed, threads)?;
-    restore(engine.as_mut(), &ck, &file)?;
-    let indices: Vec<usize> = (0..split.test.len()).collect();
-    let tally = engine.evaluate(&split.test, &indices)?;
-    Ok(Evaluation {
-        tally,
-        checkpoint: ck,
-    })
 }
 
 fn write_summary(dir: &Path, summary: &Summary) -> Result<(), Error> {
