@@ -21,6 +21,7 @@ pub mod fsutil;
 pub mod gradcheck;
 pub mod learning;
 pub mod neuron;
+pub mod parallel;
 pub mod plot;
 pub mod progress;
 pub mod real;

@@ -26,7 +26,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("outputs", &["report", "checkpoint"]),
     ("engines", &["engine"]),
     ("rules", &["learning", "topology", "causal"]),
-    ("foundations", &["config", "trace", "fsutil"]),
+    ("foundations", &["config", "trace", "fsutil", "parallel"]),
     ("dynamics", &["neuron"]),
     ("base", &["error"]),
     ("leaves", &["data", "progress", "real"]),

@@ -27,6 +27,7 @@ use crate::data::Dataset;
 use crate::error::SimError;
 use crate::learning::{argmax, connections, injection};
 use crate::neuron::LayerNeurons;
+use crate::parallel;
 use crate::topology::projection::Shape;
 use crate::topology::Projection;
 use crate::trace::{Selection, TraceSink};
@@ -287,13 +288,13 @@ impl AsyncEngine {
                                     message: String::new(),
                                 }),
                             },
-                            Err(p) => Err(SimError::WorkerPanic {
-                                during: format!(
+                            Err(p) => {
+                                let at = format!(
                                     "actor layer {} neuron {} (worker {}) at step {}",
                                     w.position.layer, w.position.neuron, w.id, w.position.step
-                                ),
-                                message: super::sync::panic_message(&p),
-                            }),
+                                );
+                                Err(parallel::panic_error(&at, &p))
+                            }
                         }
                     })
                 })

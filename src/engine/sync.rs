@@ -12,8 +12,6 @@
 //! batch in sample order, split over threads by postsynaptic rows. No value depends on which
 //! thread computed it, so a seed gives the same numbers at any thread count (tested).
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-
 use super::{Counters, Engine, Tally};
 use crate::config::{BackwardInput, Coupling, LearningMethod, LearningRule, Settings};
 use crate::data::Dataset;
@@ -23,6 +21,7 @@ use crate::learning::{argmax, injection, readout};
 use crate::learning::{connections, fixed_points};
 use crate::neuron::layer::{self, LayerState, Ports};
 use crate::neuron::{LayerNeurons, System};
+use crate::parallel;
 use crate::topology::Projection;
 use crate::trace::probe::Probe;
 use crate::trace::{Selection, TraceSink, Wave};
@@ -140,7 +139,7 @@ impl SyncEngine {
 
     /// Samples per thread block for a batch of `batch` (contiguous blocks, in sample order).
     fn block_size(&self, batch: usize) -> usize {
-        batch.div_ceil(self.threads).max(1)
+        parallel::block_size(batch, self.threads)
     }
 
     /// The workspaces holding the blocks of the last batch of `batch` samples, in order.
@@ -166,43 +165,10 @@ impl SyncEngine {
         during: &str,
         work: impl Fn(&Self, &mut Workspace, Block<'_>) -> Result<(), SimError> + Sync,
     ) -> Result<(), SimError> {
-        let per = self.block_size(indices.len());
         let mut spaces = std::mem::take(&mut self.workspaces);
         let this = &*self;
-        let result = std::thread::scope(|scope| {
-            let handles: Vec<_> = indices
-                .chunks(per)
-                .zip(spaces.iter_mut())
-                .map(|(chunk, ws)| {
-                    let work = &work;
-                    scope.spawn(move || {
-                        catch_unwind(AssertUnwindSafe(|| {
-                            work(
-                                this,
-                                ws,
-                                Block {
-                                    data,
-                                    indices: chunk,
-                                },
-                            )
-                        }))
-                    })
-                })
-                .collect();
-            let mut result = Ok(());
-            for h in handles {
-                let r = match h.join() {
-                    Ok(Ok(r)) => r,
-                    Ok(Err(p)) | Err(p) => Err(SimError::WorkerPanic {
-                        during: during.to_string(),
-                        message: panic_message(&p),
-                    }),
-                };
-                if result.is_ok() {
-                    result = r;
-                }
-            }
-            result
+        let result = parallel::for_blocks(indices, self.threads, &mut spaces, during, |ws, b| {
+            work(this, ws, Block { data, indices: b })
         });
         self.workspaces = spaces;
         result
@@ -620,15 +586,5 @@ impl Engine for SyncEngine {
 
     fn neurons(&self) -> &[LayerNeurons] {
         &self.neurons
-    }
-}
-
-pub(crate) fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        s.to_string()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic".to_string()
     }
 }

@@ -21,14 +21,13 @@
 //! over time of the same presynaptic-signal times postsynaptic-reversed-signal product that
 //! BSP forms from whole window integrals, G1 = (Σ_n dt D_i^n)(Σ_n dt D̂_j^n).
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-
 use super::output_error::{argmax, readout, readout_slope};
 use crate::config::{Coupling, OutputError, Readout, Settings};
 use crate::data::Dataset;
 use crate::error::SimError;
 use crate::neuron::adjoint::{self as kernel, LayerUnits, Outputs, Scheme, Unit};
 use crate::neuron::{LayerNeurons, ELEMENTS};
+use crate::parallel;
 use crate::real::Real;
 use crate::topology::{Projection, Weights};
 
@@ -429,39 +428,22 @@ pub fn run_batch<T: Real>(
     threads: usize,
     tapes: &mut Vec<Tape<T>>,
 ) -> Result<Batch<T>, SimError> {
-    let per = indices.len().div_ceil(threads.max(1)).max(1);
-    let blocks = indices.len().div_ceil(per);
+    let blocks = indices
+        .len()
+        .div_ceil(parallel::block_size(indices.len(), threads));
     if tapes.len() < blocks {
         tapes.resize_with(blocks, Tape::default);
     }
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = indices
-            .chunks(per)
-            .zip(tapes.iter_mut())
-            .map(|(chunk, tape)| {
-                scope.spawn(move || {
-                    catch_unwind(AssertUnwindSafe(|| {
-                        forward(net, tape, data, chunk, Some(mode))?;
-                        reverse(net, tape, chunk, mode)
-                    }))
-                })
-            })
-            .collect();
-        let mut result = Ok(());
-        for h in handles {
-            let r = match h.join() {
-                Ok(Ok(r)) => r,
-                Ok(Err(p)) | Err(p) => Err(SimError::WorkerPanic {
-                    during: "the adjoint pass".into(),
-                    message: panic_text(&p),
-                }),
-            };
-            if result.is_ok() {
-                result = r;
-            }
-        }
-        result
-    })?;
+    parallel::for_blocks(
+        indices,
+        threads,
+        tapes,
+        "the adjoint pass",
+        |tape, block| {
+            forward(net, tape, data, block, Some(mode))?;
+            reverse(net, tape, block, mode)
+        },
+    )?;
     let used = &tapes[..blocks];
     let last = net.sizes.len() - 1;
     let gather = |pick: &dyn Fn(&Tape<T>) -> &[T]| -> Vec<T> {
@@ -514,14 +496,4 @@ pub fn losses<T: Real>(
     let mut tape = Tape::default();
     forward(net, &mut tape, data, indices, None)?;
     Ok(tape.losses)
-}
-
-fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        s.to_string()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic".to_string()
-    }
 }
