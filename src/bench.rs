@@ -55,11 +55,11 @@ pub fn bench(
     data_dir: Option<std::path::PathBuf>,
 ) -> Result<BenchReport> {
     let threads = thread_count(threads);
-    let batch = model.file.learning.batch_size;
-    let seed = model.file.seed;
+    let batch = model.training.batch_size;
+    let seed = model.seed;
     let (split, order) = bench_data(model, samples, data_dir)?;
     let mut engine = build_sync_engine(model, seed, threads);
-    let lr = model.file.learning.lr;
+    let lr = model.training.lr;
     let (warm, timed) = order.split_at(batch.min(order.len()));
     engine.train_batch(&split.train, warm, lr)?;
     let t0 = Instant::now();
@@ -83,7 +83,7 @@ pub fn bench(
     let rows = batch.div_ceil(threads).max(1);
     let roofline = sgemm_gflops(rows, pre, post, threads, 1.0);
     Ok(BenchReport {
-        model: model.file.name.clone(),
+        model: model.name.clone(),
         threads,
         batch_size: batch,
         samples: tally.samples,
@@ -105,17 +105,17 @@ fn bench_data(
     samples: usize,
     data_dir: Option<std::path::PathBuf>,
 ) -> Result<(crate::data::Split, Vec<usize>)> {
-    let batch = model.file.learning.batch_size;
+    let batch = model.training.batch_size;
     let split = load_data(
         model,
-        model.file.seed,
+        model.seed,
         data_dir,
         true,
         Some(samples + batch),
         Some(1),
         &crate::progress::NoProgress,
     )?;
-    let order = epoch_order(model.file.seed, 0, split.train.len());
+    let order = epoch_order(model.seed, 0, split.train.len());
     Ok((split, order))
 }
 
@@ -204,10 +204,10 @@ pub fn bench_async(
     data_dir: Option<std::path::PathBuf>,
 ) -> Result<EventBenchReport> {
     let threads = thread_count(threads);
-    let batch = model.file.learning.batch_size;
-    let seed = model.file.seed;
+    let batch = model.training.batch_size;
+    let seed = model.seed;
     let (split, order) = bench_data(model, samples, data_dir)?;
-    let lr = model.file.learning.lr;
+    let lr = model.training.lr;
     let (warm, timed) = order.split_at(batch.min(order.len()));
     let time = |engine: &mut dyn Engine| -> Result<(f64, Tally, crate::engine::Counters)> {
         engine.train_batch(&split.train, warm, lr)?;
@@ -231,12 +231,13 @@ pub fn bench_async(
     let mut events = crate::run::build_async_engine(model, seed, threads);
     let (async_seconds, async_tally, work) = time(&mut events)?;
     let mut sync_model = model.clone();
-    sync_model.file.integration.coupling = crate::config::Coupling::Delayed;
+    // The event semantics of a zero-delay synapse (only the coupling differs).
+    sync_model.settings.coupling = crate::config::Coupling::Delayed;
     let mut sync = build_sync_engine(&sync_model, seed, threads);
     let (sync_seconds, sync_tally, _) = time(&mut sync)?;
     let n = async_tally.samples as f64;
     Ok(EventBenchReport {
-        model: model.file.name.clone(),
+        model: model.name.clone(),
         threads,
         samples: async_tally.samples,
         async_seconds,

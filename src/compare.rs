@@ -61,17 +61,17 @@ pub struct Comparison {
 
 /// Runs the comparison under `opts.run.out/compare-<model>-<time>-s<seed>/`.
 pub fn compare(model: &Model, opts: &CompareOptions, obs: &mut dyn Observer) -> Result<Comparison> {
-    let seed = opts.run.seed.unwrap_or(model.file.seed);
-    let dir = run::new_run_dir(&opts.run.out, &format!("compare-{}", model.file.name), seed)?;
+    let seed = opts.run.seed.unwrap_or(model.seed);
+    let dir = run::new_run_dir(&opts.run.out, &format!("compare-{}", model.name), seed)?;
     fsutil::create_dir(&dir)?;
     let mut rows = Vec::new();
 
-    let mut sync = model.file.clone();
+    let mut sync = model.file().clone();
     sync.engine = EngineKind::Sync;
     sync.integration.coupling = Coupling::Delayed;
     rows.push(one(model, sync, "sync", None, None, None, &dir, opts, obs)?);
 
-    let base = model.file.asynchronous.clone();
+    let base = model.asynchronous.clone();
     let thetas = if opts.thetas.is_empty() {
         vec![base.theta]
     } else {
@@ -91,7 +91,7 @@ pub fn compare(model: &Model, opts: &CompareOptions, obs: &mut dyn Observer) -> 
     for &theta in &thetas {
         for &jitter in &jitters {
             for &interval in &intervals {
-                let mut f = model.file.clone();
+                let mut f = model.file().clone();
                 f.engine = EngineKind::Async;
                 f.integration.coupling = Coupling::Delayed;
                 f.asynchronous.theta = theta;
@@ -128,7 +128,7 @@ pub fn compare(model: &Model, opts: &CompareOptions, obs: &mut dyn Observer) -> 
         }
     }
     let cmp = Comparison {
-        model: model.file.name.clone(),
+        model: model.name.clone(),
         seed,
         threads: run::thread_count(opts.run.threads),
         dir: dir.clone(),

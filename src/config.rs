@@ -600,5 +600,5 @@ fn default_max_halvings() -> u32 {
 
 mod model;
 pub mod settings;
-pub use model::{DataSource, Model};
+pub use model::{DataSource, Model, NetworkSpec, Training};
 pub use settings::{OutputError, Settings};

@@ -159,7 +159,7 @@ fn fetch_data(name: &str, dest: Option<PathBuf>, mirror: Option<String>) -> anyh
 fn bench(a: &BenchArgs) -> anyhow::Result<()> {
     let m = load_model(&a.model)?;
     let (samples, threads, data) = (a.samples, a.threads.threads, a.data.data.clone());
-    if m.file.engine == EngineKind::Async {
+    if m.engine == EngineKind::Async {
         println!("{}", bench::bench_async(&m, samples, threads, data)?);
     } else {
         println!("{}", bench::bench(&m, samples, threads, data)?);

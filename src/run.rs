@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use crate::checkpoint::{self, Checkpoint};
-use crate::config::{Model, Settings};
+use crate::config::Model;
 use crate::data::Split;
 use crate::engine::sync::SyncEngine;
 use crate::engine::{Engine, Tally};
@@ -135,12 +135,12 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
         ),
         None => (
             model.clone(),
-            opts.seed.unwrap_or(model.file.seed),
+            opts.seed.unwrap_or(model.seed),
             opts.train_limit,
             opts.test_limit,
         ),
     };
-    let epochs = opts.epochs.unwrap_or(model.file.learning.epochs);
+    let epochs = opts.epochs.unwrap_or(model.training.epochs);
     let selection = trace_selection(&model, opts)?;
 
     let split = load_data(
@@ -164,7 +164,7 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
         }
         None => match &opts.run_name {
             Some(name) => opts.out.join(name),
-            None => new_run_dir(&opts.out, &model.file.name, seed)?,
+            None => new_run_dir(&opts.out, &model.name, seed)?,
         },
     };
     fsutil::create_dir(&run_dir)?;
@@ -191,7 +191,7 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
             .file_name()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default(),
-        model_name: model.file.name.clone(),
+        model_name: model.name.clone(),
         model_path: model.path.as_ref().map(|p| p.display().to_string()),
         engine: engine.name().into(),
         seed,
@@ -286,7 +286,7 @@ fn train_epochs(
     mut hooks: Hooks<'_>,
     obs: &mut dyn Observer,
 ) -> Result<()> {
-    let learning = &model.file.learning;
+    let learning = &model.training;
     let probe = hooks.gradcheck;
     let probe_path = run_dir.join(GRADCHECK_FILE);
     let mut probe_csv = match probe {
@@ -316,13 +316,13 @@ fn train_epochs(
             if let Some((_, threads)) = probe.filter(|(every, _)| b % every == 0) {
                 // The check runs on a synchronous copy of the current weights.
                 let mut sync = SyncEngine::new(
-                    Settings::from_model(model),
+                    model.settings.clone(),
                     engine.projections().to_vec(),
                     engine.neurons().to_vec(),
                     threads,
                 );
                 let r = crate::gradcheck::gradcheck(
-                    &model.file.name,
+                    &model.name,
                     &mut sync,
                     &split.train,
                     batch,
@@ -386,7 +386,7 @@ fn train_epochs(
             fsutil::write_atomic(&probe_path, probe_csv.as_bytes())?;
         }
         let ck = Checkpoint::new(
-            model.file.clone(),
+            model.file().clone(),
             seed,
             epoch + 1,
             limits.0,

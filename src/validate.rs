@@ -21,25 +21,24 @@ pub struct Validation {
 /// Builds the model's engine from its seed (one thread) to count its synapses, and derives
 /// its engine settings.
 pub fn validate(model: &Model) -> Result<Validation> {
-    let engine = build_engine(model, model.file.seed, 1)?;
+    let engine = build_engine(model, model.seed, 1)?;
     let synapses = engine.projections().iter().map(|p| p.synapses()).sum();
     Ok(Validation {
         model: model.clone(),
         synapses,
-        settings: Settings::from_model(model),
+        settings: model.settings.clone(),
     })
 }
 
 impl fmt::Display for Validation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (m, s) = (&self.model, &self.settings);
-        let file = &m.file;
         match &m.path {
             Some(path) => writeln!(f, "{}: ok", path.display())?,
             None => writeln!(f, "ok")?,
         }
-        writeln!(f, "  name       {}", file.name)?;
-        writeln!(f, "  layers     {:?}", file.network.layers)?;
+        writeln!(f, "  name       {}", m.name)?;
+        writeln!(f, "  layers     {:?}", m.network.layers)?;
         writeln!(f, "  synapses   {}", self.synapses)?;
         writeln!(f, "  fixed point B0 = {:?}", m.neuron.rest)?;
         writeln!(
@@ -47,11 +46,11 @@ impl fmt::Display for Validation {
             "  windows    forward {} + backward {} steps of dt {}",
             s.forward_steps, s.backward_steps, s.dt
         )?;
-        let l = &file.learning;
+        let t = &m.training;
         write!(
             f,
             "  learning   {:?}, lr {}, batch {}, {} epochs",
-            l.method, l.lr, l.batch_size, l.epochs
+            s.method, t.lr, t.batch_size, t.epochs
         )
     }
 }

@@ -25,7 +25,7 @@ fn reference_update(
     labels: &[u8],
     lr: f32,
 ) -> Vec<Vec<f32>> {
-    let f = &model.file;
+    let f = model.file();
     let p = &model.neuron;
     let (dt, steps) = (
         f.integration.dt,

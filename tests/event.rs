@@ -32,7 +32,7 @@ fn data(m: &Model) -> Split {
 /// Trains on `samples` samples (cycling through the training set) with lr 0.05.
 fn train(engine: &mut dyn Engine, m: &Model, split: &Split, samples: usize) {
     let order: Vec<usize> = (0..samples).map(|k| k % split.train.len()).collect();
-    for b in order.chunks(m.file.learning.batch_size) {
+    for b in order.chunks(m.training.batch_size) {
         engine.train_batch(&split.train, b, 0.05).unwrap();
     }
     engine.finish().unwrap();

@@ -40,7 +40,7 @@ fn data(m: &Model) -> Split {
 fn trained(m: &Model, split: &Split, samples: usize, threads: usize) -> Vec<f32> {
     let mut e = build_engine(m, 3, threads).unwrap();
     let order: Vec<usize> = (0..samples).map(|k| k % split.train.len()).collect();
-    for b in order.chunks(m.file.learning.batch_size) {
+    for b in order.chunks(m.training.batch_size) {
         e.train_batch(&split.train, b, 0.05).unwrap();
     }
     e.finish().unwrap();
@@ -203,7 +203,7 @@ fn error_scale_is_bsps_alone_the_linear_passes_inject_the_error_itself() {
             &yaml(engine, "linearised", FULL, 0.1, 1)
                 .replace("beta: 3.0}", "beta: 3.0, scale: 0.1}"),
         );
-        assert_eq!(scaled.file.error.scale, 0.1);
+        assert_eq!(scaled.settings.error_scale, 0.1);
         let split = data(&m);
         assert!(
             trained(&m, &split, 30, 1) == trained(&scaled, &split, 30, 1),

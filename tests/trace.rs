@@ -114,7 +114,7 @@ fn traced_batch(spec: &str, threads: usize) -> (VecSink, Tally) {
     )
     .unwrap();
     let mut engine = build_engine(&m, 3, threads).unwrap();
-    let mut sink = VecSink::new(spec, &m.file.network.layers);
+    let mut sink = VecSink::new(spec, &m.network.layers);
     let batch: Vec<usize> = (0..10).map(|k| 7 * k).collect();
     let t = engine
         .train_batch_traced(&split.train, &batch, 0.3, &mut sink)
@@ -619,8 +619,8 @@ fn demo_model_documents_the_default_section() {
         .join("\n");
     let yaml = format!("{}{section}\n", &text[..start]);
     let m = bsp_sim::Model::from_yaml(&yaml, None).unwrap();
-    let written = m.file.trace.expect("the section parses");
-    let layers = &m.file.network.layers;
+    let written = m.trace.expect("the section parses");
+    let layers = &m.network.layers;
     assert_eq!(
         written.resolve(layers).unwrap(),
         TraceSection::default().resolve(layers).unwrap()

@@ -43,14 +43,8 @@ pub fn default_neuron() -> NeuronParams {
 /// The report for one model: its network as `run` would build it from the model's seed
 /// (random wiring included), checked on every pair or on `sample` seeded sources.
 pub fn analyze(model: &Model, sample: Option<usize>) -> Result<CausalReport, CausalError> {
-    let net = crate::topology::build::build_network(model, model.file.seed);
-    analyze_network(
-        &model.file.name,
-        &net,
-        &model.neuron,
-        sample,
-        model.file.seed,
-    )
+    let net = crate::topology::build::build_network(model, model.seed);
+    analyze_network(&model.name, &net, &model.neuron, sample, model.seed)
 }
 
 /// The report for a single neuron (with [`default_neuron`], the paper's Fig. 5 case);

@@ -1,15 +1,19 @@
 //! The validated model: a parsed [`ModelFile`] checked field by field (naming the field and
-//! the fix) and resolved into what the engines and the runner consume.
+//! the fix) and resolved into the domain types the engines and the runner consume. This is
+//! the second of configuration's two phases: nothing outside `config` reads the raw file,
+//! which a `Model` keeps only to write it back (`model.yaml`, checkpoints) and to derive
+//! variants (`compare`, `bench`), each validated again.
 
 use std::path::{Path, PathBuf};
 
 use super::{
-    ActorGranularity, BackwardInput, Connectivity, Delay, EngineKind, InitSection, LearningMethod,
-    LearningRule, LocalStep, ModelFile,
+    ActorGranularity, AsyncSection, BackwardInput, Connectivity, Delay, EngineKind, InitSection,
+    LearningMethod, LearningRule, LocalStep, ModelFile, Schedule, Settings,
 };
 use crate::data::DatasetName;
 use crate::error::ConfigError;
 use crate::neuron::{Integrator, NeuronParams};
+use crate::trace::TraceSection;
 
 /// Where the training data comes from, resolved.
 #[derive(Debug, Clone)]
@@ -27,10 +31,42 @@ pub enum DataSource {
 pub struct Model {
     /// The file it came from (for messages), if any.
     pub path: Option<PathBuf>,
-    /// The file as parsed (copied into run summaries and checkpoints).
-    pub file: ModelFile,
+    /// The file as parsed (written back into run directories and checkpoints).
+    file: ModelFile,
+    pub name: String,
+    pub seed: u64,
+    pub engine: EngineKind,
     pub data: DataSource,
+    /// Training and test samples used (the first N), if limited.
+    pub train_limit: Option<usize>,
+    pub test_limit: Option<usize>,
+    pub network: NetworkSpec,
     pub neuron: NeuronParams,
+    /// Integration, error and learning rule in the units the engines integrate with.
+    pub settings: Settings,
+    pub training: Training,
+    /// The asynchronous engine's section, validated.
+    pub asynchronous: AsyncSection,
+    /// What to record, if the file has a `trace:` section.
+    pub trace: Option<TraceSection>,
+}
+
+/// The network to build: layer sizes, each layer pair's wiring (a single entry in the file
+/// is repeated for every pair) and the initial coefficients' distribution.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetworkSpec {
+    pub layers: Vec<usize>,
+    pub connectivity: Vec<Connectivity>,
+    pub init: InitSection,
+}
+
+/// How training proceeds: the learning-rate schedule, the minibatch, the planned epochs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Training {
+    pub lr: f32,
+    pub schedule: Schedule,
+    pub batch_size: usize,
+    pub epochs: usize,
 }
 
 impl Model {
@@ -276,17 +312,38 @@ impl Model {
             }
         };
 
+        let l = &file.learning;
         Ok(Model {
             path: path.map(Path::to_path_buf),
-            file,
+            name: file.name.clone(),
+            seed: file.seed,
+            engine: file.engine,
             data,
+            train_limit: file.data.train_limit,
+            test_limit: file.data.test_limit,
+            network: NetworkSpec {
+                layers: file.network.layers.clone(),
+                connectivity: file_connectivity(&file),
+                init: file.network.init,
+            },
             neuron,
+            settings: Settings::from_file(&file),
+            training: Training {
+                lr: l.lr,
+                schedule: l.schedule,
+                batch_size: l.batch_size,
+                epochs: l.epochs,
+            },
+            asynchronous: file.asynchronous.clone(),
+            trace: file.trace.clone(),
+            file,
         })
     }
 
-    /// Connectivity of each layer pair (a single entry is repeated).
-    pub fn connectivity(&self) -> Vec<Connectivity> {
-        file_connectivity(&self.file)
+    /// The file as parsed: what a run directory's `model.yaml` and a checkpoint hold, and
+    /// what a variant (`compare`, `bench`) is derived from before it is validated again.
+    pub fn file(&self) -> &ModelFile {
+        &self.file
     }
 
     /// Where this model came from, for messages.

@@ -2,7 +2,7 @@
 //! learning rule, in the units the integration loops use.
 
 use super::{
-    BackwardInput, Coupling, ErrorKind, FixedPointSignal, LearningMethod, LearningRule, Model,
+    BackwardInput, Coupling, ErrorKind, FixedPointSignal, LearningMethod, LearningRule, ModelFile,
     Readout,
 };
 use crate::neuron::Integrator;
@@ -45,8 +45,9 @@ pub struct Settings {
 }
 
 impl Settings {
-    pub fn from_model(model: &Model) -> Settings {
-        let f = &model.file;
+    /// The settings of a model file (validated by `Model::from_file`, which stores them
+    /// as `Model::settings`).
+    pub fn from_file(f: &ModelFile) -> Settings {
         let i = &f.integration;
         let steps = |w: f32| ((w / i.dt).round() as usize).max(1);
         Settings {

@@ -9,7 +9,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::checkpoint::Checkpoint;
-use crate::config::{DataSource, EngineKind, Model, Settings};
+use crate::config::{DataSource, EngineKind, Model};
 use crate::data::{self, DataSearch, Dataset, Split};
 use crate::engine::asynchronous::AsyncEngine;
 use crate::engine::sync::SyncEngine;
@@ -32,7 +32,7 @@ pub fn thread_count(threads: Option<usize>) -> usize {
 
 /// Builds the network from the seed and compiles it into the model's engine.
 pub fn build_engine(model: &Model, seed: u64, threads: usize) -> Result<Box<dyn Engine>> {
-    Ok(match model.file.engine {
+    Ok(match model.engine {
         EngineKind::Sync => Box::new(build_sync_engine(model, seed, threads)),
         EngineKind::Async => Box::new(build_async_engine(model, seed, threads)),
     })
@@ -49,7 +49,7 @@ fn layer_neurons(model: &Model, net: &Network) -> Vec<LayerNeurons> {
 pub fn build_sync_engine(model: &Model, seed: u64, threads: usize) -> SyncEngine {
     let net = build_network(model, seed);
     SyncEngine::new(
-        Settings::from_model(model),
+        model.settings.clone(),
         net.projections(),
         layer_neurons(model, &net),
         threads,
@@ -60,8 +60,8 @@ pub fn build_sync_engine(model: &Model, seed: u64, threads: usize) -> SyncEngine
 pub fn build_async_engine(model: &Model, seed: u64, threads: usize) -> AsyncEngine {
     let net = build_network(model, seed);
     AsyncEngine::new(
-        Settings::from_model(model),
-        &model.file.asynchronous,
+        model.settings.clone(),
+        &model.asynchronous,
         net.projections(),
         layer_neurons(model, &net),
         threads,
@@ -90,10 +90,10 @@ pub fn load_data(
             data::load(*name, &search, *download && !offline, progress)?
         }
     };
-    if let Some(n) = train_limit.or(model.file.data.train_limit) {
+    if let Some(n) = train_limit.or(model.train_limit) {
         split.train.truncate(n);
     }
-    if let Some(n) = test_limit.or(model.file.data.test_limit) {
+    if let Some(n) = test_limit.or(model.test_limit) {
         split.test.truncate(n);
     }
     check_shapes(model, &split.train)?;
@@ -101,7 +101,7 @@ pub fn load_data(
 }
 
 fn check_shapes(model: &Model, data: &Dataset) -> Result<(), SimError> {
-    let layers = &model.file.network.layers;
+    let layers = &model.network.layers;
     if data.dim != layers[0] {
         return Err(SimError::InputSize {
             expected: layers[0],

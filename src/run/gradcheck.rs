@@ -35,7 +35,7 @@ pub fn gradcheck_model(
     let seed = opts
         .seed
         .or(ck.as_ref().map(|(c, _)| c.seed))
-        .unwrap_or(model.file.seed);
+        .unwrap_or(model.seed);
     let threads = super::thread_count(opts.threads);
     let split = super::load_data(
         model,
@@ -65,7 +65,7 @@ pub fn gradcheck_model(
         (0..n).collect()
     };
     Ok(gradcheck(
-        &model.file.name,
+        &model.name,
         &mut engine,
         &split.train,
         &indices,

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::RunOptions;
-use crate::config::{EngineKind, Model, Settings};
+use crate::config::{EngineKind, Model};
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::trace::Selection;
@@ -18,7 +18,7 @@ pub fn trace_selection(
     if opts.no_trace {
         return Ok(None);
     }
-    let section = match (&model.file.trace, &opts.trace) {
+    let section = match (&model.trace, &opts.trace) {
         (None, None) => return Ok(None),
         (Some(m), None) => m.clone(),
         (None, Some(o)) => o.clone(),
@@ -30,7 +30,7 @@ pub fn trace_selection(
     };
     let selection =
         section
-            .resolve(&model.file.network.layers)
+            .resolve(&model.network.layers)
             .map_err(|e| crate::error::TraceError {
                 origin,
                 key: e.key,
@@ -46,8 +46,8 @@ pub fn trace_selection(
 /// really sends, so its own thresholds replace the selection's (which apply to the events
 /// derived from the synchronous engine's signals).
 pub fn recorded_selection(mut selection: Selection, model: &Model) -> Selection {
-    if model.file.engine == EngineKind::Async {
-        let a = &model.file.asynchronous;
+    if model.engine == EngineKind::Async {
+        let a = &model.asynchronous;
         selection.theta = a.theta;
         selection.theta_backward = a.theta_backward.unwrap_or(a.theta);
     }
@@ -62,17 +62,17 @@ pub fn trace_info(
     seed: u64,
     spec: String,
 ) -> crate::trace::recorder::RunInfo {
-    let s = Settings::from_model(model);
+    let s = model.settings.clone();
     let dt = crate::trace::decimal(s.dt);
     crate::trace::recorder::RunInfo {
         run_id: run_dir
             .file_name()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default(),
-        model_name: model.file.name.clone(),
+        model_name: model.name.clone(),
         seed,
         engine: engine.name().into(),
-        layers: model.file.network.layers.clone(),
+        layers: model.network.layers.clone(),
         spec,
         dt,
         forward_window: crate::trace::step_time(s.forward_steps, dt),

@@ -55,7 +55,7 @@ pub fn record_sample(model: &Model, opts: &SampleOptions) -> Result<SampleOutcom
             ck.seed,
             ck.epochs_done + 1,
         ),
-        None => (model.clone(), opts.seed.unwrap_or(model.file.seed), 1),
+        None => (model.clone(), opts.seed.unwrap_or(model.seed), 1),
     };
     let split = load_data(
         &model,
@@ -88,14 +88,14 @@ pub fn record_sample(model: &Model, opts: &SampleOptions) -> Result<SampleOutcom
         None => TraceSection::everything(),
     };
     let selection = section
-        .resolve(&model.file.network.layers)
+        .resolve(&model.network.layers)
         .map_err(|e| TraceError {
             origin: "--trace".into(),
             key: e.key,
             detail: e.detail,
         })?;
     let selection = recorded_selection(selection, &model);
-    let run_dir = new_run_dir(&opts.out, &format!("{}-trace", model.file.name), seed)?;
+    let run_dir = new_run_dir(&opts.out, &format!("{}-trace", model.name), seed)?;
     crate::fsutil::create_dir(&run_dir)?;
     if let Some(p) = &model.path {
         if let Ok(bytes) = std::fs::read(p) {
@@ -106,7 +106,7 @@ pub fn record_sample(model: &Model, opts: &SampleOptions) -> Result<SampleOutcom
     let dir = trace_dir(&run_dir);
     let mut recorder = Recorder::create(&dir, selection, info)?;
     recorder.set_epoch(epoch)?;
-    let learning = &model.file.learning;
+    let learning = &model.training;
     let lr = learning.schedule.lr(learning.lr, epoch - 1);
     let result = engine
         .train_batch_traced(&split.train, &[opts.sample], lr, &mut recorder)

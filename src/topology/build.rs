@@ -16,9 +16,9 @@ pub fn build_network(model: &Model, seed: u64) -> Network {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(INIT_STREAM);
     Network::build(
-        &model.file.network.layers,
-        &model.connectivity(),
-        model.file.network.init,
+        &model.network.layers,
+        &model.network.connectivity.clone(),
+        model.network.init,
         &mut rng,
     )
 }
