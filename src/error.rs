@@ -80,6 +80,8 @@ pub enum SimError {
     EngineUnavailable(String),
     #[error("the {0} engine does not record traces yet; run without --trace (and without a trace: section) or use `engine: sync`")]
     TraceUnsupported(String),
+    #[error("learning.rule: {0} on the synchronous engine runs its backward pass on a tape and records no waves; run without --trace (and without a trace: section), or with engine: async, which records both waves of `linearised`")]
+    RuleNotRecorded(&'static str),
 }
 
 /// A trace selection (`--trace` spec or `trace:` section) that cannot be used.
@@ -171,6 +173,8 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Interrupted { .. } => 130,
+            // A request the model cannot serve, not a failure of the run.
+            Error::Sim(SimError::TraceUnsupported(_) | SimError::RuleNotRecorded(_)) => 2,
             Error::Plot(PlotError::Draw { .. }) | Error::Sim(_) | Error::Output(_) => 1,
             Error::Config(_)
             | Error::Data(_)

@@ -1,5 +1,6 @@
 //! Integration tests of the `data` module: reading IDX files, locating and fetching data
-//! sets, and the synthetic generator. Real data is found through `BSP_SIM_DATA`.
+//! sets, and the synthetic generator. Real data is found as `bsp-sim` finds it
+//! (`BSP_SIM_DATA`, `./data`, the user cache; downloaded there if absent).
 
 #[path = "data/common.rs"]
 mod common;

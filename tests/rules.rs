@@ -211,3 +211,38 @@ fn error_scale_is_bsps_alone_the_linear_passes_inject_the_error_itself() {
         );
     }
 }
+
+#[test]
+fn a_traced_run_records_linearised_on_async_and_refuses_it_on_sync() {
+    use assert_cmd::Command;
+    let dir = tempfile::tempdir().unwrap();
+    for engine in ["sync", "async"] {
+        let path = dir.path().join(format!("{engine}.yaml"));
+        let text = yaml(engine, "linearised", FULL, 0.1, 10)
+            .replace("train: 200, test: 100", "train: 20, test: 10");
+        std::fs::write(&path, text).unwrap();
+        let out = dir.path().join(format!("out-{engine}"));
+        let mut cmd = Command::cargo_bin("bsp-sim").unwrap();
+        cmd.args(["run", path.to_str().unwrap(), "--epochs", "1", "--quiet"])
+            .args(["--trace", "samples=all", "--out", out.to_str().unwrap()]);
+        let result = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        if engine == "sync" {
+            assert_eq!(result.status.code(), Some(2), "{stderr}");
+            assert!(
+                stderr.contains("learning.rule: linearised") && stderr.contains("engine: async"),
+                "{stderr}"
+            );
+        } else {
+            assert!(result.status.success(), "{stderr}");
+            let run = std::fs::read_dir(&out)
+                .unwrap()
+                .next()
+                .unwrap()
+                .unwrap()
+                .path();
+            let events = std::fs::read_to_string(run.join("trace/events.csv")).unwrap();
+            assert!(events.contains(",forward,") && events.contains(",backward,"));
+        }
+    }
+}

@@ -483,6 +483,9 @@ impl SyncEngine {
         trace: Option<&mut dyn TraceSink>,
     ) -> Result<Tally, SimError> {
         if self.settings.rule != LearningRule::Bsp {
+            if trace.is_some() {
+                return Err(SimError::RuleNotRecorded(self.settings.rule.name()));
+            }
             return self.train_gradient(data, indices, lr);
         }
         let sel = trace.as_deref().map(TraceSink::selection);

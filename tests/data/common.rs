@@ -10,21 +10,67 @@ use std::time::{Duration, Instant};
 
 use bsp_sim::data::DataSearch;
 
-/// The real data root from `BSP_SIM_DATA`; fails the test (never skips) when it is missing.
+/// The real data root: a directory holding `mnist/` and `fashion-mnist/` as gzip IDX files,
+/// found the way `bsp-sim` finds data — `BSP_SIM_DATA` if set (CI points it at its copy),
+/// else `./data`, the user cache (where `bsp-sim run` and `bsp-sim data fetch` put their
+/// downloads) and the system directory — and downloaded into the user cache, as `bsp-sim`
+/// would, when none has both. Fails the test (never skips) when the data can be neither
+/// found nor downloaded.
 pub fn data_root() -> PathBuf {
-    let Some(root) = std::env::var_os("BSP_SIM_DATA").filter(|v| !v.is_empty()) else {
-        panic!(
-            "BSP_SIM_DATA is not set: run the tests with BSP_SIM_DATA=/path/to/shared/data \
-             (the directory holding mnist/ and fashion-mnist/)"
-        );
+    static ROOT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    ROOT.get_or_init(find_or_fetch_root).clone()
+}
+
+fn find_or_fetch_root() -> PathBuf {
+    use bsp_sim::data::{fetch, DatasetName};
+    let has = |root: &Path, n: DatasetName| {
+        [
+            "train-images-idx3-ubyte.gz",
+            "train-labels-idx1-ubyte.gz",
+            "t10k-images-idx3-ubyte.gz",
+            "t10k-labels-idx1-ubyte.gz",
+        ]
+        .iter()
+        .all(|f| root.join(n.as_str()).join(f).is_file())
     };
-    let root = PathBuf::from(root);
-    assert!(
-        root.join("mnist").is_dir(),
-        "BSP_SIM_DATA={} has no mnist/ folder; point it at the shared data directory",
-        root.display()
-    );
-    root
+    let complete = |root: &Path| DatasetName::ALL.iter().all(|&n| has(root, n));
+    if let Some(root) = std::env::var_os("BSP_SIM_DATA").filter(|v| !v.is_empty()) {
+        let root = PathBuf::from(root);
+        assert!(
+            complete(&root),
+            "BSP_SIM_DATA={} lacks mnist/ or fashion-mnist/ (gzip IDX files); point it at the \
+             directory holding both, or unset it to use the user cache",
+            root.display()
+        );
+        return root;
+    }
+    let search = DataSearch::from_environment(None, None);
+    if let Some(root) = search.candidates().into_iter().find(|r| complete(r)) {
+        return root;
+    }
+    let Some(cache) = search.cache_dir.clone() else {
+        panic!("no data found and no user cache directory to download into; set BSP_SIM_DATA");
+    };
+    for name in DatasetName::ALL {
+        if !has(&cache, name) {
+            fetch::fetch(
+                name,
+                &cache,
+                &fetch::default_mirrors(name),
+                &bsp_sim::progress::NoProgress,
+            )
+            .unwrap_or_else(|e| {
+                panic!(
+                    "the data tests need MNIST and Fashion-MNIST: none found in {:?}, and the \
+                     download into {} failed: {e}\nset BSP_SIM_DATA to a directory holding \
+                     mnist/ and fashion-mnist/",
+                    search.candidates(),
+                    cache.display()
+                )
+            });
+        }
+    }
+    cache
 }
 
 /// Path of a real gzip-compressed file, e.g. `real_gz("mnist", "t10k-labels-idx1-ubyte")`.

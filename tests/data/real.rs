@@ -1,4 +1,4 @@
-//! Reading the real MNIST and Fashion-MNIST files found through `BSP_SIM_DATA`.
+//! Reading the real MNIST and Fashion-MNIST files, found as `bsp-sim` finds them.
 
 use bsp_sim::data::{load, DataSearch, Dataset, DatasetName};
 use bsp_sim::progress::NoProgress;
@@ -11,7 +11,7 @@ fn load_real(name: DatasetName) -> bsp_sim::data::Split {
         ..DataSearch::default()
     };
     load(name, &search, false, &NoProgress)
-        .unwrap_or_else(|e| panic!("loading {name} from BSP_SIM_DATA failed: {e}"))
+        .unwrap_or_else(|e| panic!("loading {name} from {} failed: {e}", data_root().display()))
 }
 
 fn histogram(d: &Dataset) -> [usize; 10] {
@@ -93,15 +93,20 @@ fn image_and_truncate_address_the_right_samples() {
 }
 
 #[test]
-fn from_environment_uses_bsp_sim_data_in_order() {
-    let root = data_root();
+fn from_environment_searches_in_order() {
+    let env = std::env::var_os("BSP_SIM_DATA")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from);
     let cli = std::path::PathBuf::from("/nonexistent/cli");
     let model = std::path::PathBuf::from("/nonexistent/model");
     let search = DataSearch::from_environment(Some(cli.clone()), Some(model.clone()));
-    assert_eq!(search.env_dir.as_deref(), Some(root.as_path()));
+    assert_eq!(search.env_dir, env);
     let c = search.candidates();
-    assert_eq!(&c[..3], &[cli, model, root]);
-    assert!(c[3].ends_with("data"));
+    let mut expected = vec![cli, model];
+    expected.extend(env);
+    expected.push(std::env::current_dir().unwrap().join("data"));
+    assert_eq!(&c[..expected.len()], &expected[..]);
+    assert_eq!(c.get(expected.len()), search.cache_dir.as_ref());
     assert_eq!(
         c.last().map(|p| p.as_path()),
         Some("/usr/share/datasets".as_ref())
