@@ -601,4 +601,4 @@ fn default_max_halvings() -> u32 {
 mod model;
 pub mod settings;
 pub use model::{DataSource, Model, NetworkSpec, Training};
-pub use settings::{OutputError, Settings};
+pub use settings::{AsyncSettings, OutputError, Settings};

@@ -22,7 +22,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::{Counters, Engine, Tally};
-use crate::config::{AsyncSection, LearningMethod, Settings};
+use crate::config::{AsyncSettings, LearningMethod, Settings};
 use crate::data::Dataset;
 use crate::error::SimError;
 use crate::learning::{argmax, connections, injection};
@@ -84,7 +84,7 @@ impl AsyncEngine {
     /// the synaptic delays (on their own stream).
     pub fn new(
         settings: Settings,
-        config: &AsyncSection,
+        config: &AsyncSettings,
         projections: Vec<Projection>,
         neurons: Vec<LayerNeurons>,
         threads: usize,
@@ -127,7 +127,7 @@ impl AsyncEngine {
             base[l + 1] = base[l] + n as u32;
         }
         let threads = threads.max(1);
-        let slots = config.max_in_flight.max(1);
+        let slots = config.max_in_flight;
         let ring = max.iter().copied().max().unwrap_or(0) + 1;
         let workers = (0..threads)
             .map(|w| Worker::new(w, threads, &sizes, slots, ring, &neurons))
@@ -138,9 +138,8 @@ impl AsyncEngine {
             local: config.step,
             clamp: settings.clamp,
             theta: config.theta,
-            theta_backward: config.theta_backward.unwrap_or(config.theta),
-            element_theta: (config.actor == crate::config::ActorGranularity::Element)
-                .then_some(config.element_theta),
+            theta_backward: config.theta_backward,
+            element_theta: config.element_theta,
         };
         AsyncEngine {
             settings,
