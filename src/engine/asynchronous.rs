@@ -77,6 +77,9 @@ pub struct AsyncEngine {
     work: Work,
     /// The trace selection while a traced call runs.
     trace: Option<Selection>,
+    /// Set when `neurons_mut` handed out the neurons (a restore): the workers' copies are
+    /// refreshed before they next run.
+    neurons_changed: bool,
 }
 
 impl AsyncEngine {
@@ -161,6 +164,7 @@ impl AsyncEngine {
             counters: Counters::default(),
             work: Work::default(),
             trace: None,
+            neurons_changed: false,
         }
     }
 
@@ -216,6 +220,11 @@ impl AsyncEngine {
         let to = self.timing.boundary(to);
         if to <= self.now {
             return Ok(());
+        }
+        if std::mem::take(&mut self.neurons_changed) {
+            for w in self.workers.iter_mut() {
+                w.neurons.clone_from(&self.neurons);
+            }
         }
         let samples: Vec<Sample> = self.in_flight.iter().cloned().collect();
         let threads = self.workers.len();
@@ -577,10 +586,9 @@ impl Engine for AsyncEngine {
     }
 
     fn neurons_mut(&mut self) -> &mut [LayerNeurons] {
-        // Restoring a checkpoint replaces the neurons: the workers' copies follow.
-        for w in self.workers.iter_mut() {
-            w.neurons.clone_from(&self.neurons);
-        }
+        // Restoring a checkpoint replaces the neurons: the workers' copies follow before
+        // they next run (copying them now would copy the neurons before the change).
+        self.neurons_changed = true;
         &mut self.neurons
     }
 
