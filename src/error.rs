@@ -21,6 +21,12 @@ pub enum ConfigError {
     },
     #[error("{path}: invalid YAML: {detail}\nfix the field at the line and column shown (models/mnist.yaml documents every field)")]
     Parse { path: String, detail: String },
+    #[error("{path}: {arg}: {detail}\nfix the field path or the value (models/mnist.yaml documents every field; a section is set whole in YAML flow style, e.g. --set 'learning.schedule={{kind: constant}}')")]
+    Override {
+        path: String,
+        arg: String,
+        detail: String,
+    },
     #[error("{path}: field `{field}` {detail}")]
     Invalid {
         path: String,

@@ -169,11 +169,7 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
     };
     fsutil::create_dir(&run_dir)?;
     if resumed.is_none() {
-        let copy = match &model.path {
-            Some(p) => std::fs::read(p).unwrap_or_default(),
-            None => Vec::new(),
-        };
-        fsutil::write_atomic(&run_dir.join("model.yaml"), &copy)?;
+        fsutil::write_atomic(&run_dir.join("model.yaml"), model.yaml().as_bytes())?;
     }
 
     let mut recorder = match selection {
