@@ -117,6 +117,18 @@ pub enum PlotError {
     Draw { path: PathBuf, detail: String },
     #[error("--neurons: `{0}` is not a list of layer:neuron pairs; write e.g. `1:0,2:3`")]
     Neurons(String),
+    #[error("{what} was not recorded in {trace}; recorded: {recorded}")]
+    NotRecorded {
+        what: String,
+        trace: PathBuf,
+        recorded: String,
+    },
+    #[error("{dir} holds {count} runs; plot one of them:\n  {list}")]
+    SeveralRuns {
+        dir: PathBuf,
+        count: usize,
+        list: String,
+    },
 }
 
 /// A checkpoint or run directory that cannot be used.

@@ -102,6 +102,11 @@ pub fn plot_run(dir: &Path, opts: &PlotOptions) -> Result<PlotOutcome, PlotError
         .unwrap_or_default();
     swept.sort();
     labels.extend(swept);
+    if let Some(single) = single_run_inside(dir)? {
+        let mut opts = opts.clone();
+        opts.out = opts.out.or_else(|| Some(single.join("plots")));
+        return plot_run(&single, &opts);
+    }
     let mut runs: Vec<RunDir> = labels
         .iter()
         .map(|l| RunDir {
@@ -185,6 +190,46 @@ pub fn plot_run(dir: &Path, opts: &PlotOptions) -> Result<PlotOutcome, PlotError
         });
     }
     Ok(outcome)
+}
+
+/// Whether `dir` is itself something to plot: a run directory (metrics or a trace) or a
+/// `compare` directory (`sync/`).
+fn is_plottable(dir: &Path) -> bool {
+    dir.join("metrics.csv").is_file()
+        || dir.join("summary.json").is_file()
+        || dir.join(DIR_NAME).is_dir()
+        || dir.join("sync").join("metrics.csv").is_file()
+}
+
+/// For a folder of run directories (`--out` of `bsp-sim run`, e.g. `traces`): the one run
+/// it holds; several are an error that lists them. `None` when `dir` is itself a run.
+fn single_run_inside(dir: &Path) -> Result<Option<PathBuf>, PlotError> {
+    if is_plottable(dir) {
+        return Ok(None);
+    }
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_dir() && is_plottable(p))
+                .collect()
+        })
+        .unwrap_or_default();
+    runs.sort();
+    match runs.len() {
+        0 => Ok(None),
+        1 => Ok(runs.pop()),
+        count => Err(PlotError::SeveralRuns {
+            dir: dir.to_path_buf(),
+            count,
+            list: runs
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join("\n  "),
+        }),
+    }
 }
 
 /// "model, seed S" from the first summary.json or trace manifest found.

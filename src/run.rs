@@ -105,8 +105,8 @@ impl fmt::Display for RunOutcome {
         let s = &self.summary;
         write!(
             f,
-            "done: {} epochs in {:.1} s; final test accuracy {}; outputs in {}",
-            s.epochs_done,
+            "done: {} in {:.1} s; final test accuracy {}; outputs in {}",
+            crate::text::plural(s.epochs_done, "epoch"),
             s.wall_seconds,
             s.final_test_accuracy
                 .map_or("n/a".into(), |a| format!("{:.2}%", 100.0 * a)),

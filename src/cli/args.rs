@@ -40,7 +40,7 @@ pub enum Command {
     /// Causal distances (paper 3.2, Fig. 5): per-neuron tables, parameter distances, and the
     /// check dist_forward(a, b) == dist_reversed(b, a) over the model's whole network.
     Causal(CausalArgs),
-    /// Gradient check (issue 5): per layer pair, BSP's update G1 (and the linearised rule's)
+    /// Gradient check: per layer pair, BSP's update G1 (and the linearised rule's)
     /// against the descent direction −∂L/∂C from the exact discrete adjoint of the
     /// synchronous engine's window: cosine, angle, sign agreement, norm ratio.
     Gradcheck(GradcheckArgs),
@@ -184,7 +184,8 @@ pub struct PlotArgs {
     /// Draw this sample's presentation (default: the first recorded).
     #[arg(long, value_name = "N")]
     pub sample: Option<usize>,
-    /// ... in this epoch.
+    /// Draw the presentation of this epoch (default: the first recorded); with --sample,
+    /// that sample's presentation in this epoch.
     #[arg(long, value_name = "E")]
     pub epoch: Option<usize>,
     /// Output directory (default RUN_DIR/plots).
@@ -296,7 +297,7 @@ pub struct BenchArgs {
 pub enum DataAction {
     /// Download a data set into the cache directory, verifying SHA-256 hashes.
     Fetch {
-        /// mnist or fashion-mnist
+        /// The data set: mnist or fashion-mnist.
         name: String,
         /// Destination directory (default: the user cache dir).
         #[arg(long)]
