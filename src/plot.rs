@@ -275,7 +275,61 @@ pub fn save(fig: &impl Figure, out: &Path, stem: &str) -> Result<Vec<PathBuf>, P
         fig.draw(&root).map_err(draw_err(&png))?;
         root.present().map_err(|e| draw_err(&png)(e.to_string()))?;
     }
+    set_png_dpi(&png, DPI).map_err(draw_err(&png))?;
     Ok(vec![svg, png])
+}
+
+/// The resolution the PNGs declare: [`SIZE`] is then a 5 x 3 inch figure.
+pub const DPI: u32 = 200;
+
+/// Declares `dpi` in a PNG file (a `pHYs` chunk after the header), so that a document
+/// places the figure at its intended size.
+fn set_png_dpi(path: &Path, dpi: u32) -> Result<(), String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let with = png_with_dpi(&bytes, dpi).ok_or("not a PNG file")?;
+    crate::fsutil::write_atomic(path, &with).map_err(|e| e.to_string())
+}
+
+/// `png` with a `pHYs` chunk of `dpi` (in pixels per metre, as PNG stores it) inserted
+/// after its `IHDR` chunk; `None` when it is not a PNG. An existing `pHYs` is kept.
+pub fn png_with_dpi(png: &[u8], dpi: u32) -> Option<Vec<u8>> {
+    const SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+    if !png.starts_with(SIGNATURE) || png.len() < 33 || &png[12..16] != b"IHDR" {
+        return None;
+    }
+    if png.windows(4).any(|w| w == b"pHYs") {
+        return Some(png.to_vec());
+    }
+    let ihdr_end = 8 + 4 + 4 + 13 + 4;
+    let ppm = (dpi as f64 / 0.0254).round() as u32;
+    let mut chunk = Vec::with_capacity(21);
+    chunk.extend_from_slice(&9u32.to_be_bytes());
+    let mut body = b"pHYs".to_vec();
+    body.extend_from_slice(&ppm.to_be_bytes());
+    body.extend_from_slice(&ppm.to_be_bytes());
+    body.push(1); // the unit is the metre
+    chunk.extend_from_slice(&body);
+    chunk.extend_from_slice(&crc32(&body).to_be_bytes());
+    let mut out = png[..ihdr_end].to_vec();
+    out.extend_from_slice(&chunk);
+    out.extend_from_slice(&png[ihdr_end..]);
+    Some(out)
+}
+
+/// The CRC-32 (ISO-HDLC, as PNG uses) of `data`, bit by bit (chunks here are short).
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in data {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
 }
 
 /// Font files tried, in order, after `$BSP_SIM_FONT`.

@@ -1,5 +1,6 @@
 //! `bsp-sim plot` as a researcher uses it: a folder holding one run plots that run (several
-//! are listed), and a sample, epoch or neuron that was not recorded is refused with what was.
+//! are listed), a sample, epoch or neuron that was not recorded is refused with what was,
+//! and the PNGs declare 200 dpi.
 
 use assert_cmd::Command;
 
@@ -60,6 +61,15 @@ fn a_folder_with_one_run_plots_it_and_one_with_several_lists_them() {
             assert!(f.is_file(), "{} missing", f.display());
         }
     }
+    // PNGs declare 200 dpi: a pHYs chunk of 7874 pixels per metre, with a valid CRC.
+    let png = std::fs::read(run.join("plots/metrics.png")).unwrap();
+    let at = png
+        .windows(4)
+        .position(|w| w == b"pHYs")
+        .expect("pHYs chunk");
+    let ppm = u32::from_be_bytes(png[at + 4..at + 8].try_into().unwrap());
+    assert_eq!(ppm, 7874);
+    assert_eq!(png[at + 12], 1);
     traced_run(dir.path(), "2");
     let out = bsp().arg("plot").arg(dir.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -130,4 +140,22 @@ fn an_unrecorded_sample_epoch_or_neuron_is_refused_with_what_was_recorded() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn the_dpi_chunk_has_the_crc_png_readers_check() {
+    // A 1x1 PNG header (signature and IHDR) followed by IEND.
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend_from_slice(&13u32.to_be_bytes());
+    png.extend_from_slice(b"IHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0");
+    png.extend_from_slice(&[0x90, 0x77, 0x53, 0xDE]);
+    png.extend_from_slice(&[0, 0, 0, 0]);
+    png.extend_from_slice(b"IEND\xAE\x42\x60\x82");
+    let out = bsp_sim::plot::png_with_dpi(&png, 200).unwrap();
+    assert_eq!(out.len(), png.len() + 21);
+    let chunk = &out[33..54];
+    assert_eq!(&chunk[4..8], b"pHYs");
+    // CRC-32 of "pHYs" + 7874, 7874, 1, computed independently (zlib.crc32 in Python).
+    assert_eq!(&chunk[17..21], &[0x6E, 0xD0, 0x75, 0x3E]);
+    assert!(bsp_sim::plot::png_with_dpi(b"GIF89a", 200).is_none());
 }
