@@ -603,4 +603,4 @@ pub mod overrides;
 pub mod settings;
 pub use model::{DataSource, Model, NetworkSpec, Training};
 pub use overrides::Override;
-pub use settings::{OutputError, Settings};
+pub use settings::{AsyncSettings, OutputError, Settings};

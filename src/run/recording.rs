@@ -49,7 +49,7 @@ pub fn recorded_selection(mut selection: Selection, model: &Model) -> Selection 
     if model.engine == EngineKind::Async {
         let a = &model.asynchronous;
         selection.theta = a.theta;
-        selection.theta_backward = a.theta_backward.unwrap_or(a.theta);
+        selection.theta_backward = a.theta_backward;
     }
     selection
 }
