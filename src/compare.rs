@@ -201,8 +201,10 @@ impl Comparison {
             .unwrap_or(0);
         writeln!(
             s,
-            "# {} — sync vs async (seed {}, {} threads)\n",
-            self.model, self.seed, self.threads
+            "# {} — sync vs async (seed {}, {})\n",
+            self.model,
+            self.seed,
+            crate::text::plural(self.threads, "thread")
         )
         .ok();
         writeln!(s, "Both sides use `coupling: delayed` (event semantics). Deliveries: synaptic events delivered (async) or dense synapse-steps (sync). Staleness: mean number of other samples' updates a synapse received between reading C for a sample and writing its update.\n").ok();

@@ -599,6 +599,8 @@ fn default_max_halvings() -> u32 {
 }
 
 mod model;
+pub mod overrides;
 pub mod settings;
 pub use model::{DataSource, Model, NetworkSpec, Training};
+pub use overrides::Override;
 pub use settings::{AsyncSettings, OutputError, Settings};

@@ -21,6 +21,12 @@ pub enum ConfigError {
     },
     #[error("{path}: invalid YAML: {detail}\nfix the field at the line and column shown (models/mnist.yaml documents every field)")]
     Parse { path: String, detail: String },
+    #[error("{path}: {arg}: {detail}\nfix the field path or the value (models/mnist.yaml documents every field; a section is set whole in YAML flow style, e.g. --set 'learning.schedule={{kind: constant}}')")]
+    Override {
+        path: String,
+        arg: String,
+        detail: String,
+    },
     #[error("{path}: field `{field}` {detail}")]
     Invalid {
         path: String,
@@ -111,6 +117,18 @@ pub enum PlotError {
     Draw { path: PathBuf, detail: String },
     #[error("--neurons: `{0}` is not a list of layer:neuron pairs; write e.g. `1:0,2:3`")]
     Neurons(String),
+    #[error("{what} was not recorded in {trace}; recorded: {recorded}")]
+    NotRecorded {
+        what: String,
+        trace: PathBuf,
+        recorded: String,
+    },
+    #[error("{dir} holds {count} runs; plot one of them:\n  {list}")]
+    SeveralRuns {
+        dir: PathBuf,
+        count: usize,
+        list: String,
+    },
 }
 
 /// A checkpoint or run directory that cannot be used.

@@ -27,6 +27,7 @@ pub mod progress;
 pub mod real;
 pub mod report;
 pub mod run;
+pub mod text;
 pub mod topology;
 pub mod trace;
 pub mod validate;

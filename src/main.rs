@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 
-use bsp_sim::config::EngineKind;
+use bsp_sim::config::{EngineKind, Override};
 use bsp_sim::data::{fetch, DatasetName};
 use bsp_sim::progress::NoProgress;
 use bsp_sim::{bench, causal, compare, plot, run, validate};
@@ -22,7 +22,7 @@ mod cli {
 
 use cli::args::{
     BenchArgs, CausalArgs, Cli, Command, CompareArgs, DataAction, EvalArgs, GradcheckArgs,
-    PlotArgs, RunArgs, TraceArgs,
+    PlotArgs, RunArgs, Sets, TraceArgs,
 };
 use cli::console::{Console, DownloadBar};
 
@@ -46,7 +46,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Plot(a) => plot(&a),
         Command::Eval(a) => eval(&a),
         Command::Compare(a) => compare(&a),
-        Command::Validate(a) => validate(&a.model),
+        Command::Validate(a) => validate(&a.model, &a.sets),
         Command::Causal(a) => causal(&a),
         Command::Gradcheck(a) => gradcheck(&a),
         Command::Data {
@@ -56,9 +56,15 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
     }
 }
 
-/// Loads a model file, its error folded into the library's [`Error`].
-fn load_model(path: &Path) -> bsp_sim::Result<Model> {
-    Ok(Model::load(path)?)
+/// Loads a model file with its `--set` overrides, its error folded into the library's
+/// [`Error`].
+fn load_model(path: &Path, sets: &Sets) -> bsp_sim::Result<Model> {
+    let overrides = sets
+        .set
+        .iter()
+        .map(|arg| Override::from_arg(arg))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Model::load_with_overrides(path, &overrides)?)
 }
 
 /// Names the model file in front of a failure that happened while using it.
@@ -67,7 +73,7 @@ fn in_model<T>(r: bsp_sim::Result<T>, path: &Path) -> anyhow::Result<T> {
 }
 
 fn run(a: &RunArgs) -> anyhow::Result<()> {
-    let model = load_model(&a.model)?;
+    let model = load_model(&a.model, &a.sets)?;
     let opts = a.options()?;
     let outcome = run::run(&model, &opts, &mut Console::new(a.quiet.quiet));
     println!("{}", in_model(outcome, &a.model)?);
@@ -75,7 +81,7 @@ fn run(a: &RunArgs) -> anyhow::Result<()> {
 }
 
 fn trace(a: &TraceArgs) -> anyhow::Result<()> {
-    let model = load_model(&a.model)?;
+    let model = load_model(&a.model, &a.sets)?;
     let outcome = run::sample::record_sample(&model, &a.options()?);
     println!("{}", in_model(outcome, &a.model)?);
     Ok(())
@@ -102,7 +108,7 @@ fn eval(a: &EvalArgs) -> anyhow::Result<()> {
 }
 
 fn compare(a: &CompareArgs) -> anyhow::Result<()> {
-    let model = load_model(&a.model)?;
+    let model = load_model(&a.model, &a.sets)?;
     let mut obs = Console::new(a.quiet.quiet);
     let cmp = in_model(compare::compare(&model, &a.options(), &mut obs), &a.model)?;
     println!("\n{}", cmp.to_markdown());
@@ -110,14 +116,14 @@ fn compare(a: &CompareArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn validate(path: &Path) -> anyhow::Result<()> {
-    println!("{}", validate::validate(&load_model(path)?)?);
+fn validate(path: &Path, sets: &Sets) -> anyhow::Result<()> {
+    println!("{}", validate::validate(&load_model(path, sets)?)?);
     Ok(())
 }
 
 fn causal(a: &CausalArgs) -> anyhow::Result<()> {
     let report = match &a.model {
-        Some(path) => causal::analyze(&load_model(path)?, a.sample),
+        Some(path) => causal::analyze(&load_model(path, &Sets { set: Vec::new() })?, a.sample),
         None => causal::analyze_neuron(&causal::default_neuron(), a.sample),
     }
     .map_err(Error::from)?;
@@ -130,7 +136,7 @@ fn causal(a: &CausalArgs) -> anyhow::Result<()> {
 }
 
 fn gradcheck(a: &GradcheckArgs) -> anyhow::Result<()> {
-    let model = load_model(&a.model)?;
+    let model = load_model(&a.model, &a.sets)?;
     let report = run::gradcheck::gradcheck_model(&model, &a.options(), &NoProgress);
     let report = in_model(report, &a.model)?;
     if a.json {
@@ -157,7 +163,7 @@ fn fetch_data(name: &str, dest: Option<PathBuf>, mirror: Option<String>) -> anyh
 }
 
 fn bench(a: &BenchArgs) -> anyhow::Result<()> {
-    let m = load_model(&a.model)?;
+    let m = load_model(&a.model, &a.sets)?;
     let (samples, threads, data) = (a.samples, a.threads.threads, a.data.data.clone());
     if m.engine == EngineKind::Async {
         println!("{}", bench::bench_async(&m, samples, threads, data)?);

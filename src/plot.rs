@@ -102,6 +102,11 @@ pub fn plot_run(dir: &Path, opts: &PlotOptions) -> Result<PlotOutcome, PlotError
         .unwrap_or_default();
     swept.sort();
     labels.extend(swept);
+    if let Some(single) = single_run_inside(dir)? {
+        let mut opts = opts.clone();
+        opts.out = opts.out.or_else(|| Some(single.join("plots")));
+        return plot_run(&single, &opts);
+    }
     let mut runs: Vec<RunDir> = labels
         .iter()
         .map(|l| RunDir {
@@ -187,6 +192,46 @@ pub fn plot_run(dir: &Path, opts: &PlotOptions) -> Result<PlotOutcome, PlotError
     Ok(outcome)
 }
 
+/// Whether `dir` is itself something to plot: a run directory (metrics or a trace) or a
+/// `compare` directory (`sync/`).
+fn is_plottable(dir: &Path) -> bool {
+    dir.join("metrics.csv").is_file()
+        || dir.join("summary.json").is_file()
+        || dir.join(DIR_NAME).is_dir()
+        || dir.join("sync").join("metrics.csv").is_file()
+}
+
+/// For a folder of run directories (`--out` of `bsp-sim run`, e.g. `traces`): the one run
+/// it holds; several are an error that lists them. `None` when `dir` is itself a run.
+fn single_run_inside(dir: &Path) -> Result<Option<PathBuf>, PlotError> {
+    if is_plottable(dir) {
+        return Ok(None);
+    }
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_dir() && is_plottable(p))
+                .collect()
+        })
+        .unwrap_or_default();
+    runs.sort();
+    match runs.len() {
+        0 => Ok(None),
+        1 => Ok(runs.pop()),
+        count => Err(PlotError::SeveralRuns {
+            dir: dir.to_path_buf(),
+            count,
+            list: runs
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join("\n  "),
+        }),
+    }
+}
+
 /// "model, seed S" from the first summary.json or trace manifest found.
 fn title_of(runs: &[RunDir]) -> String {
     for r in runs {
@@ -230,7 +275,61 @@ pub fn save(fig: &impl Figure, out: &Path, stem: &str) -> Result<Vec<PathBuf>, P
         fig.draw(&root).map_err(draw_err(&png))?;
         root.present().map_err(|e| draw_err(&png)(e.to_string()))?;
     }
+    set_png_dpi(&png, DPI).map_err(draw_err(&png))?;
     Ok(vec![svg, png])
+}
+
+/// The resolution the PNGs declare: [`SIZE`] is then a 5 x 3 inch figure.
+pub const DPI: u32 = 200;
+
+/// Declares `dpi` in a PNG file (a `pHYs` chunk after the header), so that a document
+/// places the figure at its intended size.
+fn set_png_dpi(path: &Path, dpi: u32) -> Result<(), String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let with = png_with_dpi(&bytes, dpi).ok_or("not a PNG file")?;
+    crate::fsutil::write_atomic(path, &with).map_err(|e| e.to_string())
+}
+
+/// `png` with a `pHYs` chunk of `dpi` (in pixels per metre, as PNG stores it) inserted
+/// after its `IHDR` chunk; `None` when it is not a PNG. An existing `pHYs` is kept.
+pub fn png_with_dpi(png: &[u8], dpi: u32) -> Option<Vec<u8>> {
+    const SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+    if !png.starts_with(SIGNATURE) || png.len() < 33 || &png[12..16] != b"IHDR" {
+        return None;
+    }
+    if png.windows(4).any(|w| w == b"pHYs") {
+        return Some(png.to_vec());
+    }
+    let ihdr_end = 8 + 4 + 4 + 13 + 4;
+    let ppm = (dpi as f64 / 0.0254).round() as u32;
+    let mut chunk = Vec::with_capacity(21);
+    chunk.extend_from_slice(&9u32.to_be_bytes());
+    let mut body = b"pHYs".to_vec();
+    body.extend_from_slice(&ppm.to_be_bytes());
+    body.extend_from_slice(&ppm.to_be_bytes());
+    body.push(1); // the unit is the metre
+    chunk.extend_from_slice(&body);
+    chunk.extend_from_slice(&crc32(&body).to_be_bytes());
+    let mut out = png[..ihdr_end].to_vec();
+    out.extend_from_slice(&chunk);
+    out.extend_from_slice(&png[ihdr_end..]);
+    Some(out)
+}
+
+/// The CRC-32 (ISO-HDLC, as PNG uses) of `data`, bit by bit (chunks here are short).
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in data {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
 }
 
 /// Font files tried, in order, after `$BSP_SIM_FONT`.

@@ -105,8 +105,8 @@ impl fmt::Display for RunOutcome {
         let s = &self.summary;
         write!(
             f,
-            "done: {} epochs in {:.1} s; final test accuracy {}; outputs in {}",
-            s.epochs_done,
+            "done: {} in {:.1} s; final test accuracy {}; outputs in {}",
+            crate::text::plural(s.epochs_done, "epoch"),
             s.wall_seconds,
             s.final_test_accuracy
                 .map_or("n/a".into(), |a| format!("{:.2}%", 100.0 * a)),
@@ -169,11 +169,7 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
     };
     fsutil::create_dir(&run_dir)?;
     if resumed.is_none() {
-        let copy = match &model.path {
-            Some(p) => std::fs::read(p).unwrap_or_default(),
-            None => Vec::new(),
-        };
-        fsutil::write_atomic(&run_dir.join("model.yaml"), &copy)?;
+        fsutil::write_atomic(&run_dir.join("model.yaml"), model.yaml().as_bytes())?;
     }
 
     let mut recorder = match selection {

@@ -49,8 +49,11 @@ impl fmt::Display for Validation {
         let t = &m.training;
         write!(
             f,
-            "  learning   {:?}, lr {}, batch {}, {} epochs",
-            s.method, t.lr, t.batch_size, t.epochs
+            "  learning   {:?}, lr {}, batch {}, {}",
+            s.method,
+            t.lr,
+            t.batch_size,
+            crate::text::plural(t.epochs, "epoch")
         )
     }
 }

@@ -29,7 +29,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("foundations", &["config", "trace", "fsutil", "parallel"]),
     ("dynamics", &["neuron"]),
     ("base", &["error"]),
-    ("leaves", &["data", "progress", "real"]),
+    ("leaves", &["data", "progress", "real", "text"]),
 ];
 
 /// Top-level modules that belong to the binary (declared in `main.rs`), not the library.

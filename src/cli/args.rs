@@ -40,7 +40,7 @@ pub enum Command {
     /// Causal distances (paper 3.2, Fig. 5): per-neuron tables, parameter distances, and the
     /// check dist_forward(a, b) == dist_reversed(b, a) over the model's whole network.
     Causal(CausalArgs),
-    /// Gradient check (issue 5): per layer pair, BSP's update G1 (and the linearised rule's)
+    /// Gradient check: per layer pair, BSP's update G1 (and the linearised rule's)
     /// against the descent direction −∂L/∂C from the exact discrete adjoint of the
     /// synchronous engine's window: cosine, angle, sign agreement, norm ratio.
     Gradcheck(GradcheckArgs),
@@ -79,6 +79,17 @@ pub struct Threads {
     pub threads: Option<usize>,
 }
 
+/// `--set`: overrides of single fields of the model file.
+#[derive(Args)]
+pub struct Sets {
+    /// Override one field of the model file, typed and checked as if it were in the file,
+    /// e.g. `--set learning.lr=0.01 --set engine=async`; repeatable, applied in order. A
+    /// section or list is given whole in YAML flow style:
+    /// `--set 'async.delay={kind: fixed, value: 0.5}'`.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub set: Vec<String>,
+}
+
 /// `--quiet`.
 #[derive(Args)]
 pub struct Quiet {
@@ -114,6 +125,8 @@ pub struct RunArgs {
     /// Model file (YAML), e.g. models/mnist.yaml.
     pub model: PathBuf,
     #[command(flatten)]
+    pub sets: Sets,
+    #[command(flatten)]
     pub shape: RunShape,
     /// Continue the run in RUN_DIR from its last checkpoint.
     #[arg(long, value_name = "RUN_DIR")]
@@ -140,6 +153,8 @@ pub struct RunArgs {
 pub struct TraceArgs {
     /// Model file (YAML).
     pub model: PathBuf,
+    #[command(flatten)]
+    pub sets: Sets,
     /// Dataset index of the training sample.
     #[arg(long, value_name = "N")]
     pub sample: usize,
@@ -169,7 +184,8 @@ pub struct PlotArgs {
     /// Draw this sample's presentation (default: the first recorded).
     #[arg(long, value_name = "N")]
     pub sample: Option<usize>,
-    /// ... in this epoch.
+    /// Draw the presentation of this epoch (default: the first recorded); with --sample,
+    /// that sample's presentation in this epoch.
     #[arg(long, value_name = "E")]
     pub epoch: Option<usize>,
     /// Output directory (default RUN_DIR/plots).
@@ -195,6 +211,8 @@ pub struct CompareArgs {
     /// Model file (YAML).
     pub model: PathBuf,
     #[command(flatten)]
+    pub sets: Sets,
+    #[command(flatten)]
     pub shape: RunShape,
     /// Send-on-delta thresholds to sweep, e.g. `0,0.01,0.05`.
     #[arg(long, value_delimiter = ',', value_name = "THETA,...")]
@@ -215,6 +233,8 @@ pub struct CompareArgs {
 pub struct ValidateArgs {
     /// Model file (YAML).
     pub model: PathBuf,
+    #[command(flatten)]
+    pub sets: Sets,
 }
 
 #[derive(Args)]
@@ -234,6 +254,8 @@ pub struct CausalArgs {
 pub struct GradcheckArgs {
     /// Model file (YAML).
     pub model: PathBuf,
+    #[command(flatten)]
+    pub sets: Sets,
     /// Samples in the minibatch (the first N training samples).
     #[arg(long, default_value_t = 100, value_parser = at_least_one())]
     pub batch: usize,
@@ -260,6 +282,8 @@ pub struct GradcheckArgs {
 pub struct BenchArgs {
     /// Model file (YAML).
     pub model: PathBuf,
+    #[command(flatten)]
+    pub sets: Sets,
     /// Training samples to time.
     #[arg(long, default_value_t = 2000)]
     pub samples: usize,
@@ -273,7 +297,7 @@ pub struct BenchArgs {
 pub enum DataAction {
     /// Download a data set into the cache directory, verifying SHA-256 hashes.
     Fetch {
-        /// mnist or fashion-mnist
+        /// The data set: mnist or fashion-mnist.
         name: String,
         /// Destination directory (default: the user cache dir).
         #[arg(long)]

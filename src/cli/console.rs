@@ -4,12 +4,13 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 
 use bsp_sim::engine::Tally;
 use bsp_sim::progress::{NoProgress, Progress};
 use bsp_sim::report::{EpochRecord, Summary};
 use bsp_sim::run::Observer;
+use bsp_sim::text::{plural, sig3};
 
 /// A flag that the first Ctrl-C sets (the run stops after the current batch, marks its
 /// outputs `interrupted` and exits with 130); a second Ctrl-C exits at once.
@@ -102,12 +103,12 @@ impl Observer for Console {
 
     fn run_started(&mut self, run_dir: &std::path::Path, s: &Summary) {
         eprintln!(
-            "{}: {} train / {} test samples, seed {}, {} threads -> {}",
+            "{}: {} train / {} test samples, seed {}, {} -> {}",
             s.model_name,
             s.train_samples,
             s.test_samples,
             s.seed,
-            s.threads,
+            plural(s.threads, "thread"),
             run_dir.display()
         );
     }
@@ -119,9 +120,12 @@ impl Observer for Console {
         let bar = ProgressBar::new(samples as u64);
         bar.set_style(
             ProgressStyle::with_template(&format!(
-                "epoch {epoch}/{epochs} [{{bar:30}}] {{pos}}/{{len}} {{per_sec}} {{msg}}"
+                "epoch {epoch}/{epochs} [{{bar:30}}] {{pos}}/{{len}} {{elapsed_precise}}<{{eta_precise}} {{rate}} samples/s {{msg}}"
             ))
-            .expect("valid template"),
+            .expect("valid template")
+            .with_key("rate", |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = w.write_str(&sig3(state.per_sec()));
+            }),
         );
         self.bar = Some(bar);
     }
@@ -142,14 +146,15 @@ impl Observer for Console {
             bar.finish_and_clear();
         }
         println!(
-            "epoch {:>3}  lr {:.5}  train loss {:.4} acc {:6.2}%  test loss {:.4} acc {:6.2}%  {:.0} samples/s",
+            "epoch {:>3}  {:<5}  lr {:.5}  train loss {:.4} acc {:6.2}%  test loss {:.4} acc {:6.2}%  {} samples/s",
             r.epoch,
+            r.engine,
             r.lr,
             r.train_loss,
             100.0 * r.train_accuracy,
             r.test_loss,
             100.0 * r.test_accuracy,
-            r.samples_per_second
+            sig3(r.samples_per_second)
         );
     }
 }

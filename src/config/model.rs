@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::overrides::Override;
 use super::{
     ActorGranularity, AsyncSettings, BackwardInput, Connectivity, Delay, EngineKind, InitSection,
     LearningMethod, LearningRule, LocalStep, ModelFile, Schedule, Settings,
@@ -33,6 +34,8 @@ pub struct Model {
     pub path: Option<PathBuf>,
     /// The file as parsed (written back into run directories and checkpoints).
     file: ModelFile,
+    /// The YAML text of `file`: the model file as written, or with overrides applied.
+    text: String,
     pub name: String,
     pub seed: u64,
     pub engine: EngineKind,
@@ -72,20 +75,75 @@ pub struct Training {
 impl Model {
     /// Read, parse and validate a model file.
     pub fn load(path: &Path) -> Result<Model, ConfigError> {
+        Model::load_with_overrides(path, &[])
+    }
+
+    /// Read and parse a model file, apply `overrides` (each typed and checked as if it were
+    /// in the file) and validate the result; the model's [`Model::yaml`] is the file with
+    /// the overrides applied.
+    pub fn load_with_overrides(path: &Path, overrides: &[Override]) -> Result<Model, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             cause: source,
         })?;
-        Model::from_yaml(&text, Some(path))
+        Model::from_yaml_with_overrides(&text, Some(path), overrides)
     }
 
     /// Parse and validate YAML text; `path` is used in messages and to resolve `data.dir`.
     pub fn from_yaml(text: &str, path: Option<&Path>) -> Result<Model, ConfigError> {
+        Model::from_yaml_with_overrides(text, path, &[])
+    }
+
+    /// [`Model::from_yaml`] with `overrides` applied to the parsed file before validation.
+    pub fn from_yaml_with_overrides(
+        text: &str,
+        path: Option<&Path>,
+        overrides: &[Override],
+    ) -> Result<Model, ConfigError> {
+        let source = display_path(path);
         let file: ModelFile = serde_saphyr::from_str(text).map_err(|e| ConfigError::Parse {
-            path: display_path(path),
+            path: source.clone(),
             detail: e.to_string(),
         })?;
-        Model::from_file(file, path)
+        if overrides.is_empty() {
+            let mut model = Model::from_file(file, path)?;
+            model.text = text.to_string();
+            return Ok(model);
+        }
+        let file = super::overrides::apply(&file, overrides, &source)?;
+        let mut model = Model::from_file(file, path).map_err(|e| match e {
+            // A field the overrides touched is named with them.
+            ConfigError::Invalid {
+                path,
+                field,
+                detail,
+            } => {
+                let touched: Vec<&str> = overrides
+                    .iter()
+                    .filter(|o| field.starts_with(&o.path) || o.path.starts_with(&field))
+                    .map(|o| o.label.as_str())
+                    .collect();
+                let with = if touched.is_empty() {
+                    overrides.iter().map(|o| o.label.as_str()).collect()
+                } else {
+                    touched
+                };
+                ConfigError::Invalid {
+                    path: format!("{path} with {}", with.join(" ")),
+                    field,
+                    detail,
+                }
+            }
+            other => other,
+        })?;
+        let labels: Vec<&str> = overrides.iter().map(|o| o.label.as_str()).collect();
+        let body = serde_saphyr::to_string(model.file()).map_err(|e| ConfigError::Override {
+            path: source.clone(),
+            arg: labels.join(" "),
+            detail: format!("cannot write the model back as YAML: {e}"),
+        })?;
+        model.text = format!("# {source} with {}\n{body}", labels.join(" "));
+        Ok(model)
     }
 
     /// Validate a parsed model file, reporting the offending field and the fix.
@@ -336,6 +394,7 @@ impl Model {
             },
             asynchronous: AsyncSettings::from_section(&file.asynchronous),
             trace: file.trace.clone(),
+            text: String::new(),
             file,
         })
     }
@@ -344,6 +403,17 @@ impl Model {
     /// what a variant (`compare`, `bench`) is derived from before it is validated again.
     pub fn file(&self) -> &ModelFile {
         &self.file
+    }
+
+    /// The model as YAML: the file's text as read, with a header naming the overrides
+    /// when there were any (what a run directory's `model.yaml` holds). A model built from
+    /// a [`ModelFile`] alone is written out from it.
+    pub fn yaml(&self) -> String {
+        if self.text.is_empty() {
+            serde_saphyr::to_string(&self.file).unwrap_or_default()
+        } else {
+            self.text.clone()
+        }
     }
 
     /// Where this model came from, for messages.

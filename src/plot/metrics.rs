@@ -4,6 +4,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use super::waves::{legend_strip, tick, Key};
 use super::{padded, text, Figure, FONT, PALETTE};
 use crate::report::EpochRecord;
 
@@ -16,11 +17,13 @@ pub struct MetricsFigure {
 
 type Pick = fn(&EpochRecord) -> f64;
 
-/// One line of a panel: legend name, colour, whether to mark the points, the points.
+/// One line of a panel: legend name, colour, test (circles, solid) or train (squares,
+/// thinner), dashed (every run after the first: async beside sync), the points.
 struct Series {
     name: String,
     colour: RGBColor,
-    markers: bool,
+    test: bool,
+    dashed: bool,
     points: Vec<(f64, f64)>,
 }
 
@@ -40,13 +43,15 @@ impl MetricsFigure {
             out.push(Series {
                 name: name("test"),
                 colour: PALETTE[(2 * k) % 10],
-                markers: true,
+                test: true,
+                dashed: k > 0,
                 points: points(test),
             });
             out.push(Series {
                 name: name("train"),
                 colour: PALETTE[(2 * k + 1) % 10],
-                markers: false,
+                test: false,
+                dashed: k > 0,
                 points: points(train),
             });
         }
@@ -59,7 +64,6 @@ impl MetricsFigure {
         caption: &str,
         y_desc: &str,
         series: Vec<Series>,
-        legend: SeriesLabelPosition,
     ) -> Result<(), String> {
         let epochs = self
             .runs
@@ -78,6 +82,15 @@ impl MetricsFigure {
             .y_label_area_size(60)
             .build_cartesian_2d(0.5..epochs + 0.5, padded(lo, hi))
             .map_err(text)?;
+        // Integer epochs only: a tick at every epoch up to 20, else at a round step.
+        let epoch_label = |v: &f64| {
+            let r = v.round();
+            if (v - r).abs() < 1e-6 && r >= 1.0 {
+                format!("{r}")
+            } else {
+                String::new()
+            }
+        };
         chart
             .configure_mesh()
             .x_desc("epoch")
@@ -85,35 +98,44 @@ impl MetricsFigure {
             .light_line_style(RGBColor(238, 238, 238))
             .label_style((FONT, 13))
             .axis_desc_style((FONT, 14))
+            .x_labels((epochs as usize).min(20) + 1)
+            .x_label_formatter(&epoch_label)
+            .y_label_formatter(&tick)
             .draw()
             .map_err(text)?;
         for Series {
-            name,
             colour,
-            markers,
+            test,
+            dashed,
             points,
+            ..
         } in series
         {
-            let style = colour.stroke_width(2);
-            chart
-                .draw_series(LineSeries::new(points.clone(), style))
-                .map_err(text)?
-                .label(name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
-            if markers {
+            let style = colour.stroke_width(if test { 2 } else { 1 });
+            if dashed {
                 chart
-                    .draw_series(points.iter().map(|&p| Circle::new(p, 3, colour.filled())))
+                    .draw_series(DashedLineSeries::new(points.clone(), 8, 5, style))
+                    .map_err(text)?;
+            } else {
+                chart
+                    .draw_series(LineSeries::new(points.clone(), style))
+                    .map_err(text)?;
+            }
+            // Every epoch is marked, so a one-epoch run still shows its points.
+            if test {
+                chart
+                    .draw_series(points.iter().map(|&p| Circle::new(p, 4, colour.filled())))
+                    .map_err(text)?;
+            } else {
+                chart
+                    .draw_series(
+                        points
+                            .iter()
+                            .map(|&p| TriangleMarker::new(p, 5, colour.filled())),
+                    )
                     .map_err(text)?;
             }
         }
-        chart
-            .configure_series_labels()
-            .label_font((FONT, 13))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(legend)
-            .draw()
-            .map_err(text)?;
         Ok(())
     }
 }
@@ -121,12 +143,19 @@ impl MetricsFigure {
 impl Figure for MetricsFigure {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         let root = root.titled(&self.title, (FONT, 22)).map_err(text)?;
-        let panels = root.split_evenly((1, 2));
         let accuracy = self.series(|r| 100.0 * r.test_accuracy, |r| 100.0 * r.train_accuracy);
-        let lower = SeriesLabelPosition::LowerRight;
-        self.panel(&panels[0], "accuracy", "accuracy (%)", accuracy, lower)?;
+        let keys: Vec<Key> = accuracy
+            .iter()
+            .map(|s| Key {
+                colour: s.colour,
+                line: !s.test,
+                label: format!("{}{}", s.name, if s.dashed { " (dashed)" } else { "" }),
+            })
+            .collect();
+        let root = legend_strip(&root, &keys)?;
+        let panels = root.split_evenly((1, 2));
+        self.panel(&panels[0], "accuracy", "accuracy (%)", accuracy)?;
         let loss = self.series(|r| r.test_loss, |r| r.train_loss);
-        let upper = SeriesLabelPosition::UpperRight;
-        self.panel(&panels[1], "loss", "mean loss (per sample)", loss, upper)
+        self.panel(&panels[1], "loss", "mean loss (per sample)", loss)
     }
 }

@@ -97,11 +97,7 @@ pub fn record_sample(model: &Model, opts: &SampleOptions) -> Result<SampleOutcom
     let selection = recorded_selection(selection, &model);
     let run_dir = new_run_dir(&opts.out, &format!("{}-trace", model.name), seed)?;
     crate::fsutil::create_dir(&run_dir)?;
-    if let Some(p) = &model.path {
-        if let Ok(bytes) = std::fs::read(p) {
-            crate::fsutil::write_atomic(&run_dir.join("model.yaml"), &bytes)?;
-        }
-    }
+    crate::fsutil::write_atomic(&run_dir.join("model.yaml"), model.yaml().as_bytes())?;
     let info = trace_info(&model, engine.as_ref(), &run_dir, seed, section.to_spec());
     let dir = trace_dir(&run_dir);
     let mut recorder = Recorder::create(&dir, selection, info)?;

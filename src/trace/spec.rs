@@ -8,7 +8,7 @@
 //! | key | values | default |
 //! |---|---|---|
 //! | `layers` | `all`, or ids and ranges: `1,3`, `0-2` | `all` |
-//! | `neurons` | `all`, or ids and ranges per layer (clipped to each layer's size) | `0-9` |
+//! | `neurons` | `all`, `spread:N` (N neurons evenly spaced across each layer, all of a smaller one), or ids and ranges per layer (clipped to each layer's size) | `spread:10` |
 //! | `samples` | `all`, `every:N` (dataset index a multiple of N), or ids and ranges | `every:1000` |
 //! | `waves` | `forward`, `backward`, or both (`forward,backward`) | both |
 //! | `what` | `events`, `states`, or both | both |
@@ -28,7 +28,9 @@ use super::{SampleSelect, Selection, Wave, What};
 /// Keys of the spec string, for messages.
 pub const KEYS: &str = "layers, neurons, samples, waves, what, every, theta, theta_backward, vcd";
 
-pub const DEFAULT_NEURONS: &str = "0-9";
+/// Ten neurons spread across each layer: the first ten of an image's input layer are its
+/// blank corner, and spread neurons show the wave wherever it runs.
+pub const DEFAULT_NEURONS: &str = "spread:10";
 pub const DEFAULT_SAMPLES: &str = "every:1000";
 pub const DEFAULT_EVERY: usize = 5;
 pub const DEFAULT_THETA: f32 = 0.05;
@@ -245,16 +247,43 @@ impl TraceSection {
             .neurons
             .as_ref()
             .map_or(DEFAULT_NEURONS.into(), Ids::text);
-        let neuron_ids = parse_ids("neurons", &neuron_text, Some(widest))?;
-        let neurons = (0..layers.len())
-            .map(|l| {
-                if layer_ids.contains(&l) {
-                    neuron_ids.range(..layers[l]).copied().collect()
-                } else {
-                    Vec::new()
-                }
-            })
-            .collect::<Vec<Vec<usize>>>();
+        let neurons = match neuron_text.trim().strip_prefix("spread:") {
+            Some(count) => {
+                let count: usize =
+                    count
+                        .trim()
+                        .parse()
+                        .ok()
+                        .filter(|&n| n >= 1)
+                        .ok_or_else(|| {
+                            err(
+                                "neurons",
+                                format!("`{neuron_text}`: spread:N needs a whole number N >= 1"),
+                            )
+                        })?;
+                (0..layers.len())
+                    .map(|l| {
+                        if layer_ids.contains(&l) {
+                            spread(layers[l], count)
+                        } else {
+                            Vec::new()
+                        }
+                    })
+                    .collect::<Vec<Vec<usize>>>()
+            }
+            None => {
+                let neuron_ids = parse_ids("neurons", &neuron_text, Some(widest))?;
+                (0..layers.len())
+                    .map(|l| {
+                        if layer_ids.contains(&l) {
+                            neuron_ids.range(..layers[l]).copied().collect()
+                        } else {
+                            Vec::new()
+                        }
+                    })
+                    .collect::<Vec<Vec<usize>>>()
+            }
+        };
         if neurons.iter().all(Vec::is_empty) {
             return Err(err(
                 "neurons",
@@ -383,6 +412,17 @@ fn parse_what(w: &str) -> Option<What> {
 }
 
 /// Parses `all` (needs `all_below`), or comma-separated ids and inclusive ranges `a-b`.
+/// `count` neuron ids evenly spaced across a layer of `size`, each in the middle of its
+/// share of the layer (every neuron when the layer has no more than `count`).
+pub fn spread(size: usize, count: usize) -> Vec<usize> {
+    if size <= count {
+        return (0..size).collect();
+    }
+    (0..count)
+        .map(|k| (2 * k + 1) * size / (2 * count))
+        .collect()
+}
+
 fn parse_ids(
     key: &str,
     text: &str,
@@ -398,7 +438,7 @@ fn parse_ids(
     let bad = |item: &str| {
         err(
             key,
-            format!("`{item}` is not an id or a range; write e.g. `3`, `0-9` or `1,4,7`"),
+            format!("`{item}` is not an id or a range; write e.g. `3`, `0-9`, `1,4,7` (or, for neurons, `spread:10`)"),
         )
     };
     let mut ids = BTreeSet::new();
