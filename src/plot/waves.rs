@@ -12,7 +12,7 @@ use plotters::prelude::*;
 use super::{padded, save, text, wave_colour, Figure, PlotOptions, PlotOutcome, FONT, PALETTE};
 use crate::error::PlotError;
 use crate::trace::csv::{rows, EventRow, StateRow};
-use crate::trace::manifest::Manifest;
+use crate::trace::manifest::{Manifest, TraceState};
 use crate::trace::Wave;
 
 /// Time bins of the events-per-layer histogram.
@@ -32,6 +32,12 @@ pub fn plot_trace(
         detail,
     };
     let manifest = Manifest::read(trace).map_err(input)?;
+    let state = manifest.state(trace);
+    if !matches!(state, TraceState::Ended(_)) {
+        outcome.notes.push(format!("{}: {state}", trace.display()));
+    }
+    // Only what the writer's last flush left whole.
+    let complete = manifest.complete.clone();
     let window = manifest.time.forward_window;
     let period = window + manifest.time.backward_window;
     let layers = manifest.layers.len();
@@ -46,7 +52,9 @@ pub fn plot_trace(
     let mut counts = vec![vec![0u64; BINS]; layers];
     let mut presentations: HashSet<(usize, usize)> = HashSet::new();
     if let Some(name) = &manifest.files.events {
-        for row in rows::<EventRow>(&trace.join(name)).map_err(input)? {
+        for row in
+            rows::<EventRow>(&trace.join(name), complete.events.map(|e| e.bytes)).map_err(input)?
+        {
             let e = row.map_err(input)?;
             if chosen.is_none() && wanted(e.epoch, e.sample) {
                 chosen = Some((e.epoch, e.sample));
@@ -73,7 +81,9 @@ pub fn plot_trace(
     };
     let mut shown_states: Vec<StateRow> = Vec::new();
     if let Some(name) = &manifest.files.states {
-        for row in rows::<StateRow>(&trace.join(name)).map_err(input)? {
+        for row in
+            rows::<StateRow>(&trace.join(name), complete.states.map(|e| e.bytes)).map_err(input)?
+        {
             let s = row.map_err(input)?;
             if chosen.is_none() && wanted(s.epoch, s.sample) {
                 chosen = Some((s.epoch, s.sample));
