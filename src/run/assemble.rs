@@ -129,7 +129,8 @@ pub fn epoch_order(seed: u64, epoch: usize, n: usize) -> Vec<usize> {
 }
 
 /// Puts a checkpoint's coefficients and neuron state into a freshly built engine, after
-/// checking the checkpoint ([`Checkpoint::check`]) and that its wiring is the engine's.
+/// checking the checkpoint against its own model ([`Checkpoint::check`]) and that its
+/// layers and wiring are the engine's.
 pub fn restore(
     engine: &mut dyn Engine,
     ck: &Checkpoint,
@@ -139,8 +140,16 @@ pub fn restore(
         path: file.to_path_buf(),
         detail,
     };
+    // First whether the file agrees with itself (its own model's network), then whether it
+    // is a checkpoint of this engine's network.
+    ck.check(file, &ck.model.network.layers)?;
     let layers: Vec<usize> = engine.neurons().iter().map(|n| n.n).collect();
-    ck.check(file, &layers)?;
+    if layers != ck.model.network.layers {
+        return Err(mismatch(format!(
+            "its network has layers {:?}, the model's has {layers:?}",
+            ck.model.network.layers
+        )));
+    }
     let projections = engine.projections_mut();
     if projections.len() != ck.projections.len() {
         return Err(mismatch(format!(
