@@ -20,6 +20,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::real::Real;
+
 /// Number of elements of a Wuxing unit.
 pub const ELEMENTS: usize = 5;
 
@@ -115,12 +117,13 @@ pub enum Integrator {
     SemiImplicit,
 }
 
-/// Coefficients of one system in the shared form `g_i x_src - k2_i x_i - h_i x_i x_inh`.
+/// Coefficients of one system in the shared form `g_i x_src - k2_i x_i - h_i x_i x_inh`, in
+/// the number type `T` (`f32` in the engines, `f64` for the gradient check).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Coefficients {
-    pub gen: [f32; ELEMENTS],
-    pub decay: [f32; ELEMENTS],
-    pub inhib: [f32; ELEMENTS],
+pub struct Coefficients<T = f32> {
+    pub gen: [T; ELEMENTS],
+    pub decay: [T; ELEMENTS],
+    pub inhib: [T; ELEMENTS],
 }
 
 impl Coefficients {
@@ -144,6 +147,15 @@ impl Coefficients {
             }
         }
         c
+    }
+
+    /// The same coefficients in the number type `T`.
+    pub fn to<T: Real>(&self) -> Coefficients<T> {
+        Coefficients {
+            gen: self.gen.map(T::from_f32),
+            decay: self.decay.map(T::from_f32),
+            inhib: self.inhib.map(T::from_f32),
+        }
     }
 
     /// Time derivative of the state `x` under the input vector `u` (paper Eq. 11 / 13).
@@ -313,7 +325,9 @@ pub fn response(
     out_trace
 }
 
-/// One integration step of a single neuron.
+/// One integration step of a single neuron in the textbook form `x + dt·f(x)` (and the
+/// classical RK4 stages), written independently of the engines' [`kernel`]: the reference
+/// the tests hold the kernel against, and the single-neuron integrator of the theory tools.
 pub fn step_one(
     c: &Coefficients,
     system: System,
@@ -347,17 +361,10 @@ pub fn step_one(
     }
 }
 
-/// Clamp at zero that keeps NaN (so divergence stays visible).
-#[inline(always)]
-pub fn clamp_nonneg(v: f32) -> f32 {
-    if v < 0.0 {
-        0.0
-    } else {
-        v
-    }
-}
+pub use kernel::clamp_nonneg;
 
 pub mod adjoint;
+pub mod kernel;
 pub mod layer;
 pub mod population;
 pub use population::{LayerNeurons, NeuronState};

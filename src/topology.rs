@@ -18,9 +18,7 @@ use crate::config::{Connectivity, InitSection};
 
 pub mod build;
 pub mod projection;
-pub mod weights;
 pub use projection::Projection;
-pub use weights::Weights;
 
 /// A neuron: its layer and its index within the layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

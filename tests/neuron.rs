@@ -117,7 +117,7 @@ fn linear_decay_without_coupling_matches_exponential() {
 /// systems, shared and per-neuron coefficients.
 #[test]
 fn layer_kernel_matches_single_neuron_steps() {
-    use bsp_sim::neuron::layer::{step, LayerCoefficients, LayerState, Ports};
+    use bsp_sim::neuron::layer::{step, LayerCoefficients, LayerState, Ports, Stepping};
     let p = uniform(2.0, 1.0, 1.0, Element::J, Element::M);
     let (rows, n, dt) = (3, 4, 0.05);
     for integrator in [Integrator::Euler, Integrator::Rk4, Integrator::SemiImplicit] {
@@ -147,7 +147,6 @@ fn layer_kernel_matches_single_neuron_steps() {
                 let reference = vec![rest[pout]; n];
                 let (mut signal, mut integral) = (vec![0.0; rows * n], vec![0.0; rows * n]);
                 let mut x = vec![rest; rows * n];
-                let mut scratch = Vec::new();
                 for _ in 0..20 {
                     let ports = Ports {
                         input: pin,
@@ -162,10 +161,11 @@ fn layer_kernel_matches_single_neuron_steps() {
                         &coef,
                         &mut state,
                         ports,
-                        dt,
-                        integrator,
-                        true,
-                        &mut scratch,
+                        Stepping {
+                            integrator,
+                            dt,
+                            clamp: true,
+                        },
                     );
                     for (k, xk) in x.iter_mut().enumerate() {
                         let mut u = [0.0; 5];

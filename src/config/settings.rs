@@ -5,6 +5,7 @@ use super::{
     BackwardInput, Coupling, ErrorKind, FixedPointSignal, LearningMethod, LearningRule, ModelFile,
     Readout,
 };
+use crate::neuron::layer::Stepping;
 use crate::neuron::Integrator;
 
 /// How the output error is formed (its arithmetic is `learning::output_error`).
@@ -72,6 +73,15 @@ impl Settings {
             kt: f.learning.kt,
             fixed_point_signal: f.learning.fixed_point_signal,
             rule: f.learning.rule,
+        }
+    }
+
+    /// How the layer kernel steps: scheme, dt and clamp.
+    pub fn stepping(&self) -> Stepping {
+        Stepping {
+            integrator: self.integrator,
+            dt: self.dt,
+            clamp: self.clamp,
         }
     }
 

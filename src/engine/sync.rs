@@ -47,7 +47,6 @@ struct Workspace {
     error: Vec<f32>,
     losses: Vec<f32>,
     predictions: Vec<usize>,
-    scratch: Vec<f32>,
     /// Records the block's traced samples (idle without a trace).
     probe: Probe,
 }
@@ -229,10 +228,7 @@ impl SyncEngine {
                         signal: &mut ws.signal[l],
                         integral: &mut ws.integral[l],
                     },
-                    s.dt,
-                    s.integrator,
-                    s.clamp,
-                    &mut ws.scratch,
+                    s.stepping(),
                 );
                 if let Some(sel) = probe {
                     let time = crate::trace::step_time(step + 1, dt);
@@ -336,10 +332,7 @@ impl SyncEngine {
                         signal: &mut ws.rsignal[l],
                         integral: &mut ws.rintegral[l],
                     },
-                    s.dt,
-                    s.integrator,
-                    s.clamp,
-                    &mut ws.scratch,
+                    s.stepping(),
                 );
                 if let Some(sel) = probe {
                     let time = crate::trace::step_time(s.forward_steps + step + 1, dt);

@@ -25,11 +25,12 @@ use super::output_error::{argmax, readout, readout_slope};
 use crate::config::{Coupling, OutputError, Readout, Settings};
 use crate::data::Dataset;
 use crate::error::SimError;
-use crate::neuron::adjoint::{self as kernel, LayerUnits, Outputs, Scheme, Unit};
-use crate::neuron::{LayerNeurons, ELEMENTS};
+use crate::neuron::adjoint::{adjoint_layer, Scheme};
+use crate::neuron::layer::{self, LayerCoefficients, LayerState, Ports, Stepping};
+use crate::neuron::{LayerNeurons, System, ELEMENTS};
 use crate::parallel;
 use crate::real::Real;
-use crate::topology::{Projection, Weights};
+use crate::topology::Projection;
 
 /// What the reverse pass injects and what it keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,9 +46,9 @@ pub enum Mode {
 #[derive(Debug, Clone)]
 pub struct Net<T> {
     /// The synapses, input side first; public so that a test can perturb one coefficient.
-    pub weights: Vec<Weights<T>>,
-    units: Vec<LayerUnits<T>>,
-    rest: Vec<Vec<[T; ELEMENTS]>>,
+    pub weights: Vec<Projection<T>>,
+    coefficients: Vec<LayerCoefficients<T>>,
+    rest: Vec<[Vec<T>; ELEMENTS]>,
     reference: Vec<Vec<T>>,
     sizes: Vec<usize>,
     scheme: Scheme<T>,
@@ -65,33 +66,12 @@ impl<T: Real> Net<T> {
     /// The engine's network (settings, coefficients, neuron rates and rest states) in `T`.
     pub fn new(settings: &Settings, projections: &[Projection], neurons: &[LayerNeurons]) -> Self {
         let f = T::from_f32;
-        let units = neurons
-            .iter()
-            .map(|l| LayerUnits {
-                shared: l.forward.shared().map(|c| Unit {
-                    gen: c.gen.map(f),
-                    decay: c.decay.map(f),
-                    inhib: c.inhib.map(f),
-                }),
-                per: (0..l.n)
-                    .map(|j| Unit {
-                        gen: std::array::from_fn(|k| f(l.forward.gen[k][j])),
-                        decay: std::array::from_fn(|k| f(l.forward.decay[k][j])),
-                        inhib: std::array::from_fn(|k| f(l.forward.inhib[k][j])),
-                    })
-                    .collect(),
-            })
-            .collect();
         Net {
-            weights: projections.iter().map(Weights::from_projection).collect(),
-            units,
+            weights: projections.iter().map(Projection::to).collect(),
+            coefficients: neurons.iter().map(|l| l.forward.to()).collect(),
             rest: neurons
                 .iter()
-                .map(|l| {
-                    (0..l.n)
-                        .map(|j| std::array::from_fn(|k| f(l.rest[k][j])))
-                        .collect()
-                })
+                .map(|l| l.rest.each_ref().map(|v| v.iter().map(|&r| f(r)).collect()))
                 .collect(),
             reference: neurons
                 .iter()
@@ -126,7 +106,7 @@ pub struct Tape<T> {
     /// (sizes, rows, steps, mode) the buffers are allocated for.
     shape: Option<(Vec<usize>, usize, usize, Option<Mode>)>,
     rows: usize,
-    x: Vec<[Vec<T>; ELEMENTS]>,
+    x: Vec<LayerState<T>>,
     current: Vec<Vec<T>>,
     signal: Vec<Vec<T>>,
     integral: Vec<Vec<T>>,
@@ -165,7 +145,7 @@ impl<T: Real> Tape<T> {
         let zx = |n: usize| -> [Vec<T>; ELEMENTS] { std::array::from_fn(|_| vec![T::ZERO; n]) };
         self.rows = rows;
         let last = sizes.len() - 1;
-        self.x = sizes.iter().map(|&n| zx(rows * n)).collect();
+        self.x = sizes.iter().map(|&n| LayerState::new(rows, n)).collect();
         self.current = sizes.iter().map(|&n| z(rows * n)).collect();
         self.signal = sizes.iter().map(|&n| z(rows * n)).collect();
         self.integral = sizes.iter().map(|&n| z(rows * n)).collect();
@@ -206,11 +186,7 @@ fn forward<T: Real>(
     let last = sizes.len() - 1;
     tape.ensure(sizes, rows, steps, mode);
     for l in 0..=last {
-        for k in 0..ELEMENTS {
-            for (idx, x) in tape.x[l][k].iter_mut().enumerate() {
-                *x = net.rest[l][idx % sizes[l]][k];
-            }
-        }
+        tape.x[l].reset(&net.rest[l]);
         // At rest the signal is zero (a delayed drive reads it before the first step).
         tape.signal[l].fill(T::ZERO);
     }
@@ -240,20 +216,26 @@ fn forward<T: Real>(
             }
             if mode.is_some() && l > 0 {
                 for k in 0..ELEMENTS {
-                    tape.states[l][k][n * len..(n + 1) * len].copy_from_slice(&tape.x[l][k]);
+                    tape.states[l][k][n * len..(n + 1) * len].copy_from_slice(&tape.x[l].x[k]);
                 }
                 tape.currents[l][n * len..(n + 1) * len].copy_from_slice(&tape.current[l]);
             }
-            tape.clamped += kernel::forward_layer(
-                &net.units[l],
-                &net.scheme,
+            tape.clamped += layer::step_counting_clamps(
+                System::Forward,
+                &net.coefficients[l],
                 &mut tape.x[l],
-                &tape.current[l][..len],
-                Outputs {
+                Ports {
+                    input: net.scheme.input,
+                    current: &tape.current[l][..len],
                     output: net.output,
                     reference: &net.reference[l],
                     signal: &mut tape.signal[l],
                     integral: &mut tape.integral[l],
+                },
+                Stepping {
+                    integrator: net.scheme.integrator,
+                    dt,
+                    clamp: net.scheme.clamp,
                 },
             );
         }
@@ -354,8 +336,8 @@ fn reverse<T: Real>(
             }
             let xs: [&[T]; ELEMENTS] =
                 std::array::from_fn(|k| &states[l][k][n * len..(n + 1) * len]);
-            kernel::adjoint_layer(
-                &net.units[l],
+            adjoint_layer(
+                &net.coefficients[l],
                 &net.scheme,
                 net.output,
                 xs,

@@ -15,8 +15,8 @@
 //! the input Σ C ĝ a neuron receives is the adjoint of its output signal per unit time
 //! (dt · Σ C ĝ = Cᵀ g, the adjoint's `a`).
 
-use crate::neuron::adjoint::{adjoint_step, Scheme, Unit};
-use crate::neuron::ELEMENTS;
+use crate::neuron::adjoint::{adjoint_step, Scheme};
+use crate::neuron::{Coefficients, ELEMENTS};
 
 /// One neuron's recorded forward windows, one per sample slot: the state before every step
 /// and the input current of that step. Memory: `slots · steps · 24` bytes per neuron.
@@ -75,7 +75,7 @@ impl Trajectory {
 /// adjoint of the step's input current g is returned as ĝ = g / dt (the signal to send).
 #[inline]
 pub fn reversed_step(
-    unit: &Unit<f32>,
+    unit: &Coefficients,
     scheme: &Scheme<f32>,
     output: usize,
     x: &[f32; ELEMENTS],

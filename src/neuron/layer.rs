@@ -4,24 +4,45 @@
 //! Storage is structure-of-arrays: element `k` of neuron `j` in batch row `r` lives at
 //! `x[k][r * n + j]`, so the loop over neurons is contiguous in every array and vectorises.
 //! Coefficients are per neuron (method 1 moves a neuron's own K3), stored the same way.
+//! Every type is generic over the number type (`f32` by default; the gradient check runs the
+//! same kernel in `f64`), and each neuron's step is `neuron::kernel::raw`.
 
-use super::{clamp_nonneg, Coefficients, Integrator, System, ELEMENTS};
+use super::kernel::{self, clamp_nonneg, EULER, RK4, SEMI_IMPLICIT};
+use super::{Coefficients, Integrator, System, ELEMENTS};
+use crate::real::Real;
 
 /// Per-neuron coefficients of one system for a whole layer, `[element][neuron]`.
 #[derive(Debug, Clone)]
-pub struct LayerCoefficients {
+pub struct LayerCoefficients<T = f32> {
     pub n: usize,
-    pub gen: [Vec<f32>; ELEMENTS],
-    pub decay: [Vec<f32>; ELEMENTS],
-    pub inhib: [Vec<f32>; ELEMENTS],
+    pub gen: [Vec<T>; ELEMENTS],
+    pub decay: [Vec<T>; ELEMENTS],
+    pub inhib: [Vec<T>; ELEMENTS],
     /// Set while every neuron has the same coefficients, so kernels can keep them in
     /// registers instead of loading fifteen per neuron.
-    shared: Option<Coefficients>,
+    shared: Option<Coefficients<T>>,
 }
 
 impl LayerCoefficients {
+    /// The same coefficients in the number type `T`.
+    pub fn to<T: Real>(&self) -> LayerCoefficients<T> {
+        let conv = |v: &[Vec<f32>; ELEMENTS]| {
+            v.each_ref()
+                .map(|e| e.iter().map(|&x| T::from_f32(x)).collect())
+        };
+        LayerCoefficients {
+            n: self.n,
+            gen: conv(&self.gen),
+            decay: conv(&self.decay),
+            inhib: conv(&self.inhib),
+            shared: self.shared.map(|c| c.to()),
+        }
+    }
+}
+
+impl<T: Real> LayerCoefficients<T> {
     /// Every neuron of the layer with the same coefficients.
-    pub fn uniform(c: &Coefficients, n: usize) -> Self {
+    pub fn uniform(c: &Coefficients<T>, n: usize) -> Self {
         LayerCoefficients {
             n,
             gen: c.gen.map(|v| vec![v; n]),
@@ -32,12 +53,13 @@ impl LayerCoefficients {
     }
 
     /// The common coefficients, if every neuron has the same.
-    pub fn shared(&self) -> Option<Coefficients> {
+    pub fn shared(&self) -> Option<Coefficients<T>> {
         self.shared
     }
 
     /// Neuron `j`'s coefficients.
-    pub fn get(&self, j: usize) -> Coefficients {
+    #[inline(always)]
+    pub fn get(&self, j: usize) -> Coefficients<T> {
         Coefficients {
             gen: std::array::from_fn(|k| self.gen[k][j]),
             decay: std::array::from_fn(|k| self.decay[k][j]),
@@ -46,7 +68,7 @@ impl LayerCoefficients {
     }
 
     /// Replaces neuron `j`'s coefficients.
-    pub fn set(&mut self, j: usize, c: &Coefficients) {
+    pub fn set(&mut self, j: usize, c: &Coefficients<T>) {
         if self.shared.is_some_and(|s| s != *c) {
             self.shared = None;
         }
@@ -60,23 +82,23 @@ impl LayerCoefficients {
 
 /// State of one system of a layer for `rows` samples at once.
 #[derive(Debug, Clone)]
-pub struct LayerState {
+pub struct LayerState<T = f32> {
     pub rows: usize,
     pub n: usize,
-    pub x: [Vec<f32>; ELEMENTS],
+    pub x: [Vec<T>; ELEMENTS],
 }
 
-impl LayerState {
+impl<T: Real> LayerState<T> {
     pub fn new(rows: usize, n: usize) -> Self {
         LayerState {
             rows,
             n,
-            x: std::array::from_fn(|_| vec![0.0; rows * n]),
+            x: std::array::from_fn(|_| vec![T::ZERO; rows * n]),
         }
     }
 
     /// Puts every sample at rest: `rest[k][j]` is neuron j's fixed point of element k.
-    pub fn reset(&mut self, rest: &[Vec<f32>; ELEMENTS]) {
+    pub fn reset(&mut self, rest: &[Vec<T>; ELEMENTS]) {
         for k in 0..ELEMENTS {
             for row in self.x[k].chunks_exact_mut(self.n) {
                 row.copy_from_slice(&rest[k]);
@@ -86,128 +108,134 @@ impl LayerState {
 }
 
 /// Where a step reads its input and writes its output signal.
-pub struct Ports<'a> {
+pub struct Ports<'a, T = f32> {
     /// Element receiving `input`.
     pub input: usize,
     /// Input current per (row, neuron), added to the input element's derivative.
-    pub current: &'a [f32],
+    pub current: &'a [T],
     /// Element whose deviation is the output signal.
     pub output: usize,
     /// Reference level of the output element per neuron (the signal is `x - reference`).
-    pub reference: &'a [f32],
+    pub reference: &'a [T],
     /// Receives the output signal after the step, per (row, neuron).
-    pub signal: &'a mut [f32],
+    pub signal: &'a mut [T],
     /// Accumulates `dt * signal` (the window integral of the signal).
-    pub integral: &'a mut [f32],
+    pub integral: &'a mut [T],
+}
+
+/// How a layer is stepped: scheme, step size and clamp.
+#[derive(Debug, Clone, Copy)]
+pub struct Stepping<T = f32> {
+    pub integrator: Integrator,
+    pub dt: T,
+    pub clamp: bool,
 }
 
 /// Advances every sample of a layer by one step of `dt`, then writes the output signal and
 /// adds it to its integral. Cost: about 20 flops per neuron and row (Euler), four times that
 /// for RK4.
-#[allow(clippy::too_many_arguments)]
-pub fn step(
+pub fn step<T: Real>(
     system: System,
-    c: &LayerCoefficients,
-    state: &mut LayerState,
-    ports: Ports<'_>,
-    dt: f32,
-    integrator: Integrator,
-    clamp: bool,
-    scratch: &mut Vec<f32>,
+    c: &LayerCoefficients<T>,
+    state: &mut LayerState<T>,
+    ports: Ports<'_, T>,
+    how: Stepping<T>,
 ) {
-    match (integrator, system) {
-        (Integrator::Euler, System::Forward) => euler::<false, false>(c, state, ports, dt, clamp),
-        (Integrator::Euler, System::Reversed) => euler::<true, false>(c, state, ports, dt, clamp),
-        (Integrator::SemiImplicit, System::Forward) => {
-            euler::<false, true>(c, state, ports, dt, clamp)
-        }
-        (Integrator::SemiImplicit, System::Reversed) => {
-            euler::<true, true>(c, state, ports, dt, clamp)
-        }
-        (Integrator::Rk4, _) => rk4(system, c, state, ports, dt, clamp, scratch),
+    dispatch::<T, false>(system, c, state, ports, how);
+}
+
+/// [`step`], returning how many element updates the clamp set to zero (the gradient
+/// check's measure of how nonlinear a window was).
+pub fn step_counting_clamps<T: Real>(
+    system: System,
+    c: &LayerCoefficients<T>,
+    state: &mut LayerState<T>,
+    ports: Ports<'_, T>,
+    how: Stepping<T>,
+) -> usize {
+    dispatch::<T, true>(system, c, state, ports, how)
+}
+
+fn dispatch<T: Real, const COUNT: bool>(
+    system: System,
+    c: &LayerCoefficients<T>,
+    state: &mut LayerState<T>,
+    ports: Ports<'_, T>,
+    how: Stepping<T>,
+) -> usize {
+    let rev = system == System::Reversed;
+    match (kernel::code(how.integrator), rev) {
+        (EULER, false) => rates::<T, false, EULER, COUNT>(c, state, ports, how),
+        (EULER, true) => rates::<T, true, EULER, COUNT>(c, state, ports, how),
+        (SEMI_IMPLICIT, false) => rates::<T, false, SEMI_IMPLICIT, COUNT>(c, state, ports, how),
+        (SEMI_IMPLICIT, true) => rates::<T, true, SEMI_IMPLICIT, COUNT>(c, state, ports, how),
+        (_, false) => rates::<T, false, RK4, COUNT>(c, state, ports, how),
+        (_, true) => rates::<T, true, RK4, COUNT>(c, state, ports, how),
     }
 }
 
-#[inline(always)]
-const fn src(i: usize, reversed: bool) -> usize {
-    if reversed {
-        (i + 1) % ELEMENTS
-    } else {
-        (i + 4) % ELEMENTS
-    }
-}
-
-#[inline(always)]
-const fn inh(i: usize, reversed: bool) -> usize {
-    if reversed {
-        (i + 2) % ELEMENTS
-    } else {
-        (i + 3) % ELEMENTS
-    }
-}
-
-/// Coefficient access for the Euler kernel: one set for the whole layer, or one per neuron.
-trait Rates {
-    /// (generative, decay, inhibitory) coefficient of element `i` for neuron `j`.
-    fn at(&self, i: usize, j: usize) -> (f32, f32, f32);
+/// Coefficient access for the kernel: one set for the whole layer, or one per neuron.
+trait Rates<T> {
+    /// Neuron `j`'s coefficients.
+    fn at(&self, j: usize) -> Coefficients<T>;
 }
 
 /// Every neuron alike (the common case): coefficients stay in registers.
-struct Shared(Coefficients);
+struct Shared<T>(Coefficients<T>);
 
-impl Rates for Shared {
+impl<T: Copy> Rates<T> for Shared<T> {
     #[inline(always)]
-    fn at(&self, i: usize, _j: usize) -> (f32, f32, f32) {
-        (self.0.gen[i], self.0.decay[i], self.0.inhib[i])
+    fn at(&self, _j: usize) -> Coefficients<T> {
+        self.0
     }
 }
 
 /// Per-neuron coefficients, each slice cut to the layer's length so that the indexing in
 /// the inner loop needs no bounds check.
-struct PerNeuron<'a>([&'a [f32]; 5], [&'a [f32]; 5], [&'a [f32]; 5]);
+struct PerNeuron<'a, T>([&'a [T]; 5], [&'a [T]; 5], [&'a [T]; 5]);
 
-impl Rates for PerNeuron<'_> {
+impl<T: Copy> Rates<T> for PerNeuron<'_, T> {
     #[inline(always)]
-    fn at(&self, i: usize, j: usize) -> (f32, f32, f32) {
-        (self.0[i][j], self.1[i][j], self.2[i][j])
-    }
-}
-
-/// Explicit Euler, or with `IMPLICIT` the semi-implicit (Patankar) variant that divides by
-/// the loss terms instead of subtracting them.
-fn euler<const REV: bool, const IMPLICIT: bool>(
-    c: &LayerCoefficients,
-    state: &mut LayerState,
-    ports: Ports<'_>,
-    dt: f32,
-    clamp: bool,
-) {
-    let n = state.n;
-    match c.shared() {
-        Some(shared) => euler_rows::<REV, IMPLICIT, _>(&Shared(shared), state, ports, dt, clamp),
-        None => {
-            let rates = PerNeuron(cut(&c.gen, n), cut(&c.decay, n), cut(&c.inhib, n));
-            euler_rows::<REV, IMPLICIT, _>(&rates, state, ports, dt, clamp)
+    fn at(&self, j: usize) -> Coefficients<T> {
+        Coefficients {
+            gen: std::array::from_fn(|i| self.0[i][j]),
+            decay: std::array::from_fn(|i| self.1[i][j]),
+            inhib: std::array::from_fn(|i| self.2[i][j]),
         }
     }
 }
 
-fn cut(v: &[Vec<f32>; 5], n: usize) -> [&[f32]; 5] {
+fn rates<T: Real, const REV: bool, const K: u8, const COUNT: bool>(
+    c: &LayerCoefficients<T>,
+    state: &mut LayerState<T>,
+    ports: Ports<'_, T>,
+    how: Stepping<T>,
+) -> usize {
+    let n = state.n;
+    match c.shared() {
+        Some(shared) => rows::<T, REV, K, COUNT, _>(&Shared(shared), state, ports, how),
+        None => {
+            let rates = PerNeuron(cut(&c.gen, n), cut(&c.decay, n), cut(&c.inhib, n));
+            rows::<T, REV, K, COUNT, _>(&rates, state, ports, how)
+        }
+    }
+}
+
+fn cut<T>(v: &[Vec<T>; 5], n: usize) -> [&[T]; 5] {
     std::array::from_fn(|i| &v[i][..n])
 }
 
 #[inline(always)]
-fn euler_rows<const REV: bool, const IMPLICIT: bool, R: Rates>(
+fn rows<T: Real, const REV: bool, const K: u8, const COUNT: bool, R: Rates<T>>(
     rates: &R,
-    state: &mut LayerState,
-    ports: Ports<'_>,
-    dt: f32,
-    clamp: bool,
-) {
+    state: &mut LayerState<T>,
+    ports: Ports<'_, T>,
+    how: Stepping<T>,
+) -> usize {
     let n = state.n;
-    // The input current reaches one element: a 0/1 mask keeps the loop free of branches.
-    let mask: [f32; 5] = std::array::from_fn(|i| if i == ports.input { 1.0 } else { 0.0 });
+    let (dt, clamp, input) = (how.dt, how.clamp, ports.input);
     let reference = &ports.reference[..n];
+    let mut clamped = 0usize;
     let [x0, x1, x2, x3, x4] = &mut state.x;
     for r in 0..state.rows {
         let o = r * n;
@@ -221,30 +249,20 @@ fn euler_rows<const REV: bool, const IMPLICIT: bool, R: Rates>(
         let cur = &ports.current[o..o + n];
         for j in 0..n {
             let x = [r0[j], r1[j], r2[j], r3[j], r4[j]];
-            let u = cur[j];
-            let next: [f32; 5] = std::array::from_fn(|i| {
-                let (g, d, h) = rates.at(i, j);
-                let produce = g * x[src(i, REV)] + mask[i] * u;
-                let loss_rate = d + h * x[inh(i, REV)];
-                let v = if IMPLICIT {
-                    (x[i] + dt * produce) / (1.0 + dt * loss_rate)
-                } else {
-                    x[i] + dt * (produce - loss_rate * x[i])
-                };
-                if clamp {
-                    clamp_nonneg(v)
-                } else {
-                    v
-                }
-            });
+            let v = kernel::raw::<T, REV, K>(&rates.at(j), &x, input, cur[j], dt);
+            if COUNT && clamp {
+                clamped += v.iter().filter(|&&e| e < T::ZERO).count();
+            }
+            let next = if clamp { v.map(clamp_nonneg) } else { v };
             r0[j] = next[0];
             r1[j] = next[1];
             r2[j] = next[2];
             r3[j] = next[3];
             r4[j] = next[4];
         }
-        // The output signal in a second, contiguous pass over the chosen element.
-        let out: &[f32] = match ports.output {
+        // The output signal in a second, contiguous pass over the chosen element: a runtime
+        // index into the state inside the loop above would keep it from vectorising.
+        let out: &[T] = match ports.output {
             0 => r0,
             1 => r1,
             2 => r2,
@@ -259,86 +277,5 @@ fn euler_rows<const REV: bool, const IMPLICIT: bool, R: Rates>(
             int[j] += dt * s;
         }
     }
-}
-
-/// Writes `dx = f(x)` for every element, row and neuron.
-fn derivative(
-    system: System,
-    c: &LayerCoefficients,
-    n: usize,
-    x: [&[f32]; 5],
-    pin: usize,
-    current: &[f32],
-    dx: &mut [f32],
-) {
-    let len = x[0].len();
-    for i in 0..ELEMENTS {
-        let (s, q) = (system.source(i), system.inhibitor(i));
-        let out = &mut dx[i * len..(i + 1) * len];
-        for (idx, o) in out.iter_mut().enumerate() {
-            let j = idx % n;
-            let mut d = c.gen[i][j] * x[s][idx]
-                - c.decay[i][j] * x[i][idx]
-                - c.inhib[i][j] * x[i][idx] * x[q][idx];
-            if i == pin {
-                d += current[idx];
-            }
-            *o = d;
-        }
-    }
-}
-
-fn rk4(
-    system: System,
-    c: &LayerCoefficients,
-    state: &mut LayerState,
-    ports: Ports<'_>,
-    dt: f32,
-    clamp: bool,
-    scratch: &mut Vec<f32>,
-) {
-    let n = state.n;
-    let len = state.rows * n;
-    scratch.resize(len * ELEMENTS * 5, 0.0);
-    let (stages, tmp) = scratch.split_at_mut(len * ELEMENTS * 4);
-    let (k1, rest) = stages.split_at_mut(len * ELEMENTS);
-    let (k2, rest) = rest.split_at_mut(len * ELEMENTS);
-    let (k3, k4) = rest.split_at_mut(len * ELEMENTS);
-    let x: [&[f32]; 5] = std::array::from_fn(|i| state.x[i].as_slice());
-    derivative(system, c, n, x, ports.input, ports.current, k1);
-    for i in 0..ELEMENTS {
-        for idx in 0..len {
-            tmp[i * len + idx] = x[i][idx] + dt / 2.0 * k1[i * len + idx];
-        }
-    }
-    let t: [&[f32]; 5] = std::array::from_fn(|i| &tmp[i * len..(i + 1) * len]);
-    derivative(system, c, n, t, ports.input, ports.current, k2);
-    for i in 0..ELEMENTS {
-        for idx in 0..len {
-            tmp[i * len + idx] = x[i][idx] + dt / 2.0 * k2[i * len + idx];
-        }
-    }
-    let t: [&[f32]; 5] = std::array::from_fn(|i| &tmp[i * len..(i + 1) * len]);
-    derivative(system, c, n, t, ports.input, ports.current, k3);
-    for i in 0..ELEMENTS {
-        for idx in 0..len {
-            tmp[i * len + idx] = x[i][idx] + dt * k3[i * len + idx];
-        }
-    }
-    let t: [&[f32]; 5] = std::array::from_fn(|i| &tmp[i * len..(i + 1) * len]);
-    derivative(system, c, n, t, ports.input, ports.current, k4);
-    for i in 0..ELEMENTS {
-        let xi = &mut state.x[i];
-        for idx in 0..len {
-            let k = i * len + idx;
-            let v = xi[idx] + dt / 6.0 * (k1[k] + 2.0 * k2[k] + 2.0 * k3[k] + k4[k]);
-            xi[idx] = if clamp { clamp_nonneg(v) } else { v };
-        }
-    }
-    let out = &state.x[ports.output];
-    for idx in 0..len {
-        let s = out[idx] - ports.reference[idx % n];
-        ports.signal[idx] = s;
-        ports.integral[idx] += dt * s;
-    }
+    clamped
 }

@@ -3,38 +3,66 @@
 //!
 //! Two operations, each over a batch of `rows` samples stored row-major: the forward drive
 //! `u_j = sum_i C_ji D_i` (paper Eq. 20) and the reversed drive `û_i = sum_j C_ji D̂_j`
-//! (Eq. 21, same C, reversed direction). The learning rule that changes C lives in
-//! `learning::connections`.
+//! (Eq. 21, same C, reversed direction), which is also the transpose that carries the
+//! adjoint down a layer; and the outer-product sum that turns per-step traces into ∂L/∂C.
+//! Generic over the number type: the engines compute in `f32`, the gradient check the very
+//! same operations in `f64`. The learning rule that changes C lives in `learning::connections`.
 
 use serde::{Deserialize, Serialize};
 
-/// The synapses of one layer pair.
+use crate::real::Real;
+
+/// The synapses of one layer pair, coefficients of type `T` in the topology's canonical
+/// order (by post, then pre).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum Projection {
+pub enum Projection<T = f32> {
     /// `c[j * pre + i]` is C from presynaptic i to postsynaptic j.
-    Dense {
-        pre: usize,
-        post: usize,
-        c: Vec<f32>,
-    },
+    Dense { pre: usize, post: usize, c: Vec<T> },
     /// CSR by postsynaptic neuron: synapses of j are `row_ptr[j]..row_ptr[j + 1]`.
     Sparse {
         pre: usize,
         post: usize,
         row_ptr: Vec<usize>,
         col: Vec<u32>,
-        c: Vec<f32>,
+        c: Vec<T>,
     },
 }
 
 impl Projection {
+    /// A copy in the number type `T` (the gradient check's `f64`).
+    pub fn to<T: Real>(&self) -> Projection<T> {
+        let conv = |c: &[f32]| c.iter().map(|&v| T::from_f32(v)).collect();
+        match self {
+            Projection::Dense { pre, post, c } => Projection::Dense {
+                pre: *pre,
+                post: *post,
+                c: conv(c),
+            },
+            Projection::Sparse {
+                pre,
+                post,
+                row_ptr,
+                col,
+                c,
+            } => Projection::Sparse {
+                pre: *pre,
+                post: *post,
+                row_ptr: row_ptr.clone(),
+                col: col.clone(),
+                c: conv(c),
+            },
+        }
+    }
+}
+
+impl<T: Real> Projection<T> {
     /// A dense projection from `(post, pre, c)` triples covering every pair in row order.
     pub fn dense(
         pre: usize,
         post: usize,
-        synapses: impl Iterator<Item = (usize, usize, f32)>,
+        synapses: impl Iterator<Item = (usize, usize, T)>,
     ) -> Self {
-        let mut c = vec![0.0; pre * post];
+        let mut c = vec![T::ZERO; pre * post];
         for (j, i, v) in synapses {
             c[j * pre + i] = v;
         }
@@ -45,7 +73,7 @@ impl Projection {
     pub fn sparse(
         pre: usize,
         post: usize,
-        synapses: impl Iterator<Item = (usize, usize, f32)>,
+        synapses: impl Iterator<Item = (usize, usize, T)>,
     ) -> Self {
         let mut row_ptr = vec![0usize; post + 1];
         let mut col = Vec::new();
@@ -87,40 +115,39 @@ impl Projection {
     }
 
     /// Mutable access to the coefficients in canonical order.
-    pub fn coefficients_mut(&mut self) -> &mut [f32] {
+    pub fn coefficients_mut(&mut self) -> &mut [T] {
         match self {
             Projection::Dense { c, .. } | Projection::Sparse { c, .. } => c,
         }
     }
 
     /// The coefficients in the topology's canonical edge order (by post, then pre).
-    pub fn coefficients(&self) -> &[f32] {
+    pub fn coefficients(&self) -> &[T] {
         match self {
             Projection::Dense { c, .. } | Projection::Sparse { c, .. } => c,
         }
     }
 
     /// Forward drive: `out[r][j] = sum_i C_ji * d[r][i]` for `rows` samples.
-    pub fn forward(&self, rows: usize, d: &[f32], out: &mut [f32]) {
+    pub fn forward(&self, rows: usize, d: &[T], out: &mut [T]) {
         match self {
             Projection::Dense { pre, post, c } => {
-                debug_assert_eq!(d.len(), rows * pre);
-                debug_assert_eq!(out.len(), rows * post);
+                assert!(d.len() >= rows * pre && out.len() >= rows * post);
                 // SAFETY: the slices hold rows x pre, post x pre and rows x post elements,
                 // as the strides below describe.
                 unsafe {
-                    matrixmultiply::sgemm(
+                    T::gemm(
                         rows,
                         *pre,
                         *post,
-                        1.0,
+                        T::ONE,
                         d.as_ptr(),
                         *pre as isize,
                         1,
                         c.as_ptr(),
                         1,
                         *pre as isize,
-                        0.0,
+                        T::ZERO,
                         out.as_mut_ptr(),
                         *post as isize,
                         1,
@@ -139,35 +166,37 @@ impl Projection {
                     let or = &mut out[r * post..(r + 1) * post];
                     for (j, o) in or.iter_mut().enumerate() {
                         let (a, b) = (row_ptr[j], row_ptr[j + 1]);
+                        // From −0, as `Iterator::sum` of floats starts.
                         *o = col[a..b]
                             .iter()
                             .zip(&c[a..b])
-                            .map(|(&i, &w)| w * dr[i as usize])
-                            .sum();
+                            .fold(-T::ZERO, |acc, (&i, &w)| acc + w * dr[i as usize]);
                     }
                 }
             }
         }
     }
 
-    /// Reversed drive: `out[r][i] = sum_j C_ji * dhat[r][j]`.
-    pub fn backward(&self, rows: usize, dhat: &[f32], out: &mut [f32]) {
+    /// Reversed drive: `out[r][i] = sum_j C_ji * dhat[r][j]` (also the adjoint of
+    /// [`Self::forward`]).
+    pub fn backward(&self, rows: usize, dhat: &[T], out: &mut [T]) {
         match self {
             Projection::Dense { pre, post, c } => {
+                assert!(dhat.len() >= rows * post && out.len() >= rows * pre);
                 // SAFETY: dhat is rows x post, c is post x pre, out is rows x pre.
                 unsafe {
-                    matrixmultiply::sgemm(
+                    T::gemm(
                         rows,
                         *post,
                         *pre,
-                        1.0,
+                        T::ONE,
                         dhat.as_ptr(),
                         *post as isize,
                         1,
                         c.as_ptr(),
                         *pre as isize,
                         1,
-                        0.0,
+                        T::ZERO,
                         out.as_mut_ptr(),
                         *pre as isize,
                         1,
@@ -181,7 +210,7 @@ impl Projection {
                 col,
                 c,
             } => {
-                out.fill(0.0);
+                out[..rows * pre].fill(T::ZERO);
                 for r in 0..rows {
                     let hr = &dhat[r * post..(r + 1) * post];
                     let or = &mut out[r * pre..(r + 1) * pre];
@@ -195,9 +224,60 @@ impl Projection {
         }
     }
 
+    /// `sum_r pre[r][i] * post[r][j]` for every synapse (i, j), in canonical order: the
+    /// gradient from per-step traces (rows = samples x steps) or G1 from per-sample
+    /// integrals (rows = samples). Dense pairs use one matrix product; the sum runs over
+    /// `rows` in order, so the result does not depend on how the rows were computed.
+    pub fn outer(&self, rows: usize, pre_tr: &[T], post_tr: &[T]) -> Vec<T> {
+        let (pre, post) = (self.pre(), self.post());
+        assert!(pre_tr.len() >= rows * pre && post_tr.len() >= rows * post);
+        match self {
+            Projection::Dense { .. } => {
+                let mut g = vec![T::ZERO; pre * post];
+                // SAFETY: post_tr is rows x post (read transposed), pre_tr rows x pre,
+                // g post x pre.
+                unsafe {
+                    T::gemm(
+                        post,
+                        rows,
+                        pre,
+                        T::ONE,
+                        post_tr.as_ptr(),
+                        1,
+                        post as isize,
+                        pre_tr.as_ptr(),
+                        pre as isize,
+                        1,
+                        T::ZERO,
+                        g.as_mut_ptr(),
+                        pre as isize,
+                        1,
+                    );
+                }
+                g
+            }
+            Projection::Sparse {
+                row_ptr, col, c, ..
+            } => {
+                let mut g = vec![T::ZERO; c.len()];
+                for j in 0..post {
+                    for k in row_ptr[j]..row_ptr[j + 1] {
+                        let i = col[k] as usize;
+                        let mut acc = T::ZERO;
+                        for r in 0..rows {
+                            acc += pre_tr[r * pre + i] * post_tr[r * post + j];
+                        }
+                        g[k] = acc;
+                    }
+                }
+                g
+            }
+        }
+    }
+
     /// The structure and the coefficients, split so that the coefficients can be written
     /// while the structure is read.
-    pub fn shape_and_coefficients(&mut self) -> (Shape<'_>, &mut [f32]) {
+    pub fn shape_and_coefficients(&mut self) -> (Shape<'_>, &mut [T]) {
         match self {
             Projection::Dense { c, .. } => (Shape::Dense, c),
             Projection::Sparse {

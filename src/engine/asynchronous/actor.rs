@@ -8,7 +8,8 @@
 //! last value it sent and emits a new event when it has moved by at least `theta`.
 
 use crate::config::LocalStep;
-use crate::neuron::{clamp_nonneg, step_one, Coefficients, Integrator, System, ELEMENTS};
+use crate::neuron::kernel;
+use crate::neuron::{clamp_nonneg, Coefficients, Integrator, System, ELEMENTS};
 
 /// One system (forward or reversed) of a neuron actor.
 #[derive(Debug, Clone, Copy, Default)]
@@ -91,19 +92,19 @@ impl SystemState {
                 self.element_events += self.elements_step(system, c, input, rule, theta);
             }
             (LocalStep::Fixed, None) => {
-                self.x = match rule.integrator {
-                    Integrator::Euler => euler(
-                        system, c, &self.x, input, self.input, rule.dt, rule.clamp, false,
-                    ),
-                    Integrator::SemiImplicit => euler(
-                        system, c, &self.x, input, self.input, rule.dt, rule.clamp, true,
-                    ),
-                    Integrator::Rk4 => {
-                        let mut u = [0.0; ELEMENTS];
-                        u[input] = self.input;
-                        step_one(c, system, &self.x, &u, rule.dt, Integrator::Rk4, rule.clamp)
-                    }
-                };
+                // The synchronous kernel's own step, so both engines round alike.
+                let reversed = system == System::Reversed;
+                let (x, u) = (&self.x, self.input);
+                self.x = kernel::step(
+                    reversed,
+                    rule.integrator,
+                    c,
+                    x,
+                    input,
+                    u,
+                    rule.dt,
+                    rule.clamp,
+                );
             }
             (
                 LocalStep::Adaptive {
@@ -241,59 +242,6 @@ impl SystemState {
             }
         }
     }
-}
-
-/// Explicit (or semi-implicit) Euler, written exactly as the synchronous kernel
-/// (`neuron::layer`) writes it, so both engines round alike.
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn euler(
-    system: System,
-    c: &Coefficients,
-    x: &[f32; ELEMENTS],
-    input: usize,
-    u: f32,
-    dt: f32,
-    clamp: bool,
-    implicit: bool,
-) -> [f32; ELEMENTS] {
-    match (system, implicit) {
-        (System::Forward, false) => euler_of::<false, false>(c, x, input, u, dt, clamp),
-        (System::Forward, true) => euler_of::<false, true>(c, x, input, u, dt, clamp),
-        (System::Reversed, false) => euler_of::<true, false>(c, x, input, u, dt, clamp),
-        (System::Reversed, true) => euler_of::<true, true>(c, x, input, u, dt, clamp),
-    }
-}
-
-/// [`euler`] with the system's couplings known at compile time (the loop unrolls into
-/// straight-line code with fixed element indices).
-#[inline(always)]
-fn euler_of<const REV: bool, const IMPLICIT: bool>(
-    c: &Coefficients,
-    x: &[f32; ELEMENTS],
-    input: usize,
-    u: f32,
-    dt: f32,
-    clamp: bool,
-) -> [f32; ELEMENTS] {
-    let mut next = [0.0f32; ELEMENTS];
-    for i in 0..ELEMENTS {
-        let (src, inh) = if REV {
-            ((i + 1) % ELEMENTS, (i + 2) % ELEMENTS)
-        } else {
-            ((i + 4) % ELEMENTS, (i + 3) % ELEMENTS)
-        };
-        let mask = if i == input { 1.0 } else { 0.0 };
-        let produce = c.gen[i] * x[src] + mask * u;
-        let loss_rate = c.decay[i] + c.inhib[i] * x[inh];
-        let v = if IMPLICIT {
-            (x[i] + dt * produce) / (1.0 + dt * loss_rate)
-        } else {
-            x[i] + dt * (produce - loss_rate * x[i])
-        };
-        next[i] = if clamp { clamp_nonneg(v) } else { v };
-    }
-    next
 }
 
 /// A neuron actor: both systems.

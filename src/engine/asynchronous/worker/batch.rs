@@ -3,7 +3,7 @@
 //! them one by one, several times faster).
 
 use super::{Shared, Worker};
-use crate::neuron::layer::{self as kernel, LayerCoefficients, LayerState, Ports};
+use crate::neuron::layer::{self as kernel, LayerCoefficients, LayerState, Ports, Stepping};
 use crate::neuron::{System, ELEMENTS};
 
 /// The awake actors of one layer and system gathered into structure-of-arrays form, so
@@ -19,7 +19,6 @@ pub(super) struct Batch {
     reference: Vec<f32>,
     signal: Vec<f32>,
     integral: Vec<f32>,
-    scratch: Vec<f32>,
     /// Per (layer, system): every own neuron with the layer's shared coefficients.
     coefficients: Vec<[Option<LayerCoefficients>; 2]>,
 }
@@ -113,10 +112,11 @@ impl Worker {
                 signal: &mut b.signal,
                 integral: &mut b.integral,
             },
-            rule.dt,
-            rule.integrator,
-            rule.clamp,
-            &mut b.scratch,
+            Stepping {
+                integrator: rule.integrator,
+                dt: rule.dt,
+                clamp: rule.clamp,
+            },
         );
         for (m, &jj) in b.idx.iter().enumerate() {
             let a = &mut self.actors[l][jj];

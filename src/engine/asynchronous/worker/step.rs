@@ -8,7 +8,7 @@ use super::record::record;
 use super::{emit, Position, Shared, Stop, Worker};
 use crate::engine::asynchronous::comm::EventKind;
 use crate::learning::linearised;
-use crate::neuron::adjoint::{Scheme, Unit};
+use crate::neuron::adjoint::Scheme;
 use crate::neuron::System;
 use crate::trace::Wave;
 
@@ -169,7 +169,7 @@ impl Worker {
                         let m = (n + tm.backward - a.reversed.closes) as usize;
                         let slot = a.reversed.window.unwrap_or(0);
                         let (x, u) = traj.get(slot, traj.steps() - 1 - m);
-                        let unit = Unit::from(&shared_f.unwrap_or_else(|| nr.forward.get(j)));
+                        let unit = shared_f.unwrap_or_else(|| nr.forward.get(j));
                         let r = &mut a.reversed;
                         let g = linearised::reversed_step(
                             &unit,
