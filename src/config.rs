@@ -602,4 +602,4 @@ pub mod memory;
 mod model;
 pub mod settings;
 pub use model::{DataSource, Model, NetworkSpec, Training};
-pub use settings::{OutputError, Settings};
+pub use settings::{AsyncSettings, OutputError, Settings};

@@ -384,3 +384,35 @@ fn an_async_run_resumes_exactly() {
     assert!(a.projections == b.projections, "resumed weights differ");
     assert_eq!(a.metrics[1].test_loss, b.metrics[1].test_loss);
 }
+
+#[test]
+fn restored_neurons_reach_the_async_workers() {
+    // Method 1 moves each neuron's own K3 inside the workers. A checkpoint restore writes
+    // the trained neurons through `neurons_mut`; the workers must integrate with them, and
+    // the next pass must not overwrite them with the workers' stale copies.
+    let yaml = yaml("async", BUSY, 10).replace("method: connections", "method: fixed_points");
+    let m = common::model(&yaml);
+    let split = data(&m);
+    let mut trained: AsyncEngine = build_async_engine(&m, 3, 2);
+    train(&mut trained, &m, &split, 200);
+    let k3: Vec<Vec<f32>> = trained.neurons().iter().map(|l| l.k3_out.clone()).collect();
+    let defaults: AsyncEngine = build_async_engine(&m, 3, 2);
+    assert!(
+        defaults.neurons().iter().map(|l| &l.k3_out).ne(k3.iter()),
+        "training moved no K3: the test would not see a lost restore"
+    );
+    let mut restored: AsyncEngine = build_async_engine(&m, 3, 2);
+    for (l, n) in restored.neurons_mut().iter_mut().enumerate() {
+        n.restore(&trained.neurons()[l].state()).unwrap();
+    }
+    assert_eq!(
+        per_sample(&mut restored, &split),
+        per_sample(&mut trained, &split)
+    );
+    let after: Vec<Vec<f32>> = restored
+        .neurons()
+        .iter()
+        .map(|l| l.k3_out.clone())
+        .collect();
+    assert_eq!(after, k3, "evaluation replaced the restored K3");
+}

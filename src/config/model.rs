@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{
-    ActorGranularity, AsyncSection, BackwardInput, Connectivity, Delay, EngineKind, InitSection,
+    ActorGranularity, AsyncSettings, BackwardInput, Connectivity, Delay, EngineKind, InitSection,
     LearningMethod, LearningRule, LocalStep, ModelFile, Schedule, Settings,
 };
 use crate::data::DatasetName;
@@ -45,8 +45,8 @@ pub struct Model {
     /// Integration, error and learning rule in the units the engines integrate with.
     pub settings: Settings,
     pub training: Training,
-    /// The asynchronous engine's section, validated.
-    pub asynchronous: AsyncSection,
+    /// The asynchronous engine's settings.
+    pub asynchronous: AsyncSettings,
     /// What to record, if the file has a `trace:` section.
     pub trace: Option<TraceSection>,
 }
@@ -337,7 +337,7 @@ impl Model {
                 batch_size: l.batch_size,
                 epochs: l.epochs,
             },
-            asynchronous: file.asynchronous.clone(),
+            asynchronous: AsyncSettings::from_section(&file.asynchronous),
             trace: file.trace.clone(),
             file,
         })

@@ -2,8 +2,8 @@
 //! learning rule, in the units the integration loops use.
 
 use super::{
-    BackwardInput, Coupling, ErrorKind, FixedPointSignal, LearningMethod, LearningRule, ModelFile,
-    Readout,
+    ActorGranularity, AsyncSection, BackwardInput, Coupling, Delay, ErrorKind, FixedPointSignal,
+    LearningMethod, LearningRule, LocalStep, ModelFile, Readout,
 };
 use crate::neuron::layer::Stepping;
 use crate::neuron::Integrator;
@@ -88,5 +88,41 @@ impl Settings {
     /// Length of the forward window actually integrated.
     pub fn forward_window(&self) -> f32 {
         self.forward_steps as f32 * self.dt
+    }
+}
+
+/// The asynchronous engine's settings, resolved from the model file's `async` section:
+/// thresholds with their defaults applied, and what an actor is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AsyncSettings {
+    /// Send-on-delta threshold of the forward systems.
+    pub theta: f32,
+    /// Send-on-delta threshold of the reversed systems (`theta` unless set).
+    pub theta_backward: f32,
+    /// Synaptic delays, drawn per synapse from the seed.
+    pub delay: Delay,
+    /// Simulated time between sample starts; `None`: the longer window.
+    pub sample_interval: Option<f32>,
+    /// Samples in flight at most (at least 1).
+    pub max_in_flight: usize,
+    /// `Some(threshold)` when every element is its own actor (`actor: element`), sending
+    /// its value on that threshold; `None` for neuron actors.
+    pub element_theta: Option<f32>,
+    /// How an actor integrates between events.
+    pub step: LocalStep,
+}
+
+impl AsyncSettings {
+    /// The settings of a validated `async` section.
+    pub fn from_section(a: &AsyncSection) -> AsyncSettings {
+        AsyncSettings {
+            theta: a.theta,
+            theta_backward: a.theta_backward.unwrap_or(a.theta),
+            delay: a.delay,
+            sample_interval: a.sample_interval,
+            max_in_flight: a.max_in_flight.max(1),
+            element_theta: (a.actor == ActorGranularity::Element).then_some(a.element_theta),
+            step: a.step,
+        }
     }
 }

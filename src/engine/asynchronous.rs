@@ -22,7 +22,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::{Counters, Engine, Tally};
-use crate::config::{AsyncSection, LearningMethod, Settings};
+use crate::config::{AsyncSettings, LearningMethod, Settings};
 use crate::data::Dataset;
 use crate::error::SimError;
 use crate::learning::{argmax, connections, injection};
@@ -77,6 +77,9 @@ pub struct AsyncEngine {
     work: Work,
     /// The trace selection while a traced call runs.
     trace: Option<Selection>,
+    /// Set when `neurons_mut` handed out the neurons (a restore): the workers' copies are
+    /// refreshed before they next run.
+    neurons_changed: bool,
 }
 
 impl AsyncEngine {
@@ -84,7 +87,7 @@ impl AsyncEngine {
     /// the synaptic delays (on their own stream).
     pub fn new(
         settings: Settings,
-        config: &AsyncSection,
+        config: &AsyncSettings,
         projections: Vec<Projection>,
         neurons: Vec<LayerNeurons>,
         threads: usize,
@@ -127,7 +130,7 @@ impl AsyncEngine {
             base[l + 1] = base[l] + n as u32;
         }
         let threads = threads.max(1);
-        let slots = config.max_in_flight.max(1);
+        let slots = config.max_in_flight;
         let ring = max.iter().copied().max().unwrap_or(0) + 1;
         let workers = (0..threads)
             .map(|w| Worker::new(w, threads, &sizes, slots, ring, &neurons))
@@ -138,9 +141,8 @@ impl AsyncEngine {
             local: config.step,
             clamp: settings.clamp,
             theta: config.theta,
-            theta_backward: config.theta_backward.unwrap_or(config.theta),
-            element_theta: (config.actor == crate::config::ActorGranularity::Element)
-                .then_some(config.element_theta),
+            theta_backward: config.theta_backward,
+            element_theta: config.element_theta,
         };
         AsyncEngine {
             settings,
@@ -162,6 +164,7 @@ impl AsyncEngine {
             counters: Counters::default(),
             work: Work::default(),
             trace: None,
+            neurons_changed: false,
         }
     }
 
@@ -217,6 +220,11 @@ impl AsyncEngine {
         let to = self.timing.boundary(to);
         if to <= self.now {
             return Ok(());
+        }
+        if std::mem::take(&mut self.neurons_changed) {
+            for w in self.workers.iter_mut() {
+                w.neurons.clone_from(&self.neurons);
+            }
         }
         let samples: Vec<Sample> = self.in_flight.iter().cloned().collect();
         let threads = self.workers.len();
@@ -578,10 +586,9 @@ impl Engine for AsyncEngine {
     }
 
     fn neurons_mut(&mut self) -> &mut [LayerNeurons] {
-        // Restoring a checkpoint replaces the neurons: the workers' copies follow.
-        for w in self.workers.iter_mut() {
-            w.neurons.clone_from(&self.neurons);
-        }
+        // Restoring a checkpoint replaces the neurons: the workers' copies follow before
+        // they next run (copying them now would copy the neurons before the change).
+        self.neurons_changed = true;
         &mut self.neurons
     }
 

@@ -183,13 +183,6 @@ impl SyncEngine {
         let s = &self.settings;
         let rows = block.indices.len();
         ws.ensure(&self.sizes, rows);
-        let last = self.sizes.len() - 1;
-        for (l, neurons) in self.neurons.iter().enumerate() {
-            ws.forward[l].reset(&neurons.rest);
-            ws.integral[l].fill(0.0);
-            ws.signal[l].fill(0.0);
-        }
-        let delayed = s.coupling == Coupling::Delayed;
         let n0 = self.sizes[0];
         for (r, &idx) in block.indices.iter().enumerate() {
             let image = block.data.image(idx);
@@ -197,61 +190,12 @@ impl SyncEngine {
                 *c = s.gain * p;
             }
         }
-        let record = s.backward_input == BackwardInput::TimeVarying;
         ws.output_trace.clear();
         if let Some(sel) = trace {
             ws.probe.begin(sel, block.indices);
-            ws.probe.begin_window();
         }
-        let probe = trace.filter(|_| ws.probe.is_active());
-        let dt = crate::trace::decimal(s.dt);
-        for step in 0..s.forward_steps {
-            if delayed {
-                for l in 1..=last {
-                    self.projections[l - 1].forward(rows, &ws.signal[l - 1], &mut ws.current[l]);
-                }
-            }
-            for l in 0..=last {
-                if l > 0 && !delayed {
-                    self.projections[l - 1].forward(rows, &ws.signal[l - 1], &mut ws.current[l]);
-                }
-                let neurons = &self.neurons[l];
-                layer::step(
-                    System::Forward,
-                    &neurons.forward,
-                    &mut ws.forward[l],
-                    Ports {
-                        input: s.input_port,
-                        current: &ws.current[l],
-                        output: s.output_port,
-                        reference: &neurons.reference,
-                        signal: &mut ws.signal[l],
-                        integral: &mut ws.integral[l],
-                    },
-                    s.stepping(),
-                );
-                if let Some(sel) = probe {
-                    let time = crate::trace::step_time(step + 1, dt);
-                    let (n, x) = (self.sizes[l], &ws.forward[l].x);
-                    let wave = Wave::Forward;
-                    ws.probe
-                        .observe(sel, wave, l, step, time, n, &ws.signal[l], x);
-                }
-            }
-            if record {
-                ws.output_trace.extend_from_slice(&ws.signal[last]);
-            }
-        }
-        for (l, integral) in ws.integral.iter().enumerate() {
-            if let Some(pos) = integral.iter().position(|v| !v.is_finite()) {
-                return Err(SimError::NonFinite {
-                    phase: "forward",
-                    layer: l,
-                    sample: block.indices[pos / self.sizes[l]],
-                    dt: s.dt,
-                });
-            }
-        }
+        self.window(Wave::Forward, ws, block, trace)?;
+        let last = self.sizes.len() - 1;
         let classes = self.sizes[last];
         ws.losses.clear();
         ws.predictions.clear();
@@ -269,9 +213,31 @@ impl SyncEngine {
         Ok(())
     }
 
-    /// Integrates the backward window through the reversed systems, output layer first.
+    /// Injects the output error and integrates the backward window through the reversed
+    /// systems, output layer first.
     fn backward(
         &self,
+        ws: &mut Workspace,
+        block: &Block<'_>,
+        trace: Option<&Selection>,
+    ) -> Result<(), SimError> {
+        let last = self.sizes.len() - 1;
+        let injected = injection(self.settings.rule, self.settings.error_scale);
+        for (c, &e) in ws.current[last].iter_mut().zip(&ws.error) {
+            *c = injected * e;
+        }
+        self.window(Wave::Backward, ws, block, trace)
+    }
+
+    /// One window of a block, the input current of its entry layer already set (the image
+    /// for the forward wave, the injected error for the backward one). The two windows are
+    /// mirror images: the forward wave integrates the forward systems input side first, each
+    /// layer driven by C·D from below; the backward wave the reversed systems output side
+    /// first, each driven by Cᵀ·D̂ from above, with the ports swapped. A window starts at
+    /// rest and fails on a non-finite integral, naming the phase, layer and sample.
+    fn window(
+        &self,
+        wave: Wave,
         ws: &mut Workspace,
         block: &Block<'_>,
         trace: Option<&Selection>,
@@ -279,31 +245,70 @@ impl SyncEngine {
         let s = &self.settings;
         let rows = block.indices.len();
         let last = self.sizes.len() - 1;
-        let first = self.first_reversed_layer();
-        let classes = self.sizes[last];
+        let forward = wave == Wave::Forward;
+        let (first, system, steps, t0) = match wave {
+            Wave::Forward => (0, System::Forward, s.forward_steps, 0),
+            Wave::Backward => {
+                let first = self.first_reversed_layer();
+                (first, System::Reversed, s.backward_steps, s.forward_steps)
+            }
+        };
+        let (input, output) = match wave {
+            Wave::Forward => (s.input_port, s.output_port),
+            Wave::Backward => (s.output_port, s.input_port),
+        };
+        let Workspace {
+            forward: forward_state,
+            reversed: reversed_state,
+            current,
+            signal: forward_signal,
+            integral: forward_integral,
+            rsignal,
+            rintegral,
+            output_trace,
+            probe,
+            ..
+        } = ws;
+        let (state, signal, integral) = match wave {
+            Wave::Forward => (forward_state, forward_signal, forward_integral),
+            Wave::Backward => (reversed_state, rsignal, rintegral),
+        };
         for l in first..=last {
-            ws.reversed[l].reset(&self.neurons[l].rest_reversed);
-            ws.rintegral[l].fill(0.0);
-            ws.rsignal[l].fill(0.0);
+            let neurons = &self.neurons[l];
+            state[l].reset(if forward {
+                &neurons.rest
+            } else {
+                &neurons.rest_reversed
+            });
+            integral[l].fill(0.0);
+            signal[l].fill(0.0);
         }
+        // Layer l's drive: C·D_{l−1} forward, Cᵀ·D̂_{l+1} backward; the entry layer has none.
+        let drive = |l: usize, signal: &[Vec<f32>], current: &mut [Vec<f32>]| match wave {
+            Wave::Forward => self.projections[l - 1].forward(rows, &signal[l - 1], &mut current[l]),
+            Wave::Backward => self.projections[l].backward(rows, &signal[l + 1], &mut current[l]),
+        };
+        let entry = if forward { first } else { last };
+        let layers = last - first + 1;
+        let layer_at = |k: usize| if forward { first + k } else { last - k };
         let delayed = s.coupling == Coupling::Delayed;
+        let varying = !forward && s.backward_input == BackwardInput::TimeVarying;
+        let record = forward && s.backward_input == BackwardInput::TimeVarying;
+        let classes = self.sizes[last];
         let injected = injection(s.rule, s.error_scale);
-        for (c, &e) in ws.current[last].iter_mut().zip(&ws.error) {
-            *c = injected * e;
-        }
         let trace_len = rows * classes;
-        let probe = trace.filter(|_| ws.probe.is_active());
-        ws.probe.begin_window();
+        let probe_sel = trace.filter(|_| probe.is_active());
+        probe.begin_window();
         let dt = crate::trace::decimal(s.dt);
-        for step in 0..s.backward_steps {
-            if s.backward_input == BackwardInput::TimeVarying {
+        for step in 0..steps {
+            if varying {
                 // Replay the forward output signal: e(t) = target - D(t), step by step.
                 let t = step.min(s.forward_steps - 1);
-                let d = &ws.output_trace[t * trace_len..(t + 1) * trace_len];
+                let d = &output_trace[t * trace_len..(t + 1) * trace_len];
                 for r in 0..rows {
                     let label = block.data.labels[block.indices[r]] as usize;
                     let range = r * classes..(r + 1) * classes;
-                    let cur = &mut ws.current[last][range.clone()];
+                    let cur = &mut current[last][range.clone()];
                     s.error.error(&d[range], label, cur);
                     for c in cur.iter_mut() {
                         *c *= injected;
@@ -311,42 +316,47 @@ impl SyncEngine {
                 }
             }
             if delayed {
-                for l in first..last {
-                    self.projections[l].backward(rows, &ws.rsignal[l + 1], &mut ws.current[l]);
+                for l in (0..layers).map(layer_at).filter(|&l| l != entry) {
+                    drive(l, signal, current);
                 }
             }
-            for l in (first..=last).rev() {
-                if l < last && !delayed {
-                    self.projections[l].backward(rows, &ws.rsignal[l + 1], &mut ws.current[l]);
+            for l in (0..layers).map(layer_at) {
+                if l != entry && !delayed {
+                    drive(l, signal, current);
                 }
                 let neurons = &self.neurons[l];
+                let (coefficients, reference) = match wave {
+                    Wave::Forward => (&neurons.forward, &neurons.reference),
+                    Wave::Backward => (&neurons.reversed, &neurons.reference_reversed),
+                };
                 layer::step(
-                    System::Reversed,
-                    &neurons.reversed,
-                    &mut ws.reversed[l],
+                    system,
+                    coefficients,
+                    &mut state[l],
                     Ports {
-                        input: s.output_port,
-                        current: &ws.current[l],
-                        output: s.input_port,
-                        reference: &neurons.reference_reversed,
-                        signal: &mut ws.rsignal[l],
-                        integral: &mut ws.rintegral[l],
+                        input,
+                        current: &current[l],
+                        output,
+                        reference,
+                        signal: &mut signal[l],
+                        integral: &mut integral[l],
                     },
                     s.stepping(),
                 );
-                if let Some(sel) = probe {
-                    let time = crate::trace::step_time(s.forward_steps + step + 1, dt);
-                    let (n, x) = (self.sizes[l], &ws.reversed[l].x);
-                    let wave = Wave::Backward;
-                    ws.probe
-                        .observe(sel, wave, l, step, time, n, &ws.rsignal[l], x);
+                if let Some(sel) = probe_sel {
+                    let time = crate::trace::step_time(t0 + step + 1, dt);
+                    let (n, x) = (self.sizes[l], &state[l].x);
+                    probe.observe(sel, wave, l, step, time, n, &signal[l], x);
                 }
+            }
+            if record {
+                output_trace.extend_from_slice(&signal[last]);
             }
         }
         for l in first..=last {
-            if let Some(pos) = ws.rintegral[l].iter().position(|v| !v.is_finite()) {
+            if let Some(pos) = integral[l].iter().position(|v| !v.is_finite()) {
                 return Err(SimError::NonFinite {
-                    phase: "backward",
+                    phase: if forward { "forward" } else { "backward" },
                     layer: l,
                     sample: block.indices[pos / self.sizes[l]],
                     dt: s.dt,

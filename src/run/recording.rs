@@ -75,7 +75,7 @@ pub fn refuse_ignored_keys(
                 "does not apply to engine: async, which records the events it sends with its own thresholds \
                  (async.theta {}, async.theta_backward {}); set those in the model file and drop the key",
                 a.theta,
-                a.theta_backward.unwrap_or(a.theta)
+                a.theta_backward
             ),
         });
     }
@@ -88,7 +88,7 @@ pub fn recorded_spec(model: &Model, mut section: TraceSection) -> String {
     if model.engine == EngineKind::Async {
         let a = &model.asynchronous;
         section.theta = Some(a.theta);
-        section.theta_backward = Some(a.theta_backward.unwrap_or(a.theta));
+        section.theta_backward = Some(a.theta_backward);
     }
     section.to_spec()
 }
@@ -100,7 +100,7 @@ pub fn recorded_selection(mut selection: Selection, model: &Model) -> Selection 
     if model.engine == EngineKind::Async {
         let a = &model.asynchronous;
         selection.theta = a.theta;
-        selection.theta_backward = a.theta_backward.unwrap_or(a.theta);
+        selection.theta_backward = a.theta_backward;
     }
     selection
 }

@@ -238,7 +238,7 @@ fn an_async_trace_records_only_the_thresholds_it_uses() {
     let manifest = bsp_sim::trace::manifest::Manifest::read(&run_dir.join("trace")).unwrap();
     let model = bsp_sim::Model::from_yaml(&yaml, None).unwrap();
     let a = &model.asynchronous;
-    let backward = a.theta_backward.unwrap_or(a.theta);
+    let backward = a.theta_backward;
     assert_eq!(manifest.selection.theta, a.theta);
     assert_eq!(manifest.selection.theta_backward, backward);
     let spec = &manifest.selection.spec;
