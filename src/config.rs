@@ -598,6 +598,7 @@ fn default_max_halvings() -> u32 {
     8
 }
 
+pub mod memory;
 mod model;
 pub mod overrides;
 pub mod settings;

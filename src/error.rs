@@ -140,6 +140,32 @@ pub enum CheckpointError {
     Mismatch { path: PathBuf, detail: String },
     #[error("{path} holds no checkpoint (looked for checkpoint.json); pass a run directory written by `bsp-sim run` or a checkpoint file")]
     Missing { path: PathBuf },
+    #[error("checkpoint {path} holds an invalid model: {detail}; the file is damaged or was edited by hand: resume or evaluate another run")]
+    Model { path: PathBuf, detail: String },
+    #[error("checkpoint {path} is not consistent: {detail}; the file is damaged or was edited by hand: resume or evaluate another run")]
+    Invalid { path: PathBuf, detail: String },
+    #[error("--resume {dir}: {detail}")]
+    Plan { dir: PathBuf, detail: String },
+}
+
+/// A run directory that another live process writes (it holds the directory's lock).
+#[derive(Debug, Error)]
+#[error("{dir} is being written by another bsp-sim process ({holder}); wait for it to end or stop it (Ctrl-C, kill -TERM), or use another run directory")]
+pub struct BusyError {
+    pub dir: PathBuf,
+    pub holder: String,
+}
+
+/// A run or evaluation left without samples (its accuracy would read 0.00%).
+#[derive(Debug, Error)]
+#[error(
+    "no {set} samples ({cause}): an empty set has no accuracy to report; use a limit of at least 1"
+)]
+pub struct EmptySet {
+    /// `test` or `training`.
+    pub set: &'static str,
+    /// The flag or field that emptied it.
+    pub cause: String,
 }
 
 /// Errors of the causal-distance tool (`bsp-sim causal`).
@@ -178,28 +204,47 @@ pub enum Error {
     Trace(#[from] TraceError),
     #[error(transparent)]
     Plot(#[from] PlotError),
-    #[error("interrupted (Ctrl-C) in epoch {epoch}; outputs are marked interrupted and the run directory keeps its last complete epoch: continue with --resume {run_dir}")]
-    Interrupted { epoch: usize, run_dir: PathBuf },
+    #[error(transparent)]
+    Busy(#[from] BusyError),
+    #[error(transparent)]
+    Empty(#[from] EmptySet),
+    #[error("interrupted (Ctrl-C or SIGTERM) in epoch {epoch}; outputs are marked interrupted and {advice}")]
+    Interrupted {
+        epoch: usize,
+        run_dir: PathBuf,
+        /// What to do next: `--resume RUN_DIR` when an epoch is checkpointed, else start
+        /// again.
+        advice: String,
+    },
 }
 
 impl Error {
     /// The exit code of `bsp-sim` when a command ends with this error: 2 when the user's
     /// input is at fault (model file, data, checkpoint, causal options, trace spec, plot
-    /// input), 130 when Ctrl-C interrupted the run, and 1 when the run itself failed
+    /// input, a run directory another process writes, an empty test set), 130 when Ctrl-C
+    /// or SIGTERM interrupted the run, and 1 when the run itself failed
     /// (diverging simulation, outputs that cannot be written, a figure that cannot be
     /// drawn).
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Interrupted { .. } => 130,
             // A request the model cannot serve, not a failure of the run.
-            Error::Sim(SimError::TraceUnsupported(_) | SimError::RuleNotRecorded(_)) => 2,
+            Error::Sim(
+                SimError::TraceUnsupported(_)
+                | SimError::RuleNotRecorded(_)
+                // Data whose shape does not fit the network: bad input, not a failed run.
+                | SimError::InputSize { .. }
+                | SimError::OutputSize { .. },
+            ) => 2,
             Error::Plot(PlotError::Draw { .. }) | Error::Sim(_) | Error::Output(_) => 1,
             Error::Config(_)
             | Error::Data(_)
             | Error::Checkpoint(_)
             | Error::Causal(_)
             | Error::Trace(_)
-            | Error::Plot(_) => 2,
+            | Error::Plot(_)
+            | Error::Busy(_)
+            | Error::Empty(_) => 2,
         }
     }
 }

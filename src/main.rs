@@ -67,16 +67,40 @@ fn load_model(path: &Path, sets: &Sets) -> bsp_sim::Result<Model> {
     Ok(Model::load_with_overrides(path, &overrides)?)
 }
 
-/// Names the model file in front of a failure that happened while using it.
+/// Names the model file in front of a failure that happened while using it; errors that
+/// name their own file (a checkpoint, an output, a locked run directory, an interrupted
+/// run) are left as they are, so that no path is printed twice or blamed wrongly.
 fn in_model<T>(r: bsp_sim::Result<T>, path: &Path) -> anyhow::Result<T> {
-    r.with_context(|| path.display().to_string())
+    match r {
+        Err(
+            e @ (Error::Config(_)
+            | Error::Checkpoint(_)
+            | Error::Output(_)
+            | Error::Busy(_)
+            | Error::Empty(_)
+            | Error::Interrupted { .. }),
+        ) => Err(e.into()),
+        r => r.with_context(|| path.display().to_string()),
+    }
 }
 
 fn run(a: &RunArgs) -> anyhow::Result<()> {
-    let model = load_model(&a.model, &a.sets)?;
+    let model = match (&a.model, &a.resume) {
+        (Some(path), _) => load_model(path, &a.sets)?,
+        (None, Some(_)) if !a.sets.set.is_empty() => anyhow::bail!(
+            "--set changes the model, and a resumed run continues its own: give the run's MODEL with the same --set, or start a new run"
+        ),
+        (None, Some(dir)) => run::resume_model(dir)?,
+        (None, None) => anyhow::bail!("give a MODEL file, or --resume RUN_DIR"),
+    };
     let opts = a.options()?;
     let outcome = run::run(&model, &opts, &mut Console::new(a.quiet.quiet));
-    println!("{}", in_model(outcome, &a.model)?);
+    let shown = a
+        .model
+        .as_deref()
+        .or(a.resume.as_deref())
+        .unwrap_or(Path::new("."));
+    println!("{}", in_model(outcome, shown)?);
     Ok(())
 }
 

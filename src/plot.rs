@@ -20,7 +20,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::error::PlotError;
-use crate::report::{read_metrics, Summary};
+use crate::report::{read_metrics, RunState, Summary};
 use crate::trace::manifest::{Manifest, DIR_NAME};
 
 pub mod metrics;
@@ -127,6 +127,12 @@ pub fn plot_run(dir: &Path, opts: &PlotOptions) -> Result<PlotOutcome, PlotError
 
     let mut series = Vec::new();
     for r in &runs {
+        if let Ok(summary) = Summary::read(&r.dir) {
+            let state = summary.state(&r.dir);
+            if !matches!(state, RunState::Ended(_)) {
+                outcome.notes.push(format!("{}: {state}", r.dir.display()));
+            }
+        }
         let path = r.dir.join("metrics.csv");
         if path.is_file() {
             let records = read_metrics(&path).map_err(|detail| PlotError::Input {

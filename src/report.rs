@@ -1,10 +1,15 @@
 //! Run outputs: per-epoch metrics (`metrics.csv`) and the run summary (`summary.json`),
-//! written atomically with [`crate::fsutil::write_atomic`], so a reader never sees a
-//! half-written file presented as complete.
+//! written atomically with [`crate::fsutil::write_atomic`] (the summary after every epoch,
+//! as a status file: [`crate::fsutil::write_status`]), so a reader never sees a
+//! half-written file presented as complete; and [`RunState`], what a reader makes of a run
+//! directory whose summary says `running`: still running (its writer holds the directory's
+//! lock) or interrupted at its last complete epoch (the writer is gone).
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+
+use crate::fsutil::{lock, WriterInfo};
 
 /// One epoch's measurements: a row of `metrics.csv`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,6 +66,96 @@ pub struct Summary {
     /// Work the engine did (events, deliveries, updates, staleness).
     #[serde(default)]
     pub counters: crate::engine::Counters,
+    /// The training and test limits (the first N samples), if any.
+    #[serde(default)]
+    pub train_limit: Option<usize>,
+    #[serde(default)]
+    pub test_limit: Option<usize>,
+    /// The process that writes (or wrote) this run directory.
+    #[serde(default)]
+    pub writer: Option<WriterInfo>,
+    /// What `--resume` changed in the plan stored in the checkpoint (e.g. `epochs_planned
+    /// 2 -> 4 (--epochs)`), one entry per change.
+    #[serde(default)]
+    pub plan_changes: Vec<String>,
+}
+
+impl Summary {
+    /// Reads `DIR/summary.json`.
+    pub fn read(dir: &Path) -> Result<Summary, String> {
+        let path = dir.join(SUMMARY_FILE);
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Writes `DIR/summary.json` as a status file (atomically, fsynced; rewritable in place
+    /// on a full disk).
+    pub fn write(&self, dir: &Path) -> Result<(), crate::error::OutputError> {
+        let json = serde_json::to_string_pretty(self).expect("summary serialises");
+        crate::fsutil::write_status(&dir.join(SUMMARY_FILE), json.as_bytes())
+    }
+
+    /// What this summary, read from `dir`, means now: see [`RunState`].
+    pub fn state(&self, dir: &Path) -> RunState {
+        if self.status != RunStatus::Running {
+            return RunState::Ended(self.status);
+        }
+        match (lock::holder(dir), &self.writer) {
+            (Some(holder), _) => RunState::Running { holder },
+            (None, Some(w)) if !w.is_this_host() => RunState::Unknown { writer: w.clone() },
+            (None, writer) => RunState::Vanished {
+                epochs_done: self.epochs_done,
+                writer: writer.clone(),
+            },
+        }
+    }
+}
+
+/// Name of the summary inside a run directory.
+pub const SUMMARY_FILE: &str = "summary.json";
+
+/// What a run directory's status means to a reader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunState {
+    /// The summary's final status (`complete`, `interrupted`, `failed`).
+    Ended(RunStatus),
+    /// A live process holds the directory's lock and writes it.
+    Running { holder: String },
+    /// The summary says `running` but nobody holds the lock: the writer was killed (kill -9,
+    /// a second Ctrl-C, power loss) after `epochs_done` complete epochs.
+    Vanished {
+        epochs_done: usize,
+        writer: Option<WriterInfo>,
+    },
+    /// The writer ran on another host, whose lock cannot be checked from here.
+    Unknown { writer: WriterInfo },
+}
+
+impl std::fmt::Display for RunState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunState::Ended(s) => write!(f, "{}", format!("{s:?}").to_lowercase()),
+            RunState::Running { holder } => write!(f, "running ({holder})"),
+            RunState::Vanished {
+                epochs_done,
+                writer,
+            } => {
+                write!(f, "interrupted at epoch {}", epochs_done + 1)?;
+                if let Some(w) = writer {
+                    write!(f, " (its writer, {w}, is gone)")?;
+                }
+                match epochs_done {
+                    0 => write!(f, "; no epoch complete"),
+                    n => write!(f, "; epochs 1..{n} complete"),
+                }
+            }
+            RunState::Unknown { writer } => write!(
+                f,
+                "running or stopped on another host ({writer}); check there"
+            ),
+        }
+    }
 }
 
 /// Renders the metrics as CSV with a header row.

@@ -12,12 +12,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use crate::checkpoint::{self, Checkpoint};
+use crate::checkpoint::{self, Checkpoint, Plan};
 use crate::config::Model;
 use crate::data::Split;
 use crate::engine::sync::SyncEngine;
 use crate::engine::{Engine, Tally};
-use crate::error::{Error, Result};
+use crate::error::{EmptySet, Error, Result};
 use crate::fsutil;
 use crate::neuron::LayerNeurons;
 use crate::progress::{NoProgress, Progress};
@@ -29,6 +29,7 @@ mod assemble;
 mod evaluation;
 pub mod gradcheck;
 mod recording;
+mod resume;
 pub mod sample;
 
 pub use assemble::{
@@ -36,7 +37,10 @@ pub use assemble::{
     thread_count,
 };
 pub use evaluation::{evaluate_checkpoint, Evaluation};
-pub use recording::{recorded_selection, trace_info, trace_selection};
+pub use recording::{
+    recorded_selection, recorded_spec, refuse_ignored_keys, trace_info, trace_selection,
+};
+pub use resume::resume_model;
 
 pub use crate::topology::build::build_network;
 
@@ -87,6 +91,9 @@ pub trait Observer {
     fn epoch_started(&mut self, _epoch: usize, _epochs: usize, _samples: usize) {}
     fn batch_done(&mut self, _samples_done: usize, _running: &Tally) {}
     fn epoch_done(&mut self, _record: &EpochRecord) {}
+    /// Something the user should know that is not an error (e.g. a resumed run's writer
+    /// was killed).
+    fn note(&mut self, _text: &str) {}
 }
 
 /// An observer that ignores everything.
@@ -116,31 +123,31 @@ impl fmt::Display for RunOutcome {
 }
 
 /// Trains `model` as `opts` says, writing outputs under `opts.out/<run-id>` (or into the
-/// run directory being resumed).
+/// run directory being resumed, whose checkpoint's plan it continues: [`resume`]). The
+/// process holds the run directory's lock ([`crate::fsutil::RunLock`]) until it returns.
 pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<RunOutcome> {
     let threads = thread_count(opts.threads);
     let started = Instant::now();
 
-    // Resume: the checkpoint's model, seed and limits win, so the continuation is exact.
     let resumed = match &opts.resume {
-        Some(dir) => Some(Checkpoint::load(dir)?),
+        Some(dir) => Some(resume::continuation(model, dir, opts, threads, obs)?),
         None => None,
     };
-    let (model, seed, train_limit, test_limit) = match &resumed {
-        Some((ck, _)) => (
-            Model::from_file(ck.model.clone(), model.path.as_deref())?,
-            ck.seed,
-            ck.train_limit,
-            ck.test_limit,
-        ),
-        None => (
-            model.clone(),
-            opts.seed.unwrap_or(model.seed),
-            opts.train_limit,
-            opts.test_limit,
-        ),
+    let (model, plan) = match &resumed {
+        Some(c) => (c.model.clone(), c.plan),
+        None => {
+            let plan = Plan {
+                seed: opts.seed.unwrap_or(model.seed),
+                epochs_done: 0,
+                epochs_planned: opts.epochs.unwrap_or(model.training.epochs),
+                train_limit: opts.train_limit,
+                test_limit: opts.test_limit,
+                threads,
+            };
+            (model.clone(), plan)
+        }
     };
-    let epochs = opts.epochs.unwrap_or(model.training.epochs);
+    let seed = plan.seed;
     let selection = trace_selection(&model, opts)?;
 
     let split = load_data(
@@ -148,29 +155,30 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
         seed,
         opts.data_dir.clone(),
         opts.offline,
-        train_limit,
-        test_limit,
+        plan.train_limit,
+        plan.test_limit,
         obs.download_progress().as_ref(),
     )?;
+    check_not_empty(&split, &plan, &model)?;
     let mut engine = build_engine(&model, seed, threads)?;
     let mut metrics = Vec::new();
-    let mut first_epoch = 0;
-    let run_dir = match &resumed {
-        Some((ck, file)) => {
-            restore(engine.as_mut(), ck, file)?;
-            metrics = ck.metrics.clone();
-            first_epoch = ck.epochs_done;
-            file.parent().map(Path::to_path_buf).unwrap_or_default()
+    let (run_dir, _lock, changes) = match resumed {
+        Some(c) => {
+            restore(engine.as_mut(), &c.ck, &c.file)?;
+            metrics = c.ck.metrics.clone();
+            (c.run_dir, c.lock, c.changes)
         }
-        None => match &opts.run_name {
-            Some(name) => opts.out.join(name),
-            None => new_run_dir(&opts.out, &model.name, seed)?,
-        },
+        None => {
+            let dir = match &opts.run_name {
+                Some(name) => fsutil::create_dir(&opts.out.join(name))?,
+                None => new_run_dir(&opts.out, &model.name, seed)?,
+            };
+            let lock = fsutil::RunLock::acquire(&dir)?;
+            // The file as read, or with its `--set` overrides applied.
+            fsutil::write_atomic(&dir.join("model.yaml"), model.yaml().as_bytes())?;
+            (dir, lock, Vec::new())
+        }
     };
-    fsutil::create_dir(&run_dir)?;
-    if resumed.is_none() {
-        fsutil::write_atomic(&run_dir.join("model.yaml"), model.yaml().as_bytes())?;
-    }
 
     let mut recorder = match selection {
         Some((selection, spec)) => {
@@ -195,44 +203,42 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
         git_commit: opts.git_commit.clone(),
         bsp_sim_version: env!("CARGO_PKG_VERSION").into(),
         started: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
-        epochs_done: first_epoch,
-        epochs_planned: epochs,
+        epochs_done: plan.epochs_done,
+        epochs_planned: plan.epochs_planned,
         train_samples: split.train.len(),
         test_samples: split.test.len(),
         wall_seconds: 0.0,
         final_test_accuracy: None,
         best_test_accuracy: None,
         error: None,
-        metrics: metrics.clone(),
+        metrics: Vec::new(),
         counters: Default::default(),
+        train_limit: plan.train_limit,
+        test_limit: plan.test_limit,
+        writer: Some(fsutil::WriterInfo::current()),
+        plan_changes: changes,
     };
-    write_summary(&run_dir, &summary)?;
+    summary.record(&metrics, started);
+    summary.write(&run_dir)?;
     obs.run_started(&run_dir, &summary);
 
     let result = train_epochs(
         &model,
         engine.as_mut(),
         &split,
-        seed,
-        first_epoch..epochs,
+        &plan,
         &mut metrics,
         &run_dir,
-        (train_limit, test_limit),
         Hooks {
             recorder: recorder.as_mut(),
             stop: opts.stop.as_deref(),
             gradcheck: opts.gradcheck_every.map(|every| (every.max(1), threads)),
+            summary: &mut summary,
+            started,
         },
         obs,
     );
-    summary.wall_seconds = started.elapsed().as_secs_f64();
-    summary.epochs_done = metrics.len();
-    summary.final_test_accuracy = metrics.last().map(|m| m.test_accuracy);
-    summary.best_test_accuracy = metrics
-        .iter()
-        .map(|m| m.test_accuracy)
-        .fold(None, |b: Option<f64>, a| Some(b.map_or(a, |b| b.max(a))));
-    summary.metrics = metrics;
+    summary.record(&metrics, started);
     summary.counters = engine.counters();
     if let Some(r) = recorder {
         let (status, message) = match &result {
@@ -245,7 +251,7 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
             if let Err(e) = finished {
                 summary.status = RunStatus::Failed;
                 summary.error = Some(e.to_string());
-                let _ = write_summary(&run_dir, &summary);
+                let _ = summary.write(&run_dir);
                 return Err(e.into());
             }
         }
@@ -253,7 +259,7 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
     match result {
         Ok(()) => {
             summary.status = RunStatus::Complete;
-            write_summary(&run_dir, &summary)?;
+            summary.write(&run_dir)?;
             Ok(RunOutcome { run_dir, summary })
         }
         Err(e) => {
@@ -263,9 +269,36 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
             };
             summary.error = Some(e.to_string());
             // The original error matters more than a failure to record it.
-            let _ = write_summary(&run_dir, &summary);
+            let _ = summary.write(&run_dir);
             Err(e)
         }
+    }
+}
+
+/// Refuses a run with nothing to test (its accuracy would read 0.00%) or, with epochs
+/// left to train, nothing to train on.
+fn check_not_empty(split: &Split, plan: &Plan, model: &Model) -> Result<(), EmptySet> {
+    if split.test.is_empty() {
+        return Err(EmptySet {
+            set: "test",
+            cause: limit_cause("test", plan.test_limit, model.test_limit),
+        });
+    }
+    if split.train.is_empty() && plan.epochs_done < plan.epochs_planned {
+        return Err(EmptySet {
+            set: "training",
+            cause: limit_cause("train", plan.train_limit, model.train_limit),
+        });
+    }
+    Ok(())
+}
+
+/// Why a set is empty: the flag or field that limited it to nothing.
+pub(crate) fn limit_cause(name: &str, flag: Option<usize>, field: Option<usize>) -> String {
+    match (flag, field) {
+        (Some(n), _) => format!("--{name}-limit {n}"),
+        (None, Some(n)) => format!("data.{name}_limit: {n}"),
+        (None, None) => "the data set holds none".into(),
     }
 }
 
@@ -274,14 +307,14 @@ fn train_epochs(
     model: &Model,
     engine: &mut dyn Engine,
     split: &Split,
-    seed: u64,
-    epochs: std::ops::Range<usize>,
+    plan: &Plan,
     metrics: &mut Vec<EpochRecord>,
     run_dir: &Path,
-    limits: (Option<usize>, Option<usize>),
     mut hooks: Hooks<'_>,
     obs: &mut dyn Observer,
 ) -> Result<()> {
+    let seed = plan.seed;
+    let epochs = plan.epochs_done..plan.epochs_planned;
     let learning = &model.training;
     let probe = hooks.gradcheck;
     let probe_path = run_dir.join(GRADCHECK_FILE);
@@ -304,9 +337,20 @@ fn train_epochs(
         }
         for (b, batch) in order.chunks(learning.batch_size).enumerate() {
             if hooks.stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+                let advice = if run_dir.join(checkpoint::FILE_NAME).is_file() {
+                    format!(
+                        "the run directory keeps its last complete epoch ({}): continue with --resume {}",
+                        metrics.len(),
+                        run_dir.display()
+                    )
+                } else {
+                    "no epoch was complete, so there is nothing to resume: start the run again"
+                        .to_string()
+                };
                 return Err(Error::Interrupted {
                     epoch: epoch + 1,
                     run_dir: run_dir.to_path_buf(),
+                    advice,
                 });
             }
             if let Some((_, threads)) = probe.filter(|(every, _)| b % every == 0) {
@@ -383,10 +427,10 @@ fn train_epochs(
         }
         let ck = Checkpoint::new(
             model.file().clone(),
-            seed,
-            epoch + 1,
-            limits.0,
-            limits.1,
+            Plan {
+                epochs_done: epoch + 1,
+                ..*plan
+            },
             engine.projections().to_vec(),
             engine.neurons().iter().map(LayerNeurons::state).collect(),
             metrics.clone(),
@@ -395,28 +439,43 @@ fn train_epochs(
             &run_dir.join(checkpoint::FILE_NAME),
             ck.to_json().as_bytes(),
         )?;
+        // After the checkpoint: the summary never claims an epoch the checkpoint lacks.
+        hooks.summary.record(metrics, hooks.started);
+        hooks.summary.counters = engine.counters();
+        hooks.summary.write(run_dir)?;
         obs.epoch_done(&record);
     }
     Ok(())
 }
 
-/// What the epoch loop checks besides training: the trace recorder and the stop flag.
+/// What the epoch loop checks and writes besides training: the trace recorder, the stop
+/// flag, the gradient check, and the summary it rewrites after every epoch.
 struct Hooks<'a> {
     recorder: Option<&'a mut Recorder>,
     stop: Option<&'a AtomicBool>,
     /// `--gradcheck-every`: (every N batches, threads).
     gradcheck: Option<(usize, usize)>,
+    summary: &'a mut Summary,
+    started: Instant,
 }
 
-fn write_summary(dir: &Path, summary: &Summary) -> Result<(), Error> {
-    let json = serde_json::to_string_pretty(summary).expect("summary serialises");
-    Ok(fsutil::write_atomic(
-        &dir.join("summary.json"),
-        json.as_bytes(),
-    )?)
+impl Summary {
+    /// Records the metrics so far: epochs done, final and best test accuracy, wall time.
+    fn record(&mut self, metrics: &[EpochRecord], started: Instant) {
+        self.wall_seconds = started.elapsed().as_secs_f64();
+        self.epochs_done = metrics.len();
+        self.final_test_accuracy = metrics.last().map(|m| m.test_accuracy);
+        self.best_test_accuracy = metrics
+            .iter()
+            .map(|m| m.test_accuracy)
+            .fold(None, |b: Option<f64>, a| Some(b.map_or(a, |b| b.max(a))));
+        self.metrics = metrics.to_vec();
+    }
 }
 
-/// `OUT/<name>-<UTC timestamp>-s<seed>`, with a numeric suffix if it exists already.
+/// Creates `OUT/<name>-<UTC timestamp>-s<seed>`, with a numeric suffix if it exists
+/// already; atomic ([`fsutil::create_new_dir`]): two runs started in the same second get
+/// two directories.
 pub fn new_run_dir(out: &Path, name: &str, seed: u64) -> Result<PathBuf, Error> {
     let stamp: String = humantime::format_rfc3339_seconds(SystemTime::now())
         .to_string()
@@ -434,11 +493,5 @@ pub fn new_run_dir(out: &Path, name: &str, seed: u64) -> Result<PathBuf, Error> 
         })
         .collect();
     let base = format!("{safe}-{stamp}-s{seed}");
-    let mut dir = out.join(&base);
-    let mut k = 1;
-    while dir.exists() {
-        k += 1;
-        dir = out.join(format!("{base}-{k}"));
-    }
-    Ok(dir)
+    Ok(fsutil::create_new_dir(out, &base)?)
 }

@@ -147,7 +147,7 @@ impl Selection {
     pub fn wants_sample(&self, sample: usize) -> bool {
         match &self.samples {
             SampleSelect::All => true,
-            SampleSelect::Every(n) => sample % n == 0,
+            SampleSelect::Every(n) => sample.is_multiple_of(*n),
             SampleSelect::Ids(ids) => ids.contains(&sample),
         }
     }

@@ -125,7 +125,7 @@ fn input_layer_must_match_the_data() {
             "--out",
             out.to_str().unwrap(),
         ],
-        1,
+        2,
         &[
             "shape.yaml",
             "network.layers[0]",
@@ -138,7 +138,7 @@ fn input_layer_must_match_the_data() {
 fn output_layer_must_match_the_classes() {
     let (d, path) = model_file("classes.yaml", &GOOD.replace("[6, 8, 4]", "[6, 8, 3]"));
     let out = d.path().join("runs");
-    fails_to_run(&path, &out, 1, &["4 classes", "set it to 4"]);
+    fails_to_run(&path, &out, 2, &["4 classes", "set it to 4"]);
 }
 
 #[test]

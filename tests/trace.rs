@@ -361,7 +361,7 @@ fn interrupted_run_marks_manifest_and_summary() {
         batches: 0,
     };
     let err = run::run(&small_model(), &o, &mut obs).unwrap_err();
-    let Error::Interrupted { epoch, run_dir } = err else {
+    let Error::Interrupted { epoch, run_dir, .. } = err else {
         panic!("expected an interruption, got {err}");
     };
     assert_eq!(epoch, 1);

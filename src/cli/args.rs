@@ -122,8 +122,10 @@ pub struct RunShape {
 
 #[derive(Args)]
 pub struct RunArgs {
-    /// Model file (YAML), e.g. models/mnist.yaml.
-    pub model: PathBuf,
+    /// Model file (YAML), e.g. models/mnist.yaml; with --resume it may be left out (the
+    /// run's own model is used), and must be the run's model if given.
+    #[arg(required_unless_present = "resume")]
+    pub model: Option<PathBuf>,
     #[command(flatten)]
     pub sets: Sets,
     #[command(flatten)]

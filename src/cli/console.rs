@@ -12,8 +12,10 @@ use bsp_sim::report::{EpochRecord, Summary};
 use bsp_sim::run::Observer;
 use bsp_sim::text::{plural, sig3};
 
-/// A flag that the first Ctrl-C sets (the run stops after the current batch, marks its
-/// outputs `interrupted` and exits with 130); a second Ctrl-C exits at once.
+/// A flag that the first Ctrl-C, SIGTERM or SIGHUP sets (the run stops after the current
+/// batch, marks its outputs `interrupted` and exits with 130); a second one exits at once
+/// (the files then still say `running`, and readers, who find the run directory's lock
+/// free, report the run as interrupted).
 pub fn stop_on_ctrl_c() -> Arc<AtomicBool> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
@@ -21,7 +23,9 @@ pub fn stop_on_ctrl_c() -> Arc<AtomicBool> {
         if flag.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
-        eprintln!("\ninterrupted: finishing the current batch (Ctrl-C again to quit at once)");
+        eprintln!(
+            "\ninterrupted: finishing the current batch (Ctrl-C or SIGTERM again to quit at once)"
+        );
     });
     if let Err(e) = installed {
         eprintln!("warning: Ctrl-C will not stop the run cleanly: {e}");
@@ -139,6 +143,10 @@ impl Observer for Console {
                 100.0 * running.accuracy()
             ));
         }
+    }
+
+    fn note(&mut self, text: &str) {
+        eprintln!("note: {text}");
     }
 
     fn epoch_done(&mut self, r: &EpochRecord) {

@@ -318,6 +318,9 @@ impl Model {
         }
         check_async(&file).map_err(|(field, detail)| invalid(field, detail))?;
 
+        // Before anything is sized from the layers (the trace section's neurons, the data,
+        // the network).
+        super::memory::check(&file).map_err(|(field, detail)| invalid(field, detail))?;
         if let Some(t) = &file.trace {
             t.resolve(layers)
                 .map_err(|e| invalid(&format!("trace.{}", e.key), e.detail))?;

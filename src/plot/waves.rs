@@ -13,7 +13,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use super::{padded, save, text, wave_colour, Figure, PlotOptions, PlotOutcome, FONT, PALETTE};
 use crate::error::PlotError;
 use crate::trace::csv::{rows, EventRow, StateRow};
-use crate::trace::manifest::Manifest;
+use crate::trace::manifest::{Manifest, TraceState};
 use crate::trace::Wave;
 
 /// Time bins of the events-per-layer histogram.
@@ -85,6 +85,12 @@ pub fn plot_trace(
         detail,
     };
     let manifest = Manifest::read(trace).map_err(input)?;
+    let state = manifest.state(trace);
+    if !matches!(state, TraceState::Ended(_)) {
+        outcome.notes.push(format!("{}: {state}", trace.display()));
+    }
+    // Only what the writer's last flush left whole.
+    let complete = manifest.complete.clone();
     let window = manifest.time.forward_window;
     let period = window + manifest.time.backward_window;
     let layers = manifest.layers.len();
@@ -101,7 +107,9 @@ pub fn plot_trace(
     // Every presentation in either file, for the message when --sample/--epoch misses.
     let mut seen: std::collections::BTreeSet<(usize, usize)> = Default::default();
     if let Some(name) = &manifest.files.events {
-        for row in rows::<EventRow>(&trace.join(name)).map_err(input)? {
+        for row in
+            rows::<EventRow>(&trace.join(name), complete.events.map(|e| e.bytes)).map_err(input)?
+        {
             let e = row.map_err(input)?;
             if chosen.is_none() && wanted(e.epoch, e.sample) {
                 chosen = Some((e.epoch, e.sample));
@@ -138,7 +146,9 @@ pub fn plot_trace(
     };
     let mut shown_states: Vec<StateRow> = Vec::new();
     if let Some(name) = &manifest.files.states {
-        for row in rows::<StateRow>(&trace.join(name)).map_err(input)? {
+        for row in
+            rows::<StateRow>(&trace.join(name), complete.states.map(|e| e.bytes)).map_err(input)?
+        {
             let s = row.map_err(input)?;
             seen.insert((s.epoch, s.sample));
             if chosen.is_none() && wanted(s.epoch, s.sample) {

@@ -18,7 +18,7 @@ use crate::error::{CheckpointError, Result, SimError};
 use crate::neuron::LayerNeurons;
 use crate::progress::Progress;
 use crate::topology::build::build_network;
-use crate::topology::Network;
+use crate::topology::{Network, Projection};
 
 /// Streams `SHUFFLE_STREAM + epoch` order each epoch's training samples.
 const SHUFFLE_STREAM: u64 = 1000;
@@ -128,7 +128,9 @@ pub fn epoch_order(seed: u64, epoch: usize, n: usize) -> Vec<usize> {
     order
 }
 
-/// Puts a checkpoint's coefficients and neuron state into a freshly built engine.
+/// Puts a checkpoint's coefficients and neuron state into a freshly built engine, after
+/// checking the checkpoint against its own model ([`Checkpoint::check`]) and that its
+/// layers and wiring are the engine's.
 pub fn restore(
     engine: &mut dyn Engine,
     ck: &Checkpoint,
@@ -138,6 +140,16 @@ pub fn restore(
         path: file.to_path_buf(),
         detail,
     };
+    // First whether the file agrees with itself (its own model's network), then whether it
+    // is a checkpoint of this engine's network.
+    ck.check(file, &ck.model.network.layers)?;
+    let layers: Vec<usize> = engine.neurons().iter().map(|n| n.n).collect();
+    if layers != ck.model.network.layers {
+        return Err(mismatch(format!(
+            "its network has layers {:?}, the model's has {layers:?}",
+            ck.model.network.layers
+        )));
+    }
     let projections = engine.projections_mut();
     if projections.len() != ck.projections.len() {
         return Err(mismatch(format!(
@@ -149,6 +161,23 @@ pub fn restore(
     for (l, (p, c)) in projections.iter_mut().zip(&ck.projections).enumerate() {
         if p.pre() != c.pre() || p.post() != c.post() || p.synapses() != c.synapses() {
             return Err(mismatch(format!("layer pair {l} has a different shape")));
+        }
+        let same_wiring = match (&*p, c) {
+            (Projection::Dense { .. }, Projection::Dense { .. }) => true,
+            (
+                Projection::Sparse {
+                    row_ptr: a, col: x, ..
+                },
+                Projection::Sparse {
+                    row_ptr: b, col: y, ..
+                },
+            ) => a == b && x == y,
+            _ => false,
+        };
+        if !same_wiring {
+            return Err(mismatch(format!(
+                "layer pair {l} is wired differently from the network the model and seed build"
+            )));
         }
         *p = c.clone();
     }

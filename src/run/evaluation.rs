@@ -1,4 +1,6 @@
-//! `bsp-sim eval`: a trained checkpoint's accuracy on the test set.
+//! `bsp-sim eval`: a trained checkpoint's accuracy on the test set (refused on an empty
+//! one), with what the run directory's status means now (e.g. a run whose writer was
+//! killed: "interrupted at epoch E").
 
 use std::fmt;
 use std::path::Path;
@@ -6,9 +8,9 @@ use std::path::Path;
 use super::assemble::{build_engine, load_data, restore, thread_count};
 use super::{Observer, RunOptions};
 use crate::checkpoint::Checkpoint;
-use crate::config::Model;
 use crate::engine::Tally;
-use crate::error::Result;
+use crate::error::{EmptySet, Result};
+use crate::report::{RunState, Summary};
 
 /// What [`evaluate_checkpoint`] measured; `Display` gives the line `bsp-sim eval` prints.
 #[derive(Debug, Clone)]
@@ -17,6 +19,8 @@ pub struct Evaluation {
     pub tally: Tally,
     /// The checkpoint that was evaluated.
     pub checkpoint: Checkpoint,
+    /// The state of the run directory it came from, when it has a summary.
+    pub run_state: Option<RunState>,
 }
 
 impl fmt::Display for Evaluation {
@@ -31,7 +35,11 @@ impl fmt::Display for Evaluation {
             t.correct,
             t.samples,
             t.mean_loss()
-        )
+        )?;
+        if let Some(state) = &self.run_state {
+            write!(f, "\nrun: {state}")?;
+        }
+        Ok(())
     }
 }
 
@@ -42,7 +50,7 @@ pub fn evaluate_checkpoint(
     obs: &mut dyn Observer,
 ) -> Result<Evaluation> {
     let (ck, file) = Checkpoint::load(path)?;
-    let model = Model::from_file(ck.model.clone(), None)?;
+    let model = ck.model(&file, None)?;
     let threads = thread_count(opts.threads);
     let split = load_data(
         &model,
@@ -53,12 +61,22 @@ pub fn evaluate_checkpoint(
         opts.test_limit.or(ck.test_limit),
         obs.download_progress().as_ref(),
     )?;
+    if split.test.is_empty() {
+        return Err(EmptySet {
+            set: "test",
+            cause: super::limit_cause("test", opts.test_limit.or(ck.test_limit), model.test_limit),
+        }
+        .into());
+    }
     let mut engine = build_engine(&model, ck.seed, threads)?;
     restore(engine.as_mut(), &ck, &file)?;
     let indices: Vec<usize> = (0..split.test.len()).collect();
     let tally = engine.evaluate(&split.test, &indices)?;
+    let run_dir = file.parent().unwrap_or(Path::new("."));
+    let run_state = Summary::read(run_dir).ok().map(|s| s.state(run_dir));
     Ok(Evaluation {
         tally,
         checkpoint: ck,
+        run_state,
     })
 }

@@ -7,7 +7,7 @@ use super::RunOptions;
 use crate::config::{EngineKind, Model};
 use crate::engine::Engine;
 use crate::error::Result;
-use crate::trace::Selection;
+use crate::trace::{Selection, TraceSection};
 
 /// The run's trace selection: the model's `trace:` section with `--trace` keys over it,
 /// resolved against the network; `None` when nothing is to be recorded.
@@ -28,6 +28,14 @@ pub fn trace_selection(
         Some(_) => "--trace".to_string(),
         None => format!("{}: trace", model.display_path()),
     };
+    let mut given = vec![];
+    if let Some(m) = &model.trace {
+        given.push((m, format!("{}: trace", model.display_path())));
+    }
+    if let Some(o) = &opts.trace {
+        given.push((o, "--trace".to_string()));
+    }
+    refuse_ignored_keys(model, &given)?;
     let selection =
         section
             .resolve(&model.network.layers)
@@ -38,8 +46,51 @@ pub fn trace_selection(
             })?;
     Ok(Some((
         recorded_selection(selection, model),
-        section.to_spec(),
+        recorded_spec(model, section),
     )))
+}
+
+/// Refuses, for the asynchronous engine, a `theta` or `theta_backward` key the user gave
+/// (in one of `given`, named by its origin): that engine records the events it really
+/// sends, with its own `async.theta` and `async.theta_backward`, so the key would be
+/// ignored.
+pub fn refuse_ignored_keys(
+    model: &Model,
+    given: &[(&TraceSection, String)],
+) -> Result<(), crate::error::TraceError> {
+    if model.engine != EngineKind::Async {
+        return Ok(());
+    }
+    let a = &model.asynchronous;
+    for (s, origin) in given {
+        let key = match (s.theta, s.theta_backward) {
+            (Some(_), _) => "theta",
+            (None, Some(_)) => "theta_backward",
+            (None, None) => continue,
+        };
+        return Err(crate::error::TraceError {
+            origin: origin.clone(),
+            key: key.into(),
+            detail: format!(
+                "does not apply to engine: async, which records the events it sends with its own thresholds \
+                 (async.theta {}, async.theta_backward {}); set those in the model file and drop the key",
+                a.theta,
+                a.theta_backward
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The spec string the manifest records: the section's, with the thresholds the engine
+/// really uses (the asynchronous engine's own).
+pub fn recorded_spec(model: &Model, mut section: TraceSection) -> String {
+    if model.engine == EngineKind::Async {
+        let a = &model.asynchronous;
+        section.theta = Some(a.theta);
+        section.theta_backward = Some(a.theta_backward);
+    }
+    section.to_spec()
 }
 
 /// The selection as recorded for `model`: the asynchronous engine records the events it

@@ -9,6 +9,7 @@ use crate::checkpoint::Checkpoint;
 use crate::engine::Tally;
 use crate::error::{Result, TraceError};
 use crate::run::{build_engine, load_data, new_run_dir, recorded_selection, restore, trace_info};
+
 use crate::trace::manifest::{trace_dir, Manifest, TraceStatus};
 use crate::trace::{Recorder, TraceSection};
 use crate::Model;
@@ -50,8 +51,8 @@ pub fn record_sample(model: &Model, opts: &SampleOptions) -> Result<SampleOutcom
         None => None,
     };
     let (model, seed, epoch) = match &loaded {
-        Some((ck, _)) => (
-            Model::from_file(ck.model.clone(), model.path.as_deref())?,
+        Some((ck, file)) => (
+            ck.model(file, model.path.as_deref())?,
             ck.seed,
             ck.epochs_done + 1,
         ),
@@ -87,6 +88,12 @@ pub fn record_sample(model: &Model, opts: &SampleOptions) -> Result<SampleOutcom
         Some(s) => TraceSection::everything().merged(s),
         None => TraceSection::everything(),
     };
+    let given: Vec<_> = opts
+        .spec
+        .iter()
+        .map(|s| (s, "--trace".to_string()))
+        .collect();
+    crate::run::refuse_ignored_keys(&model, &given)?;
     let selection = section
         .resolve(&model.network.layers)
         .map_err(|e| TraceError {
@@ -96,9 +103,15 @@ pub fn record_sample(model: &Model, opts: &SampleOptions) -> Result<SampleOutcom
         })?;
     let selection = recorded_selection(selection, &model);
     let run_dir = new_run_dir(&opts.out, &format!("{}-trace", model.name), seed)?;
-    crate::fsutil::create_dir(&run_dir)?;
+    let _lock = crate::fsutil::RunLock::acquire(&run_dir)?;
     crate::fsutil::write_atomic(&run_dir.join("model.yaml"), model.yaml().as_bytes())?;
-    let info = trace_info(&model, engine.as_ref(), &run_dir, seed, section.to_spec());
+    let info = trace_info(
+        &model,
+        engine.as_ref(),
+        &run_dir,
+        seed,
+        crate::run::recorded_spec(&model, section),
+    );
     let dir = trace_dir(&run_dir);
     let mut recorder = Recorder::create(&dir, selection, info)?;
     recorder.set_epoch(epoch)?;

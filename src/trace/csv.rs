@@ -11,7 +11,7 @@
 //! in the backward window) and its output deviation, every k steps.
 
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -132,6 +132,12 @@ impl CsvStream {
     pub fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
     }
+
+    /// The file's length and rows (header excluded), as of the last [`CsvStream::flush`]:
+    /// every row counted is then whole in the file.
+    pub fn extent(&self) -> std::io::Result<(u64, u64)> {
+        Ok((self.inner.get_ref().get_ref().metadata()?.len(), self.rows))
+    }
 }
 
 pub const EVENT_HEADER: [&str; 7] = [
@@ -148,24 +154,52 @@ fn into_io(e: ::csv::Error) -> std::io::Error {
     }
 }
 
-/// Streams the rows of a trace CSV file (`events.csv` or `states.csv`) without loading it
-/// whole; the error names the file and the line.
+/// Streams the complete rows of a trace CSV file (`events.csv` or `states.csv`) without
+/// loading it whole; the error names the file and the line. Only whole lines count: the
+/// file is read up to its last newline, and no further than `limit` bytes (the manifest's
+/// record of what was complete at the last flush), so a row cut by a killed writer or a
+/// full disk is never read as a (wrong) value.
 pub fn rows<R: for<'de> Deserialize<'de>>(
     path: &Path,
+    limit: Option<u64>,
 ) -> Result<impl Iterator<Item = Result<R, String>>, String> {
     let shown = path.display().to_string();
-    let rd = ::csv::Reader::from_path(path).map_err(|e| format!("{shown}: {e}"))?;
+    let whole = complete_len(path, limit).map_err(|e| format!("{shown}: {e}"))?;
+    let file = File::open(path).map_err(|e| format!("{shown}: {e}"))?;
+    let rd = ::csv::Reader::from_reader(BufReader::new(file.take(whole)));
     Ok(rd
         .into_deserialize()
         .map(move |r: Result<R, ::csv::Error>| r.map_err(|e| format!("{shown}: {e}"))))
 }
 
-/// Reads all of `events.csv`.
-pub fn read_events(path: &Path) -> Result<Vec<EventRow>, String> {
-    rows(path)?.collect()
+/// The length of the file's whole lines: up to and including its last newline, within the
+/// first `limit` bytes when given.
+pub fn complete_len(path: &Path, limit: Option<u64>) -> std::io::Result<u64> {
+    let mut file = File::open(path)?;
+    let len = file.metadata()?.len();
+    let end = limit.map_or(len, |l| l.min(len));
+    // Look back for the last newline, a block at a time.
+    let mut pos = end;
+    let mut block = vec![0u8; 1 << 16];
+    while pos > 0 {
+        let start = pos.saturating_sub(block.len() as u64);
+        let n = (pos - start) as usize;
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut block[..n])?;
+        if let Some(i) = block[..n].iter().rposition(|&b| b == b'\n') {
+            return Ok(start + i as u64 + 1);
+        }
+        pos = start;
+    }
+    Ok(0)
 }
 
-/// Reads all of `states.csv`.
+/// Reads the whole rows of `events.csv` (see [`rows`]).
+pub fn read_events(path: &Path) -> Result<Vec<EventRow>, String> {
+    rows(path, None)?.collect()
+}
+
+/// Reads the whole rows of `states.csv` (see [`rows`]).
 pub fn read_states(path: &Path) -> Result<Vec<StateRow>, String> {
-    rows(path)?.collect()
+    rows(path, None)?.collect()
 }

@@ -1,13 +1,17 @@
 //! `manifest.json`: what a trace directory holds — run, model, seed, selection, time
 //! convention, files, counts and status. Written atomically: `running` when the recording
-//! starts (and refreshed every epoch), then `complete`, `interrupted` (Ctrl-C) or `failed`.
+//! starts, refreshed after every flush (the current epoch, and the length and rows of each
+//! file that were complete at that flush), then `complete`, `interrupted` (Ctrl-C, SIGTERM)
+//! or `failed`. It names its writer (pid, host): a reader that finds `running` but the run
+//! directory's lock free knows the writer is gone, and reads only the complete part
+//! ([`Manifest::state`], [`Manifest::complete`]).
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::OutputError;
-use crate::fsutil::write_atomic;
+use crate::fsutil::{lock, write_status, write_status_quick, WriterInfo};
 
 /// Name of the manifest inside a trace directory.
 pub const FILE_NAME: &str = "manifest.json";
@@ -71,6 +75,69 @@ pub struct Counts {
     pub states: u64,
 }
 
+/// How much of a file was complete at the writer's last flush: its length in bytes and
+/// its rows (for `waves.vcd`: value changes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extent {
+    pub bytes: u64,
+    pub rows: u64,
+}
+
+/// The complete part of each file, as of the last flush.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Complete {
+    pub events: Option<Extent>,
+    pub states: Option<Extent>,
+    pub vcd: Option<Extent>,
+}
+
+/// What a trace directory's status means to a reader now.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TraceState {
+    /// The manifest's final status.
+    Ended(TraceStatus),
+    /// A live process holds the run directory's lock.
+    Running { holder: String },
+    /// `running`, but nobody holds the lock: the writer was killed in `epoch`; `complete`
+    /// says which rows are whole.
+    Vanished {
+        epoch: usize,
+        writer: Option<WriterInfo>,
+        complete: Complete,
+    },
+    /// Written on another host, whose lock cannot be checked from here.
+    Unknown { writer: WriterInfo },
+}
+
+impl std::fmt::Display for TraceState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TraceState::Ended(s) => write!(f, "{}", format!("{s:?}").to_lowercase()),
+            TraceState::Running { holder } => write!(f, "running ({holder})"),
+            TraceState::Vanished {
+                epoch,
+                writer,
+                complete,
+            } => {
+                write!(f, "interrupted at epoch {epoch}")?;
+                if let Some(w) = writer {
+                    write!(f, " (its writer, {w}, is gone)")?;
+                }
+                for (name, e) in [("events", complete.events), ("states", complete.states)] {
+                    if let Some(e) = e {
+                        write!(f, "; {name} rows 0..{} complete", e.rows)?;
+                    }
+                }
+                Ok(())
+            }
+            TraceState::Unknown { writer } => write!(
+                f,
+                "running or stopped on another host ({writer}); check there"
+            ),
+        }
+    }
+}
+
 /// The selection as recorded: the canonical spec and the neurons it resolved to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SelectionInfo {
@@ -114,13 +181,47 @@ pub struct Manifest {
     pub counts: Counts,
     pub started: String,
     pub finished: Option<String>,
+    /// The training epoch being recorded (1-based; 0 before the first).
+    #[serde(default)]
+    pub epoch: usize,
+    /// The complete part of each file at the last flush.
+    #[serde(default)]
+    pub complete: Complete,
+    /// The process that writes (or wrote) the trace.
+    #[serde(default)]
+    pub writer: Option<WriterInfo>,
 }
 
 impl Manifest {
-    /// Writes the manifest into `dir` atomically.
+    /// Writes the manifest into `dir` as a status file: atomically and fsynced, rewritable
+    /// in place on a full disk ([`crate::fsutil::write_status`]).
     pub fn write(&self, dir: &Path) -> Result<(), OutputError> {
         let json = serde_json::to_string_pretty(self).expect("manifest serialises");
-        write_atomic(&dir.join(FILE_NAME), json.as_bytes())
+        write_status(&dir.join(FILE_NAME), json.as_bytes())
+    }
+
+    /// As [`Manifest::write`] without the fsyncs: the refresh after every flush.
+    pub fn refresh(&self, dir: &Path) -> Result<(), OutputError> {
+        let json = serde_json::to_string_pretty(self).expect("manifest serialises");
+        write_status_quick(&dir.join(FILE_NAME), json.as_bytes())
+    }
+
+    /// What the status of the trace in `dir` means now: the run directory (`dir`'s parent)
+    /// is locked while its writer lives.
+    pub fn state(&self, dir: &Path) -> TraceState {
+        if self.status != TraceStatus::Running {
+            return TraceState::Ended(self.status);
+        }
+        let run_dir = dir.parent().unwrap_or(dir);
+        match (lock::holder(run_dir), &self.writer) {
+            (Some(holder), _) => TraceState::Running { holder },
+            (None, Some(w)) if !w.is_this_host() => TraceState::Unknown { writer: w.clone() },
+            (None, writer) => TraceState::Vanished {
+                epoch: self.epoch,
+                writer: writer.clone(),
+                complete: self.complete.clone(),
+            },
+        }
     }
 
     /// Reads `manifest.json` from a trace directory.

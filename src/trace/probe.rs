@@ -79,7 +79,7 @@ impl Probe {
         if neurons.is_empty() || !sel.wants_wave(wave) {
             return;
         }
-        let state_due = sel.states && (step + 1) % sel.every == 0;
+        let state_due = sel.states && (step + 1).is_multiple_of(sel.every);
         let theta = sel.theta(wave);
         let base = self.offsets[layer];
         for (k, &(r, sample)) in self.rows.iter().enumerate() {

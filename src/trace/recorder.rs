@@ -9,11 +9,13 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use super::csv::{CsvStream, EventRow, StateRow, EVENT_HEADER, STATE_HEADER};
-use super::manifest::{Counts, Files, Manifest, SelectionInfo, TimeInfo, TraceStatus, FORMAT};
+use super::manifest::{
+    Complete, Counts, Extent, Files, Manifest, SelectionInfo, TimeInfo, TraceStatus, FORMAT,
+};
 use super::vcd::{VcdStream, TICK};
 use super::{Selection, StateSample, TraceSink, WaveEvent};
 use crate::error::OutputError;
-use crate::fsutil::create_dir;
+use crate::fsutil::{create_dir, WriterInfo};
 
 pub const EVENTS_FILE: &str = "events.csv";
 pub const STATES_FILE: &str = "states.csv";
@@ -133,6 +135,9 @@ impl Recorder {
             counts: Counts::default(),
             started: now(),
             finished: None,
+            epoch: 0,
+            complete: Complete::default(),
+            writer: Some(WriterInfo::current()),
         };
         manifest.write(dir)?;
         Ok(Recorder {
@@ -155,17 +160,20 @@ impl Recorder {
         &self.dir
     }
 
-    /// Records from now on belong to training epoch `epoch` (1-based). Refreshes the
-    /// manifest's counts.
+    /// Records from now on belong to training epoch `epoch` (1-based). Writes the manifest
+    /// (fsynced) with its counts.
     pub fn set_epoch(&mut self, epoch: usize) -> Result<(), OutputError> {
         self.flush()?;
         self.epoch = epoch;
+        self.manifest.epoch = epoch;
         self.starts.clear();
         self.manifest.write(&self.dir)
     }
 
-    /// Writes everything buffered to the files; returns the first I/O error since the last
-    /// flush, naming the file.
+    /// Writes everything buffered to the files and, when anything was, refreshes the
+    /// manifest with the length and rows of each file, all whole at this point; returns the
+    /// first I/O error since the last flush, naming the file (the manifest then keeps the
+    /// extents of the last good flush).
     pub fn flush(&mut self) -> Result<(), OutputError> {
         if self.dirty {
             self.dirty = false;
@@ -180,12 +188,46 @@ impl Recorder {
                     self.keep(name, e);
                 }
             }
+            self.update_counts();
+            if self.error.is_none() {
+                match self.extents() {
+                    Ok(complete) => {
+                        self.manifest.complete = complete;
+                        if let Err(e) = self.manifest.refresh(&self.dir) {
+                            self.error = Some(e);
+                        }
+                    }
+                    Err((name, e)) => self.keep(name, e),
+                }
+            }
         }
         self.update_counts();
         match self.error.take() {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+
+    /// Each file's length and rows now (right after a flush: all whole).
+    fn extents(&mut self) -> Result<Complete, (&'static str, std::io::Error)> {
+        let extent = |r: std::io::Result<(u64, u64)>, name| {
+            r.map(|(bytes, rows)| Extent { bytes, rows })
+                .map_err(|e| (name, e))
+        };
+        Ok(Complete {
+            events: match &self.events {
+                Some(w) => Some(extent(w.extent(), EVENTS_FILE)?),
+                None => None,
+            },
+            states: match &self.states {
+                Some(w) => Some(extent(w.extent(), STATES_FILE)?),
+                None => None,
+            },
+            vcd: match &mut self.vcd {
+                Some(w) => Some(extent(w.extent(), VCD_FILE)?),
+                None => None,
+            },
+        })
     }
 
     /// Ends the recording: flushes and writes the manifest with `status` (and the error

@@ -138,6 +138,11 @@ impl VcdStream {
         self.w.flush()?;
         self.w.writer().flush()
     }
+
+    /// The file's length and the value changes in it, as of the last [`VcdStream::flush`].
+    pub fn extent(&mut self) -> std::io::Result<(u64, u64)> {
+        Ok((self.w.writer().get_ref().metadata()?.len(), self.changes))
+    }
 }
 
 /// The 32 bits of `v`, most significant first.

@@ -70,7 +70,7 @@ pub(super) fn record(
             Wave::Forward => sh.timing.forward,
             Wave::Backward => sh.timing.backward,
         };
-    if sel.states && (step - opened) % sel.every.max(1) as u64 == 0 {
+    if sel.states && (step - opened).is_multiple_of(sel.every.max(1) as u64) {
         out.push(Record {
             key: (step, gid, wave as u8, 1),
             item: RecordItem::State(StateSample {
