@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ModelFile;
 use crate::error::CheckpointError;
+use crate::learning::optimiser::OptimiserState;
 use crate::neuron::NeuronState;
 use crate::report::EpochRecord;
 use crate::topology::Projection;
@@ -31,6 +32,10 @@ pub struct Checkpoint {
     pub projections: Vec<Projection>,
     pub neurons: Vec<NeuronState>,
     pub metrics: Vec<EpochRecord>,
+    /// Each synapse's optimiser state (`learning.optimiser` other than `sgd`), so that
+    /// `--resume` continues exactly; absent for `sgd`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimiser: Option<OptimiserState>,
 }
 
 impl Checkpoint {
@@ -56,6 +61,7 @@ impl Checkpoint {
             projections,
             neurons,
             metrics,
+            optimiser: None,
         }
     }
 

@@ -3,7 +3,7 @@
 
 use super::{
     BackwardInput, Coupling, ErrorKind, FixedPointSignal, LearningMethod, LearningRule, ModelFile,
-    Readout,
+    Optimiser, Readout,
 };
 use crate::neuron::Integrator;
 
@@ -42,6 +42,8 @@ pub struct Settings {
     pub fixed_point_signal: FixedPointSignal,
     /// Where method 2's update direction comes from.
     pub rule: LearningRule,
+    /// Method 2's per-synapse optimiser (`sgd`: the plain update).
+    pub optimiser: Optimiser,
 }
 
 impl Settings {
@@ -72,6 +74,7 @@ impl Settings {
             kt: f.learning.kt,
             fixed_point_signal: f.learning.fixed_point_signal,
             rule: f.learning.rule,
+            optimiser: f.learning.optimiser,
         }
     }
 
