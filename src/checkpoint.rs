@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Model, ModelFile};
 use crate::error::{CheckpointError, ConfigError};
+use crate::learning::optimiser::OptimiserState;
 use crate::neuron::NeuronState;
 use crate::report::EpochRecord;
 use crate::topology::Projection;
@@ -42,6 +43,10 @@ pub struct Checkpoint {
     /// it).
     #[serde(default)]
     pub threads: Option<usize>,
+    /// Each synapse's optimiser state (`learning.optimiser` other than `sgd`), so that
+    /// `--resume` continues exactly; absent for `sgd`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimiser: Option<OptimiserState>,
 }
 
 /// How a run was trained, as a checkpoint keeps it for `--resume`.
@@ -76,6 +81,7 @@ impl Checkpoint {
             metrics,
             epochs_planned: Some(plan.epochs_planned),
             threads: Some(plan.threads),
+            optimiser: None,
         }
     }
 

@@ -372,6 +372,61 @@ pub struct LearningSection {
     /// forward trajectory).
     #[serde(default)]
     pub rule: LearningRule,
+    /// Method 2 only: how each synapse turns its batch-mean G2 into a change, keeping only
+    /// state of its own (`learning::optimiser`). `sgd` (the default) is the plain update.
+    #[serde(default, skip_serializing_if = "Optimiser::is_sgd")]
+    pub optimiser: Optimiser,
+}
+
+/// The per-synapse optimiser of method 2 (`learning::optimiser`): local, each synapse reads
+/// its own batch-mean G2 and its own moments only.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Optimiser {
+    /// C += lr · g (g: the synapse's batch-mean G2).
+    #[default]
+    Sgd,
+    /// Heavy ball: m ← beta · m + g; C += lr · m.
+    Momentum {
+        #[serde(default = "default_beta1")]
+        beta: f32,
+    },
+    /// Per-synapse Adam: bias-corrected first and second moments of the synapse's own g.
+    Adam {
+        #[serde(default = "default_beta1")]
+        beta1: f32,
+        #[serde(default = "default_beta2")]
+        beta2: f32,
+        #[serde(default = "default_eps")]
+        eps: f32,
+    },
+}
+
+fn default_beta1() -> f32 {
+    0.9
+}
+
+fn default_beta2() -> f32 {
+    0.999
+}
+
+fn default_eps() -> f32 {
+    1e-8
+}
+
+impl Optimiser {
+    /// The name in the model file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Optimiser::Sgd => "sgd",
+            Optimiser::Momentum { .. } => "momentum",
+            Optimiser::Adam { .. } => "adam",
+        }
+    }
+
+    pub fn is_sgd(&self) -> bool {
+        *self == Optimiser::Sgd
+    }
 }
 
 /// Where a synapse's update direction comes from (method 2; see `gradient`).

@@ -10,6 +10,7 @@
 
 use crate::data::Dataset;
 use crate::error::SimError;
+use crate::learning::optimiser::OptimiserState;
 use crate::neuron::LayerNeurons;
 use crate::topology::Projection;
 use crate::trace::TraceSink;
@@ -118,4 +119,13 @@ pub trait Engine: Send {
     }
     /// Work done so far.
     fn counters(&self) -> Counters;
+    /// The per-synapse optimiser state (`learning.optimiser`) a checkpoint must keep for an
+    /// exact resume; `None` when there is none (`sgd`).
+    fn optimiser_state(&self) -> Option<&OptimiserState> {
+        None
+    }
+    /// Restores a checkpoint's optimiser state; refused when it does not fit.
+    fn set_optimiser_state(&mut self, _state: OptimiserState) -> Result<(), String> {
+        Err("this engine keeps no per-synapse optimiser state".into())
+    }
 }

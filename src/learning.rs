@@ -23,6 +23,7 @@ pub mod connections;
 pub mod fixed_points;
 pub mod limiter;
 pub mod linearised;
+pub mod optimiser;
 
 pub mod output_error;
 

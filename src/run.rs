@@ -425,7 +425,7 @@ fn train_epochs(
         if probe.is_some() {
             fsutil::write_atomic(&probe_path, probe_csv.as_bytes())?;
         }
-        let ck = Checkpoint::new(
+        let mut ck = Checkpoint::new(
             model.file().clone(),
             Plan {
                 epochs_done: epoch + 1,
@@ -435,6 +435,7 @@ fn train_epochs(
             engine.neurons().iter().map(LayerNeurons::state).collect(),
             metrics.clone(),
         );
+        ck.optimiser = engine.optimiser_state().cloned();
         fsutil::write_atomic(
             &run_dir.join(checkpoint::FILE_NAME),
             ck.to_json().as_bytes(),

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use super::overrides::Override;
 use super::{
     ActorGranularity, AsyncSettings, BackwardInput, Connectivity, Delay, EngineKind, InitSection,
-    LearningMethod, LearningRule, LocalStep, ModelFile, Schedule, Settings,
+    LearningMethod, LearningRule, LocalStep, ModelFile, Optimiser, Schedule, Settings,
 };
 use crate::data::DatasetName;
 use crate::error::ConfigError;
@@ -298,6 +298,7 @@ impl Model {
                 }
             }
         }
+        check_optimiser(&file).map_err(|(field, detail)| invalid(field, detail))?;
         if l.batch_size == 0 {
             return Err(invalid("learning.batch_size", "must be at least 1".into()));
         }
@@ -423,6 +424,48 @@ impl Model {
     pub fn display_path(&self) -> String {
         display_path(self.path.as_deref())
     }
+}
+
+/// `learning.optimiser`: its parameters, and where it runs (method 2 on the synchronous
+/// engine).
+fn check_optimiser(file: &ModelFile) -> Result<(), (&'static str, String)> {
+    let opt = file.learning.optimiser;
+    let unit = |x: f32| x.is_finite() && (0.0..1.0).contains(&x);
+    match opt {
+        Optimiser::Sgd => return Ok(()),
+        Optimiser::Momentum { beta } if !unit(beta) => {
+            return Err((
+                "learning.optimiser.beta",
+                format!("must be in [0, 1), got {beta}"),
+            ))
+        }
+        Optimiser::Adam { beta1, beta2, eps } => {
+            if !unit(beta1) || !unit(beta2) {
+                return Err((
+                    "learning.optimiser",
+                    format!("adam's beta1 and beta2 must be in [0, 1), got {beta1} and {beta2}"),
+                ));
+            }
+            if !(eps.is_finite() && eps > 0.0) {
+                return Err(("learning.optimiser.eps", format!("must be > 0, got {eps}")));
+            }
+        }
+        Optimiser::Momentum { .. } => {}
+    }
+    let name = opt.name();
+    if file.learning.method != LearningMethod::Connections {
+        return Err((
+            "learning.optimiser",
+            format!("`{name}` moves synaptic coefficients (method 2); use learning.method: connections, or optimiser: {{kind: sgd}} with fixed_points"),
+        ));
+    }
+    if file.engine == EngineKind::Async {
+        return Err((
+            "learning.optimiser",
+            format!("`{name}` runs on the synchronous engine only (the asynchronous workers apply the plain update): use engine: sync, or learning.optimiser: {{kind: sgd}}"),
+        ));
+    }
+    Ok(())
 }
 
 /// The `async` section: checked whatever the engine (a file stays valid when `engine`

@@ -3,7 +3,7 @@
 
 use super::{
     ActorGranularity, AsyncSection, BackwardInput, Coupling, Delay, ErrorKind, FixedPointSignal,
-    LearningMethod, LearningRule, LocalStep, ModelFile, Readout,
+    LearningMethod, LearningRule, LocalStep, ModelFile, Optimiser, Readout,
 };
 use crate::neuron::layer::Stepping;
 use crate::neuron::Integrator;
@@ -43,6 +43,8 @@ pub struct Settings {
     pub fixed_point_signal: FixedPointSignal,
     /// Where method 2's update direction comes from.
     pub rule: LearningRule,
+    /// Method 2's per-synapse optimiser (`sgd`: the plain update).
+    pub optimiser: Optimiser,
 }
 
 impl Settings {
@@ -73,6 +75,7 @@ impl Settings {
             kt: f.learning.kt,
             fixed_point_signal: f.learning.fixed_point_signal,
             rule: f.learning.rule,
+            optimiser: f.learning.optimiser,
         }
     }
 

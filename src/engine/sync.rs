@@ -17,6 +17,7 @@ use crate::config::{BackwardInput, Coupling, LearningMethod, LearningRule, Setti
 use crate::data::Dataset;
 use crate::error::SimError;
 use crate::learning::adjoint::{self, Tape};
+use crate::learning::optimiser::OptimiserState;
 use crate::learning::{argmax, injection, readout};
 use crate::learning::{connections, fixed_points};
 use crate::neuron::layer::{self, LayerState, Ports};
@@ -83,6 +84,8 @@ pub struct SyncEngine {
     counters: Counters,
     /// Per-thread tapes of the `adjoint` and `linearised` rules.
     tapes: Vec<Tape<f32>>,
+    /// Each synapse's optimiser state (`learning.optimiser`; empty for `sgd`).
+    optimiser: OptimiserState,
 }
 
 /// One block of a minibatch: the samples a thread integrates.
@@ -101,6 +104,7 @@ impl SyncEngine {
     ) -> Self {
         let sizes = neurons.iter().map(|l| l.n).collect();
         let threads = threads.max(1);
+        let optimiser = OptimiserState::new(settings.optimiser, &projections);
         SyncEngine {
             settings,
             projections,
@@ -110,6 +114,7 @@ impl SyncEngine {
             workspaces: (0..threads).map(|_| Workspace::default()).collect(),
             counters: Counters::default(),
             tapes: Vec::new(),
+            optimiser,
         }
     }
 
@@ -386,6 +391,23 @@ impl SyncEngine {
         let kt = self.settings.kt;
         let scale = connections::scale(lr, batch, self.settings.error_scale);
         match self.settings.method {
+            LearningMethod::Connections if !self.settings.optimiser.is_sgd() => {
+                let n = self.projections.len();
+                let pre: Vec<_> = (0..n).map(|l| self.gather(l, batch, false)).collect();
+                let post: Vec<_> = (0..n).map(|l| self.gather(l + 1, batch, true)).collect();
+                let unit = connections::scale(1.0, batch, self.settings.error_scale);
+                self.optimiser.apply(
+                    self.settings.optimiser,
+                    &mut self.projections,
+                    batch,
+                    &pre.iter().map(Vec::as_slice).collect::<Vec<_>>(),
+                    &post.iter().map(Vec::as_slice).collect::<Vec<_>>(),
+                    unit,
+                    kt,
+                    lr,
+                    self.threads,
+                );
+            }
             LearningMethod::Connections => {
                 for l in 0..self.projections.len() {
                     let pre = self.gather(l, batch, false);
@@ -463,9 +485,23 @@ impl SyncEngine {
         let net = adjoint::Net::<f32>::new(&self.settings, &self.projections, &self.neurons);
         let b = adjoint::run_batch(&net, data, indices, mode, self.threads, &mut self.tapes)?;
         let injected = injection(self.settings.rule, self.settings.error_scale);
-        let scale = connections::scale(lr, indices.len(), injected);
-        for (l, p) in self.projections.iter_mut().enumerate() {
-            connections::update(p, b.rows, &b.pre[l], &b.post[l], scale, kt, self.threads);
+        if self.settings.optimiser.is_sgd() {
+            let scale = connections::scale(lr, indices.len(), injected);
+            for (l, p) in self.projections.iter_mut().enumerate() {
+                connections::update(p, b.rows, &b.pre[l], &b.post[l], scale, kt, self.threads);
+            }
+        } else {
+            self.optimiser.apply(
+                self.settings.optimiser,
+                &mut self.projections,
+                b.rows,
+                &b.pre.iter().map(Vec::as_slice).collect::<Vec<_>>(),
+                &b.post.iter().map(Vec::as_slice).collect::<Vec<_>>(),
+                connections::scale(1.0, indices.len(), injected),
+                kt,
+                lr,
+                self.threads,
+            );
         }
         let mut t = Tally::default();
         for (k, (&loss, &pred)) in b.losses.iter().zip(&b.predictions).enumerate() {
@@ -584,6 +620,21 @@ impl Engine for SyncEngine {
 
     fn counters(&self) -> Counters {
         self.counters
+    }
+
+    fn optimiser_state(&self) -> Option<&OptimiserState> {
+        (!self.settings.optimiser.is_sgd()).then_some(&self.optimiser)
+    }
+
+    fn set_optimiser_state(&mut self, state: OptimiserState) -> Result<(), String> {
+        if !state.fits(self.settings.optimiser, &self.projections) {
+            return Err(format!(
+                "its optimiser state does not fit learning.optimiser `{}` on these layer pairs",
+                self.settings.optimiser.name()
+            ));
+        }
+        self.optimiser = state;
+        Ok(())
     }
 
     fn projections(&self) -> &[Projection] {

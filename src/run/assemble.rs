@@ -185,5 +185,13 @@ pub fn restore(
         n.restore(s)
             .map_err(|e| mismatch(format!("layer {l}: {e}")))?;
     }
+    // The optimiser's moments matter only to further training (`--resume`, whose model is
+    // the checkpoint's own); a model without an optimiser (eval, gradcheck of an sgd file)
+    // ignores them.
+    if let (Some(state), Some(_)) = (&ck.optimiser, engine.optimiser_state()) {
+        engine
+            .set_optimiser_state(state.clone())
+            .map_err(mismatch)?;
+    }
     Ok(())
 }
