@@ -68,7 +68,7 @@ def test_traces_load_as_dataframes_and_spike_trains(traced_run):
 
 
 def test_spike_trains_are_one_neo_train_per_recorded_neuron(traced_run):
-    pytest.importorskip("neo")
+    import neo  # noqa: F401  (a test dependency: pip install neo)
     ev = traced_run.events()
     e, s = (int(x) for x in ev.iloc[0][["epoch", "sample"]])
     recorded = sorted(set(traced_run.states().query("layer == 1").neuron))
