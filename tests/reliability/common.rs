@@ -92,3 +92,15 @@ pub fn signal(child: &Child, name: &str) {
 pub fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
+
+/// The one run directory a command created under `out`.
+pub fn only_run_dir(out: &Path) -> PathBuf {
+    let mut dirs = std::fs::read_dir(out).unwrap().map(|e| e.unwrap().path());
+    let dir = dirs.next().expect("no run directory was created");
+    assert!(
+        dirs.next().is_none(),
+        "more than one run directory in {}",
+        out.display()
+    );
+    dir
+}

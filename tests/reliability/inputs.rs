@@ -52,12 +52,7 @@ fn empty_test_sets_are_not_reported_as_results() {
     );
     assert!(!out.exists(), "nothing written for a refused run");
     bsp().args(["run", m, "-q", "--out", o]).assert().success();
-    let run_dir = std::fs::read_dir(&out)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let run_dir = only_run_dir(&out);
     let d = run_dir.to_str().unwrap();
     fails(&["eval", d, "--test-limit", "0"], 2, &["no test samples"]);
 }
@@ -72,12 +67,7 @@ fn sparse_run(dir: &std::path::Path) -> (std::path::PathBuf, serde_json::Value) 
         .arg(&out)
         .assert()
         .success();
-    let run_dir = std::fs::read_dir(&out)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let run_dir = only_run_dir(&out);
     let (ck, _) = Checkpoint::load(&run_dir).unwrap();
     assert!(matches!(ck.projections[0], Projection::Sparse { .. }));
     let json = serde_json::from_str(&read(&run_dir.join("checkpoint.json"))).unwrap();
@@ -229,12 +219,7 @@ fn an_async_trace_records_only_the_thresholds_it_uses() {
         .assert()
         .success()
         .stderr(contains("panicked").not());
-    let run_dir = std::fs::read_dir(&out)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let run_dir = only_run_dir(&out);
     let manifest = bsp_sim::trace::manifest::Manifest::read(&run_dir.join("trace")).unwrap();
     let model = bsp_sim::Model::from_yaml(&yaml, None).unwrap();
     let a = &model.asynchronous;

@@ -80,12 +80,7 @@ fn bsp_sim_trace_holds_the_lock_of_its_directory() {
         .arg(&out)
         .assert()
         .success();
-    let run_dir = std::fs::read_dir(&out)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let run_dir = only_run_dir(&out);
     let lock = read(&run_dir.join("writer.lock"));
     assert!(lock.starts_with("pid "), "{lock}");
     assert_eq!(holder(&run_dir), None, "released when the process ended");
