@@ -273,10 +273,10 @@ impl Model {
         }
         if l.rule != LearningRule::Bsp {
             let rule = l.rule.name();
-            if l.method != LearningMethod::Connections {
+            if l.method == LearningMethod::FixedPoints && file.engine == EngineKind::Async {
                 return Err(invalid(
                     "learning.rule",
-                    format!("`{rule}` differentiates synaptic coefficients only; use learning.method: connections, or rule: bsp with fixed_points"),
+                    format!("`{rule}` with method fixed_points runs on the synchronous engine only (the asynchronous actors run method 1 with the published rule): use engine: sync, or rule: bsp"),
                 ));
             }
             if l.rule == LearningRule::Linearised {
@@ -453,10 +453,12 @@ fn check_optimiser(file: &ModelFile) -> Result<(), (&'static str, String)> {
         Optimiser::Momentum { .. } => {}
     }
     let name = opt.name();
-    if file.learning.method != LearningMethod::Connections {
+    if file.learning.method != LearningMethod::Connections
+        && file.learning.rule == LearningRule::Bsp
+    {
         return Err((
             "learning.optimiser",
-            format!("`{name}` moves synaptic coefficients (method 2); use learning.method: connections, or optimiser: {{kind: sgd}} with fixed_points"),
+            format!("`{name}` moves synaptic coefficients (method 2), or K3 under a gradient rule of method 1; with fixed_points use learning.rule: linearised (or adjoint), or optimiser: {{kind: sgd}}"),
         ));
     }
     if file.engine == EngineKind::Async {
