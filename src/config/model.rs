@@ -426,8 +426,8 @@ impl Model {
     }
 }
 
-/// `learning.optimiser`: its parameters, and where it runs (method 2 on the synchronous
-/// engine).
+/// `learning.optimiser`: its parameters, and where it runs (the synchronous engine; per
+/// synapse for method 2, per neuron on ln K3 for method 1).
 fn check_optimiser(file: &ModelFile) -> Result<(), (&'static str, String)> {
     let opt = file.learning.optimiser;
     let unit = |x: f32| x.is_finite() && (0.0..1.0).contains(&x);
@@ -453,12 +453,10 @@ fn check_optimiser(file: &ModelFile) -> Result<(), (&'static str, String)> {
         Optimiser::Momentum { .. } => {}
     }
     let name = opt.name();
-    if file.learning.method != LearningMethod::Connections
-        && file.learning.rule == LearningRule::Bsp
-    {
+    if file.engine == EngineKind::Async && file.learning.method == LearningMethod::FixedPoints {
         return Err((
             "learning.optimiser",
-            format!("`{name}` moves synaptic coefficients (method 2), or K3 under a gradient rule of method 1; with fixed_points use learning.rule: linearised (or adjoint), or optimiser: {{kind: sgd}}"),
+            format!("`{name}` on method 1 (per neuron, on ln K3) runs on the synchronous engine only: use engine: sync, or learning.optimiser: {{kind: sgd}}"),
         ));
     }
     if file.engine == EngineKind::Async {

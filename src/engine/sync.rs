@@ -17,7 +17,7 @@ use crate::config::{BackwardInput, Coupling, LearningMethod, LearningRule, Setti
 use crate::data::Dataset;
 use crate::error::SimError;
 use crate::learning::adjoint::{self, Tape};
-use crate::learning::optimiser::OptimiserState;
+use crate::learning::optimiser::{self, OptimiserState};
 use crate::learning::{argmax, injection, readout};
 use crate::learning::{connections, fixed_points};
 use crate::neuron::layer::{self, LayerState, Ports};
@@ -423,6 +423,9 @@ impl SyncEngine {
             LearningMethod::FixedPoints => {
                 let window = self.settings.forward_window();
                 let signal = self.settings.fixed_point_signal;
+                let (opt, adaptive) = (self.settings.optimiser, !self.settings.optimiser.is_sgd());
+                let unit = connections::scale(1.0, batch, self.settings.error_scale);
+                self.optimiser.step += u64::from(adaptive);
                 for l in 0..self.sizes.len() {
                     let fwd = self.gather(l, batch, false);
                     let rev = self.gather(l, batch, true);
@@ -434,13 +437,22 @@ impl SyncEngine {
                                 fixed_points::g2(signal, fwd[k], rev[k], window, kt)
                             })
                             .sum();
-                        fixed_points::apply(&mut self.neurons[l], j, g2, scale).map_err(
-                            |detail| SimError::FixedPoint {
-                                layer: l,
-                                neuron: j,
-                                detail,
-                            },
-                        )?;
+                        let applied = if adaptive {
+                            // The neuron's own optimiser on its descent direction of ln K3.
+                            let state = &mut self.optimiser;
+                            let mut moments = state.moments(l, j);
+                            let step =
+                                optimiser::change(opt, lr, state.step, -unit * g2, &mut moments);
+                            state.set_moments(l, j, moments);
+                            fixed_points::apply(&mut self.neurons[l], j, -step, 1.0)
+                        } else {
+                            fixed_points::apply(&mut self.neurons[l], j, g2, scale)
+                        };
+                        applied.map_err(|detail| SimError::FixedPoint {
+                            layer: l,
+                            neuron: j,
+                            detail,
+                        })?;
                     }
                 }
             }
