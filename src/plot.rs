@@ -23,6 +23,7 @@ use crate::error::PlotError;
 use crate::report::{read_metrics, RunState, Summary};
 use crate::trace::manifest::{Manifest, DIR_NAME};
 
+pub mod glyphs;
 pub mod metrics;
 pub mod waves;
 
@@ -275,7 +276,7 @@ pub fn save(fig: &impl Figure, out: &Path, stem: &str) -> Result<Vec<PathBuf>, P
         root.present().map_err(|e| draw_err(&svg)(e.to_string()))?;
     }
     {
-        let root = BitMapBackend::new(&png, SIZE).into_drawing_area();
+        let root = glyphs::MarkedText::new(BitMapBackend::new(&png, SIZE)).into_drawing_area();
         root.fill(&WHITE)
             .map_err(|e| draw_err(&png)(e.to_string()))?;
         fig.draw(&root).map_err(draw_err(&png))?;
@@ -366,6 +367,7 @@ fn ensure_font() -> Result<(), PlotError> {
                 // The registry keeps fonts for the life of the process.
                 let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
                 if plotters::style::register_font(FONT, FontStyle::Normal, bytes).is_ok() {
+                    glyphs::set_font(bytes);
                     return Ok(());
                 }
             }
@@ -406,6 +408,19 @@ pub fn padded(lo: f64, hi: f64) -> std::ops::Range<f64> {
     };
     let pad = ((hi - lo) * 0.05).max(1e-3);
     (lo - pad)..(hi + pad)
+}
+
+/// `area` with `title` drawn across its top, and the area below it. The title is set a
+/// few pixels lower than plotters sets it, so that a mark over a capital (D̂) stays inside
+/// the figure.
+pub fn titled<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+    size: u32,
+) -> Result<DrawingArea<DB, Shift>, String> {
+    area.margin(6, 0, 0, 0)
+        .titled(title, (FONT, size))
+        .map_err(text)
 }
 
 /// Maps a plotters error to text.

@@ -272,7 +272,7 @@ pub fn legend_strip<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     keys: &[Key],
 ) -> Result<DrawingArea<DB, Shift>, String> {
-    let (strip, rest) = area.split_vertically(28);
+    let (strip, rest) = area.split_vertically(30);
     let mut x = 80i32;
     for k in keys {
         let y = 14i32;
@@ -291,7 +291,7 @@ pub fn legend_strip<DB: DrawingBackend>(
         strip
             .draw(&Text::new(
                 k.label.clone(),
-                (x + 28, y - 8),
+                (x + 28, y - 3),
                 (FONT, 14).into_font().color(&BLACK),
             ))
             .map_err(text)?;
@@ -325,7 +325,7 @@ fn time_chart<'a, DB: DrawingBackend>(
     y_labels: Option<&dyn Fn(&f64) -> String>,
     y_ticks: usize,
 ) -> Result<ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>, String> {
-    let root = root.titled(title, (FONT, 18)).map_err(text)?;
+    let root = super::titled(root, title, 18)?;
     let area = legend_strip(&root, keys)?;
     let mut chart = ChartBuilder::on(&area)
         .margin(12)
