@@ -23,6 +23,7 @@ use crate::error::PlotError;
 use crate::report::{read_metrics, RunState, Summary};
 use crate::trace::manifest::{Manifest, DIR_NAME};
 
+pub mod chart;
 pub mod glyphs;
 pub mod metrics;
 pub mod waves;

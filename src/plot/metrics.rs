@@ -4,7 +4,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::waves::{legend_strip, tick, Key};
+use super::chart::{legend_strip, tick, Key};
 use super::{padded, text, Figure, FONT, PALETTE};
 use crate::report::EpochRecord;
 

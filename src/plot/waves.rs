@@ -5,12 +5,11 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{padded, save, text, wave_colour, Figure, PlotOptions, PlotOutcome, FONT, PALETTE};
+use super::chart::{tick, time_chart, Key, YAxis};
+use super::{padded, save, text, wave_colour, Figure, PlotOptions, PlotOutcome, PALETTE};
 use crate::error::PlotError;
 use crate::trace::csv::{rows, EventRow, StateRow};
 use crate::trace::manifest::{Manifest, TraceState};
@@ -259,143 +258,6 @@ pub fn plot_trace(
     Ok(())
 }
 
-/// One entry of a legend strip: its marker (a dot or a line) in a colour, and its text.
-pub struct Key {
-    pub colour: RGBColor,
-    pub line: bool,
-    pub label: String,
-}
-
-/// Draws `keys` in one row across the top of `area` (above the chart, so the legend never
-/// covers data) and returns the area below it.
-pub fn legend_strip<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    keys: &[Key],
-) -> Result<DrawingArea<DB, Shift>, String> {
-    let (strip, rest) = area.split_vertically(30);
-    let mut x = 80i32;
-    for k in keys {
-        let y = 14i32;
-        if k.line {
-            strip
-                .draw(&PathElement::new(
-                    vec![(x, y), (x + 22, y)],
-                    k.colour.stroke_width(2),
-                ))
-                .map_err(text)?;
-        } else {
-            strip
-                .draw(&Circle::new((x + 11, y), 4, k.colour.filled()))
-                .map_err(text)?;
-        }
-        strip
-            .draw(&Text::new(
-                k.label.clone(),
-                (x + 28, y - 3),
-                (FONT, 14).into_font().color(&BLACK),
-            ))
-            .map_err(text)?;
-        x += 44 + 8 * k.label.chars().count() as i32;
-    }
-    Ok(rest)
-}
-
-/// A number on an axis without a useless ".0": 2 not 2.0, 0.25 not 0.25000000000000006.
-pub fn tick(v: &f64) -> String {
-    let s = format!("{:.6}", v);
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" {
-        "0".into()
-    } else {
-        s.to_string()
-    }
-}
-
-/// A chart over one presentation's time axis: title, legend strip, labelled axes, light
-/// grid, and the forward and backward windows shaded and labelled.
-#[allow(clippy::too_many_arguments)]
-fn time_chart<'a, DB: DrawingBackend>(
-    root: &'a DrawingArea<DB, Shift>,
-    title: &str,
-    keys: &[Key],
-    period: f64,
-    window: f64,
-    y: std::ops::Range<f64>,
-    y_desc: &str,
-    y_labels: Option<&dyn Fn(&f64) -> String>,
-    y_ticks: usize,
-) -> Result<ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>, String> {
-    let root = super::titled(root, title, 18)?;
-    let area = legend_strip(&root, keys)?;
-    let mut chart = ChartBuilder::on(&area)
-        .margin(12)
-        .margin_top(4)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0.0..period, y.clone())
-        .map_err(text)?;
-    // The windows first, so that the data is drawn over them.
-    let shade = [
-        (0.0, window, PALETTE[0].mix(0.07), "forward window"),
-        (window, period, PALETTE[1].mix(0.07), "backward window"),
-    ];
-    for (a, b, colour, _) in shade {
-        chart
-            .draw_series(std::iter::once(Rectangle::new(
-                [(a, y.start), (b, y.end)],
-                colour.filled(),
-            )))
-            .map_err(text)?;
-    }
-    let default_labels = tick;
-    let mut mesh = chart.configure_mesh();
-    mesh.x_desc(TIME)
-        .y_desc(y_desc)
-        .light_line_style(RGBColor(238, 238, 238))
-        .label_style((FONT, 13))
-        .axis_desc_style((FONT, 14))
-        .x_label_formatter(&tick)
-        .y_labels(y_ticks);
-    match y_labels {
-        Some(f) => mesh.y_label_formatter(f),
-        None => mesh.y_label_formatter(&default_labels),
-    };
-    mesh.draw().map_err(text)?;
-    window_line(&mut chart, window, y.clone())?;
-    for (a, b, _, label) in shade {
-        let x = (a + b) / 2.0;
-        let top = y.end - (y.end - y.start) * 0.01;
-        chart
-            .draw_series(std::iter::once(Text::new(
-                label,
-                (x, top),
-                (FONT, 13)
-                    .into_font()
-                    .color(&BLACK.mix(0.6))
-                    .pos(Pos::new(HPos::Center, VPos::Top)),
-            )))
-            .map_err(text)?;
-    }
-    Ok(chart)
-}
-
-/// Marks the end of the forward window on a time axis.
-fn window_line<DB: DrawingBackend>(
-    chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
-    window: f64,
-    y: std::ops::Range<f64>,
-) -> Result<(), String> {
-    chart
-        .draw_series(LineSeries::new(
-            vec![(window, y.start), (window, y.end)],
-            BLACK.mix(0.4).stroke_width(1),
-        ))
-        .map_err(text)?;
-    Ok(())
-}
-
-const TIME: &str = "time within presentation (model time units; forward window, then backward)";
-
 /// Events of one layer in one presentation: recorded neuron against time, one colour per
 /// wave. The rows are the recorded neurons (labelled with their ids), not the whole layer.
 struct Raster {
@@ -447,10 +309,12 @@ impl Figure for Raster {
             &keys,
             self.period,
             self.window,
-            y,
-            "neuron",
-            Some(&label),
-            rows.min(25) + 1,
+            YAxis {
+                range: y,
+                desc: "neuron",
+                labels: Some(&label),
+                ticks: rows.min(25) + 1,
+            },
         )?;
         let radius = if rows > 100 { 1 } else { 3 };
         let row_of: std::collections::HashMap<usize, usize> = self
@@ -502,10 +366,12 @@ impl Figure for Signals {
             &keys,
             self.period,
             self.window,
-            y,
-            "output deviation D, D̂ (element units)",
-            None,
-            10,
+            YAxis {
+                range: y,
+                desc: "output deviation D, D̂ (element units)",
+                labels: None,
+                ticks: 10,
+            },
         )?;
         for (k, (_, points)) in self.series.iter().enumerate() {
             let style = PALETTE[k % 10].stroke_width(2);
@@ -559,10 +425,12 @@ impl Figure for EventsPerLayer {
             &keys,
             self.period,
             self.window,
-            y,
-            &y_desc,
-            None,
-            10,
+            YAxis {
+                range: y,
+                desc: &y_desc,
+                labels: None,
+                ticks: 10,
+            },
         )?;
         for (l, counts) in &self.series {
             let style = PALETTE[l % 10].stroke_width(2);
