@@ -26,6 +26,7 @@ use crate::trace::manifest::{Manifest, DIR_NAME};
 pub mod chart;
 pub mod glyphs;
 pub mod metrics;
+pub mod raster;
 pub mod waves;
 
 /// Pixel size of every figure.
@@ -258,6 +259,11 @@ fn title_of(runs: &[RunDir]) -> String {
 /// A figure that can draw itself on any plotters backend.
 pub trait Figure {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>;
+
+    /// Its size in pixels (at [`DPI`]); most figures are [`SIZE`].
+    fn size(&self) -> (u32, u32) {
+        SIZE
+    }
 }
 
 /// Writes `fig` as `out/stem.svg` and `out/stem.png`.
@@ -270,14 +276,15 @@ pub fn save(fig: &impl Figure, out: &Path, stem: &str) -> Result<Vec<PathBuf>, P
         move |detail: String| PlotError::Draw { path, detail }
     };
     {
-        let root = SVGBackend::new(&svg, SIZE).into_drawing_area();
+        let root = SVGBackend::new(&svg, fig.size()).into_drawing_area();
         root.fill(&WHITE)
             .map_err(|e| draw_err(&svg)(e.to_string()))?;
         fig.draw(&root).map_err(draw_err(&svg))?;
         root.present().map_err(|e| draw_err(&svg)(e.to_string()))?;
     }
     {
-        let root = glyphs::MarkedText::new(BitMapBackend::new(&png, SIZE)).into_drawing_area();
+        let root =
+            glyphs::MarkedText::new(BitMapBackend::new(&png, fig.size())).into_drawing_area();
         root.fill(&WHITE)
             .map_err(|e| draw_err(&png)(e.to_string()))?;
         fig.draw(&root).map_err(draw_err(&png))?;

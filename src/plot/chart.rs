@@ -89,25 +89,43 @@ pub fn time_chart<'a, DB: DrawingBackend>(
 ) -> Result<TimeChart<'a, DB>, String> {
     let root = super::titled(root, title, 18)?;
     let area = legend_strip(&root, keys)?;
-    time_panel(area, period, window, y, true, true)
+    time_panel(area, period, window, y, Panel::ALONE)
 }
 
-/// The chart of [`time_chart`] on `area` without title or legend; `window_labels` names
-/// the shaded windows, `x_desc` describes the time axis (a stack labels only its top and
-/// bottom panel).
+/// What a time panel draws besides its data: the names of the shaded windows, the time
+/// axis' description and the light minor grid (a stack names its windows in its top panel
+/// only, describes time under its bottom one, and leaves out the minor grid, which would
+/// grey its short panels).
+#[derive(Debug, Clone, Copy)]
+pub struct Panel {
+    pub window_labels: bool,
+    pub x_desc: bool,
+    pub minor_grid: bool,
+}
+
+impl Panel {
+    /// A chart on its own.
+    pub const ALONE: Panel = Panel {
+        window_labels: true,
+        x_desc: true,
+        minor_grid: true,
+    };
+}
+
+/// The chart of [`time_chart`] on `area` without title or legend, drawing what `panel`
+/// says.
 pub fn time_panel<'a, DB: DrawingBackend>(
     area: DrawingArea<DB, Shift>,
     period: f64,
     window: f64,
     y: YAxis<'_>,
-    window_labels: bool,
-    x_desc: bool,
+    panel: Panel,
 ) -> Result<TimeChart<'a, DB>, String> {
     let range = y.range.clone();
     let mut chart = ChartBuilder::on(&area)
         .margin(12)
-        .margin_top(4)
-        .x_label_area_size(if x_desc { 40 } else { 22 })
+        .margin_top(if panel.window_labels { 20 } else { 4 })
+        .x_label_area_size(if panel.x_desc { 40 } else { 22 })
         .y_label_area_size(60)
         .build_cartesian_2d(0.0..period, range.clone())
         .map_err(text)?;
@@ -127,12 +145,16 @@ pub fn time_panel<'a, DB: DrawingBackend>(
     let default_labels = tick;
     let mut mesh = chart.configure_mesh();
     mesh.y_desc(y.desc)
-        .light_line_style(RGBColor(238, 238, 238))
+        .light_line_style(if panel.minor_grid {
+            ShapeStyle::from(RGBColor(238, 238, 238))
+        } else {
+            ShapeStyle::from(TRANSPARENT)
+        })
         .label_style((FONT, 13))
         .axis_desc_style((FONT, 14))
         .x_label_formatter(&tick)
         .y_labels(y.ticks);
-    if x_desc {
+    if panel.x_desc {
         mesh.x_desc(TIME);
     }
     match y.labels {
@@ -146,20 +168,20 @@ pub fn time_panel<'a, DB: DrawingBackend>(
             BLACK.mix(0.4).stroke_width(1),
         ))
         .map_err(text)?;
-    if window_labels {
+    // The windows' names go above the plotting area, where they cannot cover data.
+    if panel.window_labels {
+        let base = area.get_base_pixel();
         for (a, b, _, label) in shade {
-            let x = (a + b) / 2.0;
-            let top = range.end - (range.end - range.start) * 0.01;
-            chart
-                .draw_series(std::iter::once(Text::new(
-                    label,
-                    (x, top),
-                    (FONT, 13)
-                        .into_font()
-                        .color(&BLACK.mix(0.6))
-                        .pos(Pos::new(HPos::Center, VPos::Top)),
-                )))
-                .map_err(text)?;
+            let (x, y) = chart.backend_coord(&((a + b) / 2.0, range.end));
+            area.draw(&Text::new(
+                label,
+                (x - base.0, y - base.1 - 3),
+                (FONT, 13)
+                    .into_font()
+                    .color(&BLACK.mix(0.6))
+                    .pos(Pos::new(HPos::Center, VPos::Bottom)),
+            ))
+            .map_err(text)?;
         }
     }
     Ok(chart)

@@ -9,11 +9,11 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::chart::{tick, time_chart, Key, YAxis};
-use super::{padded, save, text, wave_colour, Figure, PlotOptions, PlotOutcome, PALETTE};
+use super::raster::{Raster, RasterStack};
+use super::{padded, save, text, Figure, PlotOptions, PlotOutcome, PALETTE};
 use crate::error::PlotError;
 use crate::trace::csv::{rows, EventRow, StateRow};
 use crate::trace::manifest::{Manifest, TraceState};
-use crate::trace::Wave;
 
 /// Time bins of the events-per-layer histogram.
 const BINS: usize = 50;
@@ -204,6 +204,28 @@ pub fn plot_trace(
                 .files
                 .extend(save(&fig, out, &format!("{prefix}raster-layer{l}"))?);
         }
+        let layers: Vec<(usize, Vec<usize>)> = recorded
+            .iter()
+            .enumerate()
+            .filter(|(_, ns)| !ns.is_empty())
+            .map(|(l, ns)| (l, ns.clone()))
+            .collect();
+        if layers.len() > 1 {
+            let fig = RasterStack {
+                title: format!(
+                    "{title}: events of every recorded layer ({which}, theta {} / {})",
+                    tick(&(manifest.selection.theta as f64)),
+                    tick(&(manifest.selection.theta_backward as f64))
+                ),
+                window,
+                period,
+                layers,
+                events: shown_events.clone(),
+            };
+            outcome
+                .files
+                .extend(save(&fig, out, &format!("{prefix}raster-layers"))?);
+        }
         let n = presentations.len().max(1) as f64;
         let fig = EventsPerLayer {
             title: format!(
@@ -256,85 +278,6 @@ pub fn plot_trace(
             .extend(save(&fig, out, &format!("{prefix}signals"))?);
     }
     Ok(())
-}
-
-/// Events of one layer in one presentation: recorded neuron against time, one colour per
-/// wave. The rows are the recorded neurons (labelled with their ids), not the whole layer.
-struct Raster {
-    title: String,
-    window: f64,
-    period: f64,
-    /// The recorded neurons of the layer, in row order.
-    neurons: Vec<usize>,
-    events: Vec<EventRow>,
-}
-
-/// The name of a wave in legends.
-fn wave_name(wave: Wave) -> &'static str {
-    match wave {
-        Wave::Forward => "forward wave (D) events",
-        Wave::Backward => "backward wave (D̂) events",
-    }
-}
-
-impl Figure for Raster {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
-        let rows = self.neurons.len().max(1);
-        let y = -0.5..rows as f64 - 0.5;
-        let present: Vec<Wave> = Wave::BOTH
-            .into_iter()
-            .filter(|w| self.events.iter().any(|e| e.wave == *w))
-            .collect();
-        let keys: Vec<Key> = present
-            .iter()
-            .map(|&w| Key {
-                colour: wave_colour(w),
-                line: false,
-                label: wave_name(w).into(),
-            })
-            .collect();
-        let ids = self.neurons.clone();
-        let label = move |v: &f64| {
-            let r = v.round();
-            if (v - r).abs() > 1e-6 || r < 0.0 {
-                return String::new();
-            }
-            ids.get(r as usize)
-                .map(|n| n.to_string())
-                .unwrap_or_default()
-        };
-        let mut chart = time_chart(
-            root,
-            &self.title,
-            &keys,
-            self.period,
-            self.window,
-            YAxis {
-                range: y,
-                desc: "neuron",
-                labels: Some(&label),
-                ticks: rows.min(25) + 1,
-            },
-        )?;
-        let radius = if rows > 100 { 1 } else { 3 };
-        let row_of: std::collections::HashMap<usize, usize> = self
-            .neurons
-            .iter()
-            .enumerate()
-            .map(|(r, &n)| (n, r))
-            .collect();
-        for wave in present {
-            let colour = wave_colour(wave);
-            let points = self
-                .events
-                .iter()
-                .filter(|e| e.wave == wave)
-                .filter_map(|e| row_of.get(&e.neuron).map(|&r| (e.time, r as f64)))
-                .map(|p| Circle::new(p, radius, colour.filled()));
-            chart.draw_series(points).map_err(text)?;
-        }
-        Ok(())
-    }
 }
 
 /// D(t) over the forward window and D̂(t) over the backward window of chosen neurons.
@@ -407,7 +350,7 @@ impl Figure for EventsPerLayer {
         let y = 0.0..(hi * 1.15).max(1e-3);
         let width = self.period / BINS as f64;
         let y_desc = format!(
-            "events per neuron per presentation, per {} time units",
+            "events per neuron and presentation (bins of {})",
             tick(&width)
         );
         let keys: Vec<Key> = self
