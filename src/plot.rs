@@ -24,6 +24,7 @@ use crate::report::{read_metrics, RunState, Summary};
 use crate::trace::manifest::{Manifest, DIR_NAME};
 
 pub mod chart;
+pub mod elements;
 pub mod glyphs;
 pub mod metrics;
 pub mod raster;

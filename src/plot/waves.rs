@@ -9,6 +9,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::chart::{tick, time_chart, Key, YAxis};
+use super::elements::Elements;
 use super::raster::{Raster, RasterStack};
 use super::{padded, save, text, Figure, PlotOptions, PlotOutcome, PALETTE};
 use crate::error::PlotError;
@@ -253,7 +254,7 @@ pub fn plot_trace(
 
     if shown_states.is_empty() {
         outcome.notes.push(format!(
-            "no states of {neurons:?} in {which}: no signals plot (record what=states, pick --neurons among the recorded)"
+            "no states of {neurons:?} in {which}: no signals or elements plots (record what=states, pick --neurons among the recorded)"
         ));
     } else {
         let fig = Signals {
@@ -276,6 +277,27 @@ pub fn plot_trace(
         outcome
             .files
             .extend(save(&fig, out, &format!("{prefix}signals"))?);
+        for &(l, j) in &neurons {
+            let states: Vec<StateRow> = shown_states
+                .iter()
+                .filter(|s| s.layer == l && s.neuron == j)
+                .copied()
+                .collect();
+            if states.is_empty() {
+                continue;
+            }
+            let fig = Elements {
+                title: format!("{title}: elements of layer {l} neuron {j} ({which})"),
+                window,
+                period,
+                states,
+            };
+            outcome.files.extend(save(
+                &fig,
+                out,
+                &format!("{prefix}elements-layer{l}-neuron{j}"),
+            )?);
+        }
     }
     Ok(())
 }
