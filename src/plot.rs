@@ -24,11 +24,13 @@ use crate::report::{read_metrics, RunState, Summary};
 use crate::trace::manifest::{Manifest, DIR_NAME};
 
 pub mod chart;
+pub mod confusion;
 pub mod elements;
 pub mod glyphs;
 pub mod metrics;
 pub mod raster;
 pub mod waves;
+pub mod weights;
 
 /// Pixel size of every figure.
 pub const SIZE: (u32, u32) = (1000, 600);
@@ -174,6 +176,15 @@ pub fn plot_run(dir: &Path, opts: &PlotOptions) -> Result<PlotOutcome, PlotError
             .push("no metrics.csv: no accuracy plot".into());
     }
 
+    for r in &runs {
+        let prefix = if r.label.is_empty() {
+            String::new()
+        } else {
+            format!("{}-", r.label)
+        };
+        run_figures(r, &out, &prefix, &title, &mut outcome)?;
+    }
+
     if traced.is_empty() {
         outcome
             .notes
@@ -200,6 +211,51 @@ pub fn plot_run(dir: &Path, opts: &PlotOptions) -> Result<PlotOutcome, PlotError
         });
     }
     Ok(outcome)
+}
+
+/// The figures of one run directory's outputs besides its metrics: the weight histograms
+/// (from `checkpoint.json`) and the confusion matrix (from `predictions.csv`). A run
+/// without them (a trace, or a run from before `predictions.csv`) gets a note.
+fn run_figures(
+    r: &RunDir,
+    out: &Path,
+    prefix: &str,
+    title: &str,
+    outcome: &mut PlotOutcome,
+) -> Result<(), PlotError> {
+    let checkpoint = r.dir.join(crate::checkpoint::FILE_NAME);
+    if checkpoint.is_file() {
+        match weights::WeightHistograms::read(&r.dir, title) {
+            Ok(fig) => outcome
+                .files
+                .extend(save(&fig, out, &format!("{prefix}weights"))?),
+            Err(e) => outcome.notes.push(format!("{e}: no weights plot")),
+        }
+    }
+    let path = r.dir.join(crate::report::PREDICTIONS_FILE);
+    if path.is_file() {
+        let rows = crate::report::read_predictions(&path).map_err(|detail| PlotError::Input {
+            path: path.clone(),
+            detail,
+        })?;
+        if rows.is_empty() {
+            outcome
+                .notes
+                .push(format!("{}: no rows: no confusion matrix", path.display()));
+        } else {
+            let fig = confusion::Confusion::new(title, &rows);
+            outcome
+                .files
+                .extend(save(&fig, out, &format!("{prefix}confusion"))?);
+        }
+    } else if r.dir.join("metrics.csv").is_file() {
+        outcome.notes.push(format!(
+            "{}: no {}: no confusion matrix",
+            r.dir.display(),
+            crate::report::PREDICTIONS_FILE
+        ));
+    }
+    Ok(())
 }
 
 /// Whether `dir` is itself something to plot: a run directory (metrics or a trace) or a
