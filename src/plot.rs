@@ -7,8 +7,17 @@
 //! * `raster-layer<l>`: the events of one presentation, neuron against time, forward and
 //!   backward waves in two colours ([`waves`]);
 //! * `signals`: D(t) and D̂(t) of chosen neurons from the dense states;
+//! * `raster-layers`: the rasters of every recorded layer stacked in one figure
+//!   ([`raster`]);
 //! * `events-per-layer`: events per presentation in time bins, per layer and wave: the
-//!   forward wave climbing the layers and the backward wave coming down.
+//!   forward wave climbing the layers and the backward wave coming down;
+//! * `elements-layer<l>-neuron<j>`: the five element states of a recorded neuron
+//!   ([`elements`]);
+//! * `weights`: per layer pair, C at the start and the end of the run ([`weights`]);
+//! * `confusion`: the last evaluation's confusion matrix from `predictions.csv`
+//!   ([`confusion`]).
+//!
+//! PNG text goes through [`glyphs::MarkedText`], so that D̂ keeps its circumflex.
 //!
 //! Labels need a TrueType font: the first of `$BSP_SIM_FONT` and the usual system paths
 //! (DejaVu Sans, Liberation Sans, Noto Sans) is loaded once.
@@ -40,8 +49,8 @@ pub const FONT: &str = "sans-serif";
 /// Options of `bsp-sim plot`.
 #[derive(Debug, Clone, Default)]
 pub struct PlotOptions {
-    /// (layer, neuron) pairs for the signals plot; empty: the first recorded neuron of each
-    /// recorded layer.
+    /// (layer, neuron) pairs for the signals and elements plots; empty: the first recorded
+    /// neuron of each recorded layer.
     pub neurons: Vec<(usize, usize)>,
     /// The presentation to draw: the first of this sample (default: the first recorded).
     pub sample: Option<usize>,
