@@ -105,7 +105,17 @@ pub trait Engine: Send {
         self.finish()
     }
     /// Forward pass only over `indices`; returns loss and accuracy.
-    fn evaluate(&mut self, data: &Dataset, indices: &[usize]) -> Result<Tally, SimError>;
+    fn evaluate(&mut self, data: &Dataset, indices: &[usize]) -> Result<Tally, SimError> {
+        self.classify(data, indices).map(|(tally, _)| tally)
+    }
+    /// [`Engine::evaluate`], and each sample's predicted class (the argmax of its readout,
+    /// as `Tally::correct` counts it), in the order of `indices`: what a confusion matrix
+    /// is made of.
+    fn classify(
+        &mut self,
+        data: &Dataset,
+        indices: &[usize],
+    ) -> Result<(Tally, Vec<usize>), SimError>;
     /// The current synaptic coefficients, input side first.
     fn projections(&self) -> &[Projection];
     /// The current neuron state parameters (moved by method 1).

@@ -7,8 +7,17 @@
 //! * `raster-layer<l>`: the events of one presentation, neuron against time, forward and
 //!   backward waves in two colours ([`waves`]);
 //! * `signals`: D(t) and D̂(t) of chosen neurons from the dense states;
+//! * `raster-layers`: the rasters of every recorded layer stacked in one figure
+//!   ([`raster`]);
 //! * `events-per-layer`: events per presentation in time bins, per layer and wave: the
-//!   forward wave climbing the layers and the backward wave coming down.
+//!   forward wave climbing the layers and the backward wave coming down;
+//! * `elements-layer<l>-neuron<j>`: the five element states of a recorded neuron
+//!   ([`elements`]);
+//! * `weights`: per layer pair, C at the start and the end of the run ([`weights`]);
+//! * `confusion`: the last evaluation's confusion matrix from `predictions.csv`
+//!   ([`confusion`]).
+//!
+//! PNG text goes through [`glyphs::MarkedText`], so that D̂ keeps its circumflex.
 //!
 //! Labels need a TrueType font: the first of `$BSP_SIM_FONT` and the usual system paths
 //! (DejaVu Sans, Liberation Sans, Noto Sans) is loaded once.
@@ -23,8 +32,14 @@ use crate::error::PlotError;
 use crate::report::{read_metrics, RunState, Summary};
 use crate::trace::manifest::{Manifest, DIR_NAME};
 
+pub mod chart;
+pub mod confusion;
+pub mod elements;
+pub mod glyphs;
 pub mod metrics;
+pub mod raster;
 pub mod waves;
+pub mod weights;
 
 /// Pixel size of every figure.
 pub const SIZE: (u32, u32) = (1000, 600);
@@ -34,8 +49,8 @@ pub const FONT: &str = "sans-serif";
 /// Options of `bsp-sim plot`.
 #[derive(Debug, Clone, Default)]
 pub struct PlotOptions {
-    /// (layer, neuron) pairs for the signals plot; empty: the first recorded neuron of each
-    /// recorded layer.
+    /// (layer, neuron) pairs for the signals and elements plots; empty: the first recorded
+    /// neuron of each recorded layer.
     pub neurons: Vec<(usize, usize)>,
     /// The presentation to draw: the first of this sample (default: the first recorded).
     pub sample: Option<usize>,
@@ -170,6 +185,15 @@ pub fn plot_run(dir: &Path, opts: &PlotOptions) -> Result<PlotOutcome, PlotError
             .push("no metrics.csv: no accuracy plot".into());
     }
 
+    for r in &runs {
+        let prefix = if r.label.is_empty() {
+            String::new()
+        } else {
+            format!("{}-", r.label)
+        };
+        run_figures(r, &out, &prefix, &title, &mut outcome)?;
+    }
+
     if traced.is_empty() {
         outcome
             .notes
@@ -196,6 +220,51 @@ pub fn plot_run(dir: &Path, opts: &PlotOptions) -> Result<PlotOutcome, PlotError
         });
     }
     Ok(outcome)
+}
+
+/// The figures of one run directory's outputs besides its metrics: the weight histograms
+/// (from `checkpoint.json`) and the confusion matrix (from `predictions.csv`). A run
+/// without them (a trace, or a run from before `predictions.csv`) gets a note.
+fn run_figures(
+    r: &RunDir,
+    out: &Path,
+    prefix: &str,
+    title: &str,
+    outcome: &mut PlotOutcome,
+) -> Result<(), PlotError> {
+    let checkpoint = r.dir.join(crate::checkpoint::FILE_NAME);
+    if checkpoint.is_file() {
+        match weights::WeightHistograms::read(&r.dir, title) {
+            Ok(fig) => outcome
+                .files
+                .extend(save(&fig, out, &format!("{prefix}weights"))?),
+            Err(e) => outcome.notes.push(format!("{e}: no weights plot")),
+        }
+    }
+    let path = r.dir.join(crate::report::PREDICTIONS_FILE);
+    if path.is_file() {
+        let rows = crate::report::read_predictions(&path).map_err(|detail| PlotError::Input {
+            path: path.clone(),
+            detail,
+        })?;
+        if rows.is_empty() {
+            outcome
+                .notes
+                .push(format!("{}: no rows: no confusion matrix", path.display()));
+        } else {
+            let fig = confusion::Confusion::new(title, &rows);
+            outcome
+                .files
+                .extend(save(&fig, out, &format!("{prefix}confusion"))?);
+        }
+    } else if r.dir.join("metrics.csv").is_file() {
+        outcome.notes.push(format!(
+            "{}: no {}: no confusion matrix",
+            r.dir.display(),
+            crate::report::PREDICTIONS_FILE
+        ));
+    }
+    Ok(())
 }
 
 /// Whether `dir` is itself something to plot: a run directory (metrics or a trace) or a
@@ -256,6 +325,11 @@ fn title_of(runs: &[RunDir]) -> String {
 /// A figure that can draw itself on any plotters backend.
 pub trait Figure {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>;
+
+    /// Its size in pixels (at [`DPI`]); most figures are [`SIZE`].
+    fn size(&self) -> (u32, u32) {
+        SIZE
+    }
 }
 
 /// Writes `fig` as `out/stem.svg` and `out/stem.png`.
@@ -268,14 +342,15 @@ pub fn save(fig: &impl Figure, out: &Path, stem: &str) -> Result<Vec<PathBuf>, P
         move |detail: String| PlotError::Draw { path, detail }
     };
     {
-        let root = SVGBackend::new(&svg, SIZE).into_drawing_area();
+        let root = SVGBackend::new(&svg, fig.size()).into_drawing_area();
         root.fill(&WHITE)
             .map_err(|e| draw_err(&svg)(e.to_string()))?;
         fig.draw(&root).map_err(draw_err(&svg))?;
         root.present().map_err(|e| draw_err(&svg)(e.to_string()))?;
     }
     {
-        let root = BitMapBackend::new(&png, SIZE).into_drawing_area();
+        let root =
+            glyphs::MarkedText::new(BitMapBackend::new(&png, fig.size())).into_drawing_area();
         root.fill(&WHITE)
             .map_err(|e| draw_err(&png)(e.to_string()))?;
         fig.draw(&root).map_err(draw_err(&png))?;
@@ -366,6 +441,7 @@ fn ensure_font() -> Result<(), PlotError> {
                 // The registry keeps fonts for the life of the process.
                 let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
                 if plotters::style::register_font(FONT, FontStyle::Normal, bytes).is_ok() {
+                    glyphs::set_font(bytes);
                     return Ok(());
                 }
             }
@@ -406,6 +482,19 @@ pub fn padded(lo: f64, hi: f64) -> std::ops::Range<f64> {
     };
     let pad = ((hi - lo) * 0.05).max(1e-3);
     (lo - pad)..(hi + pad)
+}
+
+/// `area` with `title` drawn across its top, and the area below it. The title is set a
+/// few pixels lower than plotters sets it, so that a mark over a capital (D̂) stays inside
+/// the figure.
+pub fn titled<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+    size: u32,
+) -> Result<DrawingArea<DB, Shift>, String> {
+    area.margin(6, 0, 0, 0)
+        .titled(title, (FONT, size))
+        .map_err(text)
 }
 
 /// Maps a plotters error to text.

@@ -1,4 +1,5 @@
-//! Run outputs: per-epoch metrics (`metrics.csv`) and the run summary (`summary.json`),
+//! Run outputs: per-epoch metrics (`metrics.csv`), the last evaluation's test predictions
+//! (`predictions.csv`, for a confusion matrix) and the run summary (`summary.json`),
 //! written atomically with [`crate::fsutil::write_atomic`] (the summary after every epoch,
 //! as a status file: [`crate::fsutil::write_status`]), so a reader never sees a
 //! half-written file presented as complete; and [`RunState`], what a reader makes of a run
@@ -172,5 +173,38 @@ pub fn read_metrics(path: &Path) -> Result<Vec<EpochRecord>, String> {
     let mut rd = csv::Reader::from_path(path).map_err(|e| format!("{}: {e}", path.display()))?;
     rd.deserialize()
         .collect::<Result<Vec<EpochRecord>, _>>()
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The file in a run directory that holds the last evaluated epoch's test predictions.
+pub const PREDICTIONS_FILE: &str = "predictions.csv";
+
+/// One test sample's prediction: a row of `predictions.csv`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prediction {
+    /// The epoch after which the test set was evaluated (1-based).
+    pub epoch: usize,
+    /// The sample's index in the test set.
+    pub sample: usize,
+    /// Its class.
+    pub label: usize,
+    /// The class the network predicted: the argmax of its readout.
+    pub predicted: usize,
+}
+
+/// Renders predictions as CSV with a header row.
+pub fn predictions_csv(rows: &[Prediction]) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for r in rows {
+        w.serialize(r).expect("in-memory csv");
+    }
+    w.into_inner().expect("in-memory csv")
+}
+
+/// Reads `predictions.csv` back.
+pub fn read_predictions(path: &Path) -> Result<Vec<Prediction>, String> {
+    let mut rd = csv::Reader::from_path(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    rd.deserialize()
+        .collect::<Result<Vec<Prediction>, _>>()
         .map_err(|e| format!("{}: {e}", path.display()))
 }

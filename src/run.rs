@@ -1,10 +1,10 @@
 //! A training run: load the data, build the network from the seed, train epoch by epoch
-//! with per-epoch evaluation, and write `metrics.csv`, `summary.json` and a checkpoint into
-//! the run directory after every epoch. The caller observes progress through [`Observer`];
-//! the library itself prints nothing. Its parts: `assemble` (engine, network, data,
-//! restore, sample order), `recording` (what a run traces), `evaluation` (`bsp-sim eval`),
-//! [`gradcheck`] (`bsp-sim gradcheck`) and [`sample`] (`bsp-sim trace`: one sample, recorded
-//! in full).
+//! with per-epoch evaluation, and write `metrics.csv`, `predictions.csv` (the epoch's test
+//! predictions), `summary.json` and a checkpoint into the run directory after every epoch.
+//! The caller observes progress through [`Observer`]; the library itself prints nothing.
+//! Its parts: `assemble` (engine, network, data, restore, sample order), `recording` (what
+//! a run traces), `evaluation` (`bsp-sim eval`), [`gradcheck`] (`bsp-sim gradcheck`) and
+//! [`sample`] (`bsp-sim trace`: one sample, recorded in full).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -406,7 +406,7 @@ fn train_epochs(
             None => engine.finish()?,
         }
         let train_seconds = t0.elapsed().as_secs_f64();
-        let test = engine.evaluate(&split.test, &test_indices)?;
+        let (test, predicted) = engine.classify(&split.test, &test_indices)?;
         let record = EpochRecord {
             epoch: epoch + 1,
             engine: engine.name().into(),
@@ -425,6 +425,20 @@ fn train_epochs(
         if probe.is_some() {
             fsutil::write_atomic(&probe_path, probe_csv.as_bytes())?;
         }
+        let predictions: Vec<report::Prediction> = test_indices
+            .iter()
+            .zip(&predicted)
+            .map(|(&sample, &predicted)| report::Prediction {
+                epoch: epoch + 1,
+                sample,
+                label: split.test.labels[sample] as usize,
+                predicted,
+            })
+            .collect();
+        fsutil::write_atomic(
+            &run_dir.join(report::PREDICTIONS_FILE),
+            &report::predictions_csv(&predictions),
+        )?;
         let mut ck = Checkpoint::new(
             model.file().clone(),
             Plan {

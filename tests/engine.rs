@@ -1,5 +1,6 @@
 //! The synchronous engine against a neuron-by-neuron reference simulation, its
-//! thread-count independence, and learning that lowers the loss.
+//! thread-count independence, learning that lowers the loss, and predictions that agree
+//! with the accuracy on both engines.
 
 mod common;
 
@@ -282,4 +283,33 @@ fn error_scale_is_divided_out_in_the_linear_range() {
         .iter()
         .zip(&small)
         .any(|(a, b)| (a - b).abs() > 0.02 * b.abs()));
+}
+
+/// `classify` is `evaluate` with the predictions: the same tally on both engines, one
+/// prediction per sample, and exactly `correct` of them equal to the label.
+#[test]
+fn classify_predicts_what_evaluate_counts_on_both_engines() {
+    for engine_name in ["sync", "async"] {
+        let yaml = common::synthetic_yaml("[6, 8, 4]", "connections", "softmax", 0.5)
+            + &format!("engine: {engine_name}\n");
+        let m = common::model(&yaml);
+        let split = load_data(&m, 3, None, true, None, None, &NoProgress).unwrap();
+        let mut engine = build_engine(&m, 3, 2).unwrap();
+        for batch in bsp_sim::run::epoch_order(3, 0, split.train.len()).chunks(10) {
+            engine.train_batch(&split.train, batch, 0.5).unwrap();
+        }
+        engine.finish().unwrap();
+        let test: Vec<usize> = (0..split.test.len()).collect();
+        let tally = engine.evaluate(&split.test, &test).unwrap();
+        let (again, predicted) = engine.classify(&split.test, &test).unwrap();
+        assert_eq!(tally, again, "{engine_name}");
+        assert_eq!(predicted.len(), test.len(), "{engine_name}");
+        let correct = test
+            .iter()
+            .zip(&predicted)
+            .filter(|(&i, &p)| split.test.labels[i] as usize == p)
+            .count();
+        assert_eq!(correct, tally.correct, "{engine_name}");
+        assert!(predicted.iter().all(|&p| p < 4), "{engine_name}");
+    }
 }

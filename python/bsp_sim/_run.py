@@ -41,8 +41,9 @@ def open_run(path: Union[str, "os.PathLike[str]"]) -> "Run":
 
 
 class Run:
-    """The outputs of one run: ``metrics``, ``summary``, ``weights()``, ``events()``,
-    ``states()``, ``spike_trains()``; ``dir`` is the run directory."""
+    """The outputs of one run: ``metrics``, ``summary``, ``weights()``, ``predictions()``,
+    ``confusion()``, ``events()``, ``states()``, ``spike_trains()``; ``dir`` is the run
+    directory."""
 
     def __init__(self, run_dir: Union[str, "os.PathLike[str]"]) -> None:
         self.dir = Path(run_dir)
@@ -79,6 +80,30 @@ class Run:
         shape ``[post, pre]`` per layer pair (input side first); an absent synapse
         (one-to-one or random wiring) holds 0."""
         return list(_native.checkpoint_weights(os.fspath(self.dir)))
+
+    def predictions(self):
+        """``predictions.csv`` as a ``pandas.DataFrame``: each test sample's ``label`` and
+        ``predicted`` class at the last complete epoch's evaluation (``epoch``, ``sample``
+        the test-set index). Empty for a run without it (a trace)."""
+        import pandas as pd
+
+        path = self.dir / "predictions.csv"
+        if not path.exists():
+            return pd.DataFrame(columns=["epoch", "sample", "label", "predicted"])
+        return pd.read_csv(path)
+
+    def confusion(self):
+        """The confusion matrix of :meth:`predictions` as a ``pandas.DataFrame`` of counts,
+        rows the true class, columns the predicted class (every class seen in either)."""
+        import pandas as pd
+
+        p = self.predictions()
+        classes = sorted(set(p["label"]).union(p["predicted"]))
+        return (
+            pd.crosstab(p["label"], p["predicted"])
+            .reindex(index=classes, columns=classes, fill_value=0)
+            .rename_axis(index="label", columns="predicted")
+        )
 
     def _trace_dir(self) -> Optional[Path]:
         d = self.dir / "trace"

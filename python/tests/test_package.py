@@ -59,6 +59,16 @@ def test_a_run_reads_back_metrics_summary_and_weights(traced_run):
     assert bsp_sim.open_run(run.dir).summary == s
 
 
+def test_predictions_and_the_confusion_matrix_agree_with_the_accuracy(traced_run):
+    run = traced_run
+    p = run.predictions()
+    assert list(p.columns) == ["epoch", "sample", "label", "predicted"]
+    assert len(p) == 200 and set(p.epoch) == {1}
+    c = run.confusion()
+    assert c.values.sum() == 200
+    assert c.values.trace() / 200 == pytest.approx(run.metrics.test_accuracy.iloc[-1])
+
+
 def test_traces_load_as_dataframes_and_spike_trains(traced_run):
     ev, st = traced_run.events(), traced_run.states()
     assert list(ev.columns) == ["epoch", "sample", "time", "layer", "neuron", "wave", "value"]

@@ -27,7 +27,8 @@ pub enum Command {
     /// Train on one sample and record everything (all layers and neurons, both waves,
     /// events and states) into a new run directory.
     Trace(TraceArgs),
-    /// Draw a run directory's metrics and traces as SVG and PNG into RUN_DIR/plots.
+    /// Draw a run directory's metrics, weights, confusion matrix and traces as SVG and PNG
+    /// into RUN_DIR/plots.
     Plot(PlotArgs),
     /// Evaluate a trained run (its directory or a checkpoint file) on the test set.
     Eval(EvalArgs),
@@ -180,7 +181,8 @@ pub struct TraceArgs {
 pub struct PlotArgs {
     /// A run directory (`run`, `trace`), or a `compare` directory with sync/ and async/.
     pub run_dir: PathBuf,
-    /// Neurons for the D(t)/D̂(t) plot, as layer:neuron pairs, e.g. `1:0,2:3`.
+    /// Neurons for the D(t)/D̂(t) plot and the element-state (J, S, M, H, T) figures, as
+    /// layer:neuron pairs, e.g. `1:0,2:3` (default: the first recorded of each layer).
     #[arg(long, value_name = "L:N,...")]
     pub neurons: Option<String>,
     /// Draw this sample's presentation (default: the first recorded).

@@ -358,8 +358,9 @@ impl AsyncEngine {
         }
     }
 
-    /// Takes the readouts of finished samples and forms the tally of `samples`.
-    fn tally(&mut self, samples: &[Sample]) -> Tally {
+    /// Takes the readouts of finished samples and forms the tally of `samples`; their
+    /// predictions are appended to `predicted`.
+    fn tally(&mut self, samples: &[Sample], predicted: &mut Vec<usize>) -> Tally {
         let finished = std::mem::take(&mut self.workers[0].finished);
         let mut t = Tally::default();
         let classes = *self.sizes.last().expect("layers");
@@ -372,7 +373,9 @@ impl AsyncEngine {
                 .expect("every sample's readout is recorded at its readout time");
             t.samples += 1;
             t.loss += self.settings.error.error(y, s.label, &mut e) as f64;
-            t.correct += usize::from(argmax(y) == s.label);
+            let p = argmax(y);
+            t.correct += usize::from(p == s.label);
+            predicted.push(p);
         }
         t
     }
@@ -480,13 +483,15 @@ impl AsyncEngine {
         self.counters.synapse_updates += w.synapse_updates;
     }
 
-    /// Runs `indices` through the network (trained or evaluated), `slots` at a time.
+    /// Runs `indices` through the network (trained or evaluated), `slots` at a time; the
+    /// samples' predictions are appended to `predicted`.
     fn pass(
         &mut self,
         data: &Dataset,
         indices: &[usize],
         train: bool,
         scale: f32,
+        predicted: &mut Vec<usize>,
     ) -> Result<Tally, SimError> {
         let mut total = Tally::default();
         for chunk in indices.chunks(self.slots) {
@@ -498,7 +503,7 @@ impl AsyncEngine {
                 .unwrap_or(self.now);
             self.advance(to, Some(data))?;
             self.collect_work();
-            total.add(self.tally(&samples));
+            total.add(self.tally(&samples, predicted));
             self.retire();
         }
         Ok(total)
@@ -514,7 +519,7 @@ impl Engine for AsyncEngine {
     ) -> Result<Tally, SimError> {
         let injected = injection(self.settings.rule, self.settings.error_scale);
         let scale = connections::scale(lr, indices.len().max(1), injected);
-        let t = self.pass(data, indices, true, scale)?;
+        let t = self.pass(data, indices, true, scale, &mut Vec::new())?;
         self.counters.samples_trained += t.samples as u64;
         Ok(t)
     }
@@ -541,13 +546,18 @@ impl Engine for AsyncEngine {
         result
     }
 
-    fn evaluate(&mut self, data: &Dataset, indices: &[usize]) -> Result<Tally, SimError> {
+    fn classify(
+        &mut self,
+        data: &Dataset,
+        indices: &[usize],
+    ) -> Result<(Tally, Vec<usize>), SimError> {
         self.finish()?;
-        let t = self.pass(data, indices, false, 0.0)?;
+        let mut predicted = Vec::with_capacity(indices.len());
+        let t = self.pass(data, indices, false, 0.0, &mut predicted)?;
         self.counters.samples_evaluated += t.samples as u64;
         // Evaluation leaves nothing in flight: the engine equals a fresh one again.
         self.finish()?;
-        Ok(t)
+        Ok((t, predicted))
     }
 
     fn finish(&mut self) -> Result<(), SimError> {

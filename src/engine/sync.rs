@@ -623,7 +623,7 @@ impl SyncEngine {
             }
         }
         windows?;
-        let tally = self.tally(indices.len(), data, indices);
+        let tally = self.tally(indices.len(), data, indices, &mut Vec::new());
         self.update(indices.len(), lr)?;
         let n = indices.len() as u64;
         let macs = self.synaptic_macs_per_training_sample() as u64;
@@ -640,7 +640,15 @@ impl SyncEngine {
         Ok(tally)
     }
 
-    fn tally(&self, batch: usize, data: &Dataset, indices: &[usize]) -> Tally {
+    /// The tally of the samples in the workspaces (a chunk or minibatch just run), their
+    /// predictions appended to `predicted`.
+    fn tally(
+        &self,
+        batch: usize,
+        data: &Dataset,
+        indices: &[usize],
+        predicted: &mut Vec<usize>,
+    ) -> Tally {
         let mut t = Tally::default();
         let mut k = 0;
         for ws in self.used_workspaces(batch) {
@@ -648,6 +656,7 @@ impl SyncEngine {
                 t.samples += 1;
                 t.loss += loss as f64;
                 t.correct += usize::from(pred == data.labels[indices[k]] as usize);
+                predicted.push(pred);
                 k += 1;
             }
         }
@@ -675,19 +684,24 @@ impl Engine for SyncEngine {
         self.train(data, indices, lr, Some(trace))
     }
 
-    fn evaluate(&mut self, data: &Dataset, indices: &[usize]) -> Result<Tally, SimError> {
+    fn classify(
+        &mut self,
+        data: &Dataset,
+        indices: &[usize],
+    ) -> Result<(Tally, Vec<usize>), SimError> {
         // A fixed chunk size, so that the loss sum is grouped the same at any thread count.
         let mut total = Tally::default();
+        let mut predicted = Vec::with_capacity(indices.len());
         for chunk in indices.chunks(EVAL_CHUNK) {
             self.for_blocks(data, chunk, "evaluation", |this, ws, block| {
                 this.forward(ws, &block, None)
             })?;
-            total.add(self.tally(chunk.len(), data, chunk));
+            total.add(self.tally(chunk.len(), data, chunk, &mut predicted));
         }
         let fwd: usize = self.projections.iter().map(Projection::synapses).sum();
         self.counters.samples_evaluated += indices.len() as u64;
         self.counters.deliveries += (indices.len() * fwd * self.settings.forward_steps) as u64;
-        Ok(total)
+        Ok((total, predicted))
     }
 
     fn name(&self) -> &'static str {

@@ -4,7 +4,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::waves::{legend_strip, tick, Key};
+use super::chart::{legend_strip, tick, Key};
 use super::{padded, text, Figure, FONT, PALETTE};
 use crate::report::EpochRecord;
 
@@ -142,7 +142,7 @@ impl MetricsFigure {
 
 impl Figure for MetricsFigure {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
-        let root = root.titled(&self.title, (FONT, 22)).map_err(text)?;
+        let root = super::titled(root, &self.title, 22)?;
         let accuracy = self.series(|r| 100.0 * r.test_accuracy, |r| 100.0 * r.train_accuracy);
         let keys: Vec<Key> = accuracy
             .iter()

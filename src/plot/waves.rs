@@ -5,16 +5,16 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{padded, save, text, wave_colour, Figure, PlotOptions, PlotOutcome, FONT, PALETTE};
+use super::chart::{tick, time_chart, Key, YAxis};
+use super::elements::Elements;
+use super::raster::{Raster, RasterStack};
+use super::{padded, save, text, Figure, PlotOptions, PlotOutcome, PALETTE};
 use crate::error::PlotError;
 use crate::trace::csv::{rows, EventRow, StateRow};
 use crate::trace::manifest::{Manifest, TraceState};
-use crate::trace::Wave;
 
 /// Time bins of the events-per-layer histogram.
 const BINS: usize = 50;
@@ -205,6 +205,28 @@ pub fn plot_trace(
                 .files
                 .extend(save(&fig, out, &format!("{prefix}raster-layer{l}"))?);
         }
+        let layers: Vec<(usize, Vec<usize>)> = recorded
+            .iter()
+            .enumerate()
+            .filter(|(_, ns)| !ns.is_empty())
+            .map(|(l, ns)| (l, ns.clone()))
+            .collect();
+        if layers.len() > 1 {
+            let fig = RasterStack {
+                title: format!(
+                    "{title}: events of every recorded layer ({which}, theta {} / {})",
+                    tick(&(manifest.selection.theta as f64)),
+                    tick(&(manifest.selection.theta_backward as f64))
+                ),
+                window,
+                period,
+                layers,
+                events: shown_events.clone(),
+            };
+            outcome
+                .files
+                .extend(save(&fig, out, &format!("{prefix}raster-layers"))?);
+        }
         let n = presentations.len().max(1) as f64;
         let fig = EventsPerLayer {
             title: format!(
@@ -232,7 +254,7 @@ pub fn plot_trace(
 
     if shown_states.is_empty() {
         outcome.notes.push(format!(
-            "no states of {neurons:?} in {which}: no signals plot (record what=states, pick --neurons among the recorded)"
+            "no states of {neurons:?} in {which}: no signals or elements plots (record what=states, pick --neurons among the recorded)"
         ));
     } else {
         let fig = Signals {
@@ -255,222 +277,29 @@ pub fn plot_trace(
         outcome
             .files
             .extend(save(&fig, out, &format!("{prefix}signals"))?);
-    }
-    Ok(())
-}
-
-/// One entry of a legend strip: its marker (a dot or a line) in a colour, and its text.
-pub struct Key {
-    pub colour: RGBColor,
-    pub line: bool,
-    pub label: String,
-}
-
-/// Draws `keys` in one row across the top of `area` (above the chart, so the legend never
-/// covers data) and returns the area below it.
-pub fn legend_strip<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    keys: &[Key],
-) -> Result<DrawingArea<DB, Shift>, String> {
-    let (strip, rest) = area.split_vertically(28);
-    let mut x = 80i32;
-    for k in keys {
-        let y = 14i32;
-        if k.line {
-            strip
-                .draw(&PathElement::new(
-                    vec![(x, y), (x + 22, y)],
-                    k.colour.stroke_width(2),
-                ))
-                .map_err(text)?;
-        } else {
-            strip
-                .draw(&Circle::new((x + 11, y), 4, k.colour.filled()))
-                .map_err(text)?;
-        }
-        strip
-            .draw(&Text::new(
-                k.label.clone(),
-                (x + 28, y - 8),
-                (FONT, 14).into_font().color(&BLACK),
-            ))
-            .map_err(text)?;
-        x += 44 + 8 * k.label.chars().count() as i32;
-    }
-    Ok(rest)
-}
-
-/// A number on an axis without a useless ".0": 2 not 2.0, 0.25 not 0.25000000000000006.
-pub fn tick(v: &f64) -> String {
-    let s = format!("{:.6}", v);
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" {
-        "0".into()
-    } else {
-        s.to_string()
-    }
-}
-
-/// A chart over one presentation's time axis: title, legend strip, labelled axes, light
-/// grid, and the forward and backward windows shaded and labelled.
-#[allow(clippy::too_many_arguments)]
-fn time_chart<'a, DB: DrawingBackend>(
-    root: &'a DrawingArea<DB, Shift>,
-    title: &str,
-    keys: &[Key],
-    period: f64,
-    window: f64,
-    y: std::ops::Range<f64>,
-    y_desc: &str,
-    y_labels: Option<&dyn Fn(&f64) -> String>,
-    y_ticks: usize,
-) -> Result<ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>, String> {
-    let root = root.titled(title, (FONT, 18)).map_err(text)?;
-    let area = legend_strip(&root, keys)?;
-    let mut chart = ChartBuilder::on(&area)
-        .margin(12)
-        .margin_top(4)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0.0..period, y.clone())
-        .map_err(text)?;
-    // The windows first, so that the data is drawn over them.
-    let shade = [
-        (0.0, window, PALETTE[0].mix(0.07), "forward window"),
-        (window, period, PALETTE[1].mix(0.07), "backward window"),
-    ];
-    for (a, b, colour, _) in shade {
-        chart
-            .draw_series(std::iter::once(Rectangle::new(
-                [(a, y.start), (b, y.end)],
-                colour.filled(),
-            )))
-            .map_err(text)?;
-    }
-    let default_labels = tick;
-    let mut mesh = chart.configure_mesh();
-    mesh.x_desc(TIME)
-        .y_desc(y_desc)
-        .light_line_style(RGBColor(238, 238, 238))
-        .label_style((FONT, 13))
-        .axis_desc_style((FONT, 14))
-        .x_label_formatter(&tick)
-        .y_labels(y_ticks);
-    match y_labels {
-        Some(f) => mesh.y_label_formatter(f),
-        None => mesh.y_label_formatter(&default_labels),
-    };
-    mesh.draw().map_err(text)?;
-    window_line(&mut chart, window, y.clone())?;
-    for (a, b, _, label) in shade {
-        let x = (a + b) / 2.0;
-        let top = y.end - (y.end - y.start) * 0.01;
-        chart
-            .draw_series(std::iter::once(Text::new(
-                label,
-                (x, top),
-                (FONT, 13)
-                    .into_font()
-                    .color(&BLACK.mix(0.6))
-                    .pos(Pos::new(HPos::Center, VPos::Top)),
-            )))
-            .map_err(text)?;
-    }
-    Ok(chart)
-}
-
-/// Marks the end of the forward window on a time axis.
-fn window_line<DB: DrawingBackend>(
-    chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
-    window: f64,
-    y: std::ops::Range<f64>,
-) -> Result<(), String> {
-    chart
-        .draw_series(LineSeries::new(
-            vec![(window, y.start), (window, y.end)],
-            BLACK.mix(0.4).stroke_width(1),
-        ))
-        .map_err(text)?;
-    Ok(())
-}
-
-const TIME: &str = "time within presentation (model time units; forward window, then backward)";
-
-/// Events of one layer in one presentation: recorded neuron against time, one colour per
-/// wave. The rows are the recorded neurons (labelled with their ids), not the whole layer.
-struct Raster {
-    title: String,
-    window: f64,
-    period: f64,
-    /// The recorded neurons of the layer, in row order.
-    neurons: Vec<usize>,
-    events: Vec<EventRow>,
-}
-
-/// The name of a wave in legends.
-fn wave_name(wave: Wave) -> &'static str {
-    match wave {
-        Wave::Forward => "forward wave (D) events",
-        Wave::Backward => "backward wave (D̂) events",
-    }
-}
-
-impl Figure for Raster {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
-        let rows = self.neurons.len().max(1);
-        let y = -0.5..rows as f64 - 0.5;
-        let present: Vec<Wave> = Wave::BOTH
-            .into_iter()
-            .filter(|w| self.events.iter().any(|e| e.wave == *w))
-            .collect();
-        let keys: Vec<Key> = present
-            .iter()
-            .map(|&w| Key {
-                colour: wave_colour(w),
-                line: false,
-                label: wave_name(w).into(),
-            })
-            .collect();
-        let ids = self.neurons.clone();
-        let label = move |v: &f64| {
-            let r = v.round();
-            if (v - r).abs() > 1e-6 || r < 0.0 {
-                return String::new();
-            }
-            ids.get(r as usize)
-                .map(|n| n.to_string())
-                .unwrap_or_default()
-        };
-        let mut chart = time_chart(
-            root,
-            &self.title,
-            &keys,
-            self.period,
-            self.window,
-            y,
-            "neuron",
-            Some(&label),
-            rows.min(25) + 1,
-        )?;
-        let radius = if rows > 100 { 1 } else { 3 };
-        let row_of: std::collections::HashMap<usize, usize> = self
-            .neurons
-            .iter()
-            .enumerate()
-            .map(|(r, &n)| (n, r))
-            .collect();
-        for wave in present {
-            let colour = wave_colour(wave);
-            let points = self
-                .events
+        for &(l, j) in &neurons {
+            let states: Vec<StateRow> = shown_states
                 .iter()
-                .filter(|e| e.wave == wave)
-                .filter_map(|e| row_of.get(&e.neuron).map(|&r| (e.time, r as f64)))
-                .map(|p| Circle::new(p, radius, colour.filled()));
-            chart.draw_series(points).map_err(text)?;
+                .filter(|s| s.layer == l && s.neuron == j)
+                .copied()
+                .collect();
+            if states.is_empty() {
+                continue;
+            }
+            let fig = Elements {
+                title: format!("{title}: elements of layer {l} neuron {j} ({which})"),
+                window,
+                period,
+                states,
+            };
+            outcome.files.extend(save(
+                &fig,
+                out,
+                &format!("{prefix}elements-layer{l}-neuron{j}"),
+            )?);
         }
-        Ok(())
     }
+    Ok(())
 }
 
 /// D(t) over the forward window and D̂(t) over the backward window of chosen neurons.
@@ -502,10 +331,12 @@ impl Figure for Signals {
             &keys,
             self.period,
             self.window,
-            y,
-            "output deviation D, D̂ (element units)",
-            None,
-            10,
+            YAxis {
+                range: y,
+                desc: "output deviation D, D̂ (element units)",
+                labels: None,
+                ticks: 10,
+            },
         )?;
         for (k, (_, points)) in self.series.iter().enumerate() {
             let style = PALETTE[k % 10].stroke_width(2);
@@ -541,7 +372,7 @@ impl Figure for EventsPerLayer {
         let y = 0.0..(hi * 1.15).max(1e-3);
         let width = self.period / BINS as f64;
         let y_desc = format!(
-            "events per neuron per presentation, per {} time units",
+            "events per neuron and presentation (bins of {})",
             tick(&width)
         );
         let keys: Vec<Key> = self
@@ -559,10 +390,12 @@ impl Figure for EventsPerLayer {
             &keys,
             self.period,
             self.window,
-            y,
-            &y_desc,
-            None,
-            10,
+            YAxis {
+                range: y,
+                desc: &y_desc,
+                labels: None,
+                ticks: 10,
+            },
         )?;
         for (l, counts) in &self.series {
             let style = PALETTE[l % 10].stroke_width(2);
