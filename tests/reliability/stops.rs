@@ -93,6 +93,11 @@ fn kill_9_is_reported_as_interrupted_with_the_complete_rows() {
         out.to_str().unwrap(),
     ]);
     let run_dir = run_dir_with_checkpoint(&out);
+    // The checkpoint is written just before the summary; a kill between the two leaves the
+    // summary one epoch behind (resume reads the checkpoint), so wait for both.
+    wait_for("the first epoch's summary", || {
+        Summary::read(&run_dir).is_ok_and(|s| s.epochs_done >= 1)
+    });
     child.kill().unwrap(); // SIGKILL: no handler runs
     child.wait().unwrap();
 
