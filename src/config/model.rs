@@ -426,8 +426,7 @@ impl Model {
     }
 }
 
-/// `learning.optimiser`: its parameters, and where it runs (method 2 on the synchronous
-/// engine).
+/// `learning.optimiser`: its parameters, and where it runs (method 2, on either engine).
 fn check_optimiser(file: &ModelFile) -> Result<(), (&'static str, String)> {
     let opt = file.learning.optimiser;
     let unit = |x: f32| x.is_finite() && (0.0..1.0).contains(&x);
@@ -457,12 +456,6 @@ fn check_optimiser(file: &ModelFile) -> Result<(), (&'static str, String)> {
         return Err((
             "learning.optimiser",
             format!("`{name}` moves synaptic coefficients (method 2); use learning.method: connections, or optimiser: {{kind: sgd}} with fixed_points"),
-        ));
-    }
-    if file.engine == EngineKind::Async {
-        return Err((
-            "learning.optimiser",
-            format!("`{name}` runs on the synchronous engine only (the asynchronous workers apply the plain update): use engine: sync, or learning.optimiser: {{kind: sgd}}"),
         ));
     }
     Ok(())
