@@ -210,7 +210,9 @@ impl AsyncEngine {
                 self.next_start = start + self.timing.interval;
                 self.next_seq += 1;
                 if train && connections {
-                    self.count_staleness(start);
+                    // With an optimiser only a minibatch's last sample changes C (its step).
+                    let changes = !self.optimiser.active || (step.is_some() && k == last);
+                    self.count_staleness(start, changes);
                 }
                 let s = Sample {
                     seq,
@@ -411,7 +413,9 @@ impl AsyncEngine {
     /// samples' updates land on its synapses between its first read (its forward wave
     /// reaching the projection) and its own update. Only earlier samples can (the schedule
     /// is monotone), and the schedule is static, so it is counted when the sample is placed.
-    fn count_staleness(&mut self, start: u64) {
+    /// `changes`: whether its own update changes C (not so for a sample that only adds to
+    /// its minibatch's sum before the optimiser's step).
+    fn count_staleness(&mut self, start: u64, changes: bool) {
         let tm = &self.timing;
         let last_update = |s: u64| {
             (0..tm.layers() - 1)
@@ -438,7 +442,9 @@ impl AsyncEngine {
             self.counters.staleness_sum += stale as f64;
             self.counters.staleness_count += 1;
         }
-        self.recent.push_back(start);
+        if changes {
+            self.recent.push_back(start);
+        }
     }
 
     /// Hands the workers' records to `sink` in (time, neuron, wave, kind) order.
