@@ -4,14 +4,19 @@
 //! over the batch, before the limiter, in the sign the engine applies: ΔC ∝ +G1) and the
 //! linearised rule's G1 against −∂L/∂C from the discrete adjoint (in `f64`), and reports
 //! the cosine, the angle, the fraction of synapses whose signs agree, and the norm ratio.
+//! For a model of method 1 (`fixed_points`) it does the same for the neurons: each rule's
+//! change of ln K3 (the output element's inhibition rate, what method 1 moves) against
+//! −∂L/∂ln K3, the adjoint carried through every step and through the rest state.
 
 use serde::Serialize;
 
+use crate::config::{FixedPointSignal, LearningMethod};
 use crate::data::Dataset;
 use crate::engine::sync::SyncEngine;
 use crate::engine::Engine;
 use crate::error::SimError;
 use crate::learning::adjoint::{run_batch, Mode, Net};
+use crate::neuron::adjoint::K3;
 
 /// Samples per adjoint pass: bounds the tape's memory (about 2.4 MB per sample and pass for
 /// `mnist.yaml` in `f64`); partial sums are added in chunk order, whatever the threads.
@@ -53,6 +58,15 @@ pub struct Report {
     /// ∂L/∂C · u, as relative error (small unless h crosses many kinks of the clamp).
     pub finite_difference_error: f64,
     pub comparisons: Vec<Comparison>,
+    /// Method 1 only (else empty): |∂L/∂ln K3| summed over the batch, per layer.
+    pub k3_gradient_norms: Vec<f64>,
+    /// Method 1 only: the central finite difference of the batch loss along −∂L/∂ln K3
+    /// (every neuron's rest state solved again) against the adjoint's, as relative error.
+    pub k3_finite_difference_error: Option<f64>,
+    /// Method 1 only: each rule's change of ln K3 against −∂L/∂ln K3, per layer (`pair` is
+    /// the layer here) and over all layers: `bsp (paper)` and `bsp (reversed)` (the two
+    /// `fixed_point_signal`s, −ΣG1), `linearised` (the local gradient rule's ΣG1).
+    pub k3_comparisons: Vec<Comparison>,
 }
 
 /// Compares `update` with the descent direction `descent` (= −∂L/∂C).
@@ -131,6 +145,115 @@ pub fn directions(
     ))
 }
 
+/// Per layer and neuron, the sum over `indices` of K3 times the rate adjoint of the output
+/// element's K3 from the adjoint pass in `mode`: −∂L/∂ln K3 (`Exact`) or the linearised
+/// rule's G1 for method 1 (`Linearised`), in `f64`.
+pub fn k3_directions(
+    net: &Net<f64>,
+    data: &Dataset,
+    indices: &[usize],
+    mode: Mode,
+    threads: usize,
+) -> Result<Vec<Vec<f64>>, SimError> {
+    let net = net.clone().with_rates();
+    let (sizes, out) = (net.sizes().to_vec(), net.output());
+    let mut tapes = Vec::new();
+    let mut sums: Vec<Vec<f64>> = sizes.iter().map(|&n| vec![0.0; n]).collect();
+    for chunk in indices.chunks(CHUNK) {
+        let b = run_batch(&net, data, chunk, mode, threads, &mut tapes)?;
+        for (l, sum) in sums.iter_mut().enumerate() {
+            let n = sizes[l];
+            for (j, s) in sum.iter_mut().enumerate() {
+                let k3 = net.rate(l, j, K3, out);
+                for r in 0..chunk.len() {
+                    *s += k3 * b.rates[l][K3][out][r * n + j];
+                }
+            }
+        }
+    }
+    Ok(sums)
+}
+
+/// Relative error of the adjoint's −∂L/∂ln K3 along itself against a central finite
+/// difference of the batch loss, every neuron's rest solved again (step 1e-4 in ln K3).
+fn k3_directional_check(
+    net: &Net<f64>,
+    data: &Dataset,
+    indices: &[usize],
+    descent: &[Vec<f64>],
+) -> Result<f64, SimError> {
+    let norm = descent.iter().flatten().map(|v| v * v).sum::<f64>().sqrt();
+    if norm == 0.0 {
+        return Ok(0.0);
+    }
+    let h = 1e-4;
+    let out = net.output();
+    let shifted = |sign: f64| -> Result<f64, SimError> {
+        let mut n = net.clone();
+        for (l, d) in descent.iter().enumerate() {
+            for (j, v) in d.iter().enumerate() {
+                let k3 = net.rate(l, j, K3, out);
+                let delta = k3 * ((sign * h * v / norm).exp() - 1.0);
+                n.perturb_rate(l, j, K3, out, delta)
+                    .ok_or_else(|| SimError::FixedPoint {
+                        layer: l,
+                        neuron: j,
+                        detail: "no fixed point near the old one after the finite-difference step"
+                            .into(),
+                    })?;
+            }
+        }
+        let mut total = 0.0;
+        for chunk in indices.chunks(CHUNK) {
+            total += crate::learning::adjoint::losses(&n, data, chunk)?
+                .iter()
+                .sum::<f64>();
+        }
+        Ok(total)
+    };
+    let fd = (shifted(1.0)? - shifted(-1.0)?) / (2.0 * h);
+    Ok((fd + norm).abs() / norm)
+}
+
+/// Method 1's part of the report: norms, the finite-difference self-check and the rules'
+/// comparisons for ln K3.
+#[allow(clippy::type_complexity)]
+fn method_one(
+    engine: &mut SyncEngine,
+    net: &Net<f64>,
+    data: &Dataset,
+    indices: &[usize],
+    threads: usize,
+) -> Result<(Vec<f64>, f64, Vec<Comparison>), SimError> {
+    let descent = k3_directions(net, data, indices, Mode::Exact, threads)?;
+    let linearised = k3_directions(net, data, indices, Mode::Linearised, threads)?;
+    let mut comparisons = Vec::new();
+    for (rule, signal) in [
+        ("bsp (paper)", Some(FixedPointSignal::Paper)),
+        ("bsp (reversed)", Some(FixedPointSignal::Reversed)),
+        ("linearised", None),
+    ] {
+        let update: Vec<Vec<f64>> = match signal {
+            Some(signal) => engine
+                .fixed_point_g1(data, indices, signal)?
+                .into_iter()
+                .map(|g| g.into_iter().map(|v| -f64::from(v)).collect())
+                .collect(),
+            None => linearised.clone(),
+        };
+        for (l, (u, d)) in update.iter().zip(&descent).enumerate() {
+            comparisons.push(comparison(Some(l), rule, u, d));
+        }
+        comparisons.push(comparison(None, rule, &update.concat(), &descent.concat()));
+    }
+    let fd = k3_directional_check(net, data, indices, &descent)?;
+    let norms = descent
+        .iter()
+        .map(|g| g.iter().map(|v| v * v).sum::<f64>().sqrt())
+        .collect();
+    Ok((norms, fd, comparisons))
+}
+
 /// Runs the gradient check on the minibatch `indices` of `data` with the engine's current
 /// coefficients (the engine is not changed).
 pub fn gradcheck(
@@ -150,6 +273,13 @@ pub fn gradcheck(
         directions(&net, data, indices, Mode::Exact, threads)?;
     let (linearised, _, _) = directions(&net, data, indices, Mode::Linearised, threads)?;
     let finite_difference_error = directional_check(&net, data, indices, &bsp, &descent)?;
+    let (k3_gradient_norms, k3_finite_difference_error, k3_comparisons) =
+        if engine.settings.method == LearningMethod::FixedPoints {
+            let (norms, fd, cmp) = method_one(engine, &net, data, indices, threads)?;
+            (norms, Some(fd), cmp)
+        } else {
+            (Vec::new(), None, Vec::new())
+        };
     let mut comparisons = Vec::new();
     for (rule, update) in [("bsp", &bsp), ("linearised", &linearised)] {
         for (l, (u, d)) in update.iter().zip(&descent).enumerate() {
@@ -169,6 +299,9 @@ pub fn gradcheck(
             .collect(),
         finite_difference_error,
         comparisons,
+        k3_gradient_norms,
+        k3_finite_difference_error,
+        k3_comparisons,
     })
 }
 
@@ -217,6 +350,20 @@ fn directional_check(
     Ok((adjoint - fd).abs() / fd.abs().max(1e-300))
 }
 
+/// One Markdown table row of a comparison.
+fn row(c: &Comparison, label: String) -> String {
+    format!(
+        "| {} | {} | {} | {:.4} | {:.2} | {:.2}% | {:.4} |\n",
+        c.rule,
+        label,
+        c.synapses,
+        c.cosine,
+        c.angle_degrees,
+        100.0 * c.sign_agreement,
+        c.norm_ratio
+    )
+}
+
 impl Report {
     /// A Markdown summary and table, one row per rule and layer pair.
     pub fn to_markdown(&self) -> String {
@@ -237,16 +384,22 @@ impl Report {
             let pair = c
                 .pair
                 .map_or("all".to_string(), |l| format!("{l} → {}", l + 1));
+            s.push_str(&row(c, pair));
+        }
+        if !self.k3_comparisons.is_empty() {
             s.push_str(&format!(
-                "| {} | {} | {} | {:.4} | {:.2} | {:.2}% | {:.4} |\n",
-                c.rule,
-                pair,
-                c.synapses,
-                c.cosine,
-                c.angle_degrees,
-                100.0 * c.sign_agreement,
-                c.norm_ratio
+                "\n## Method 1: ln K3 of each neuron's output element\n\n\
+                 Each rule's change of ln K3 against −∂L/∂ln K3 (the adjoint through every step and \
+                 through the rest state, implicit function theorem); adjoint vs finite difference \
+                 along it: relative error {:.1e}.\n\n\
+                 | rule | layer | neurons | cosine | angle (°) | sign agreement | norm ratio |\n\
+                 |---|---|---|---|---|---|---|\n",
+                self.k3_finite_difference_error.unwrap_or(f64::NAN)
             ));
+            for c in &self.k3_comparisons {
+                let layer = c.pair.map_or("all".to_string(), |l| l.to_string());
+                s.push_str(&row(c, layer));
+            }
         }
         s
     }

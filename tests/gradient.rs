@@ -244,14 +244,6 @@ fn bad_rule_settings_name_the_field_and_the_fix() {
         e.contains("backprop") && e.contains("adjoint") && e.contains("line"),
         "{e}"
     );
-    let e = config_error(&base.replace(
-        "method: connections,",
-        "method: fixed_points, rule: adjoint,",
-    ));
-    assert!(
-        e.contains("learning.rule") && e.contains("connections"),
-        "{e}"
-    );
     let e = config_error(
         &with("linearised").replace("beta: 3.0}", "beta: 3.0, backward_input: time_varying}"),
     );

@@ -220,10 +220,11 @@ fn the_validation_refuses_what_cannot_run_naming_the_field() {
         assert!(e.contains(field), "{e}");
         e
     };
-    refused(
-        yaml("bsp", 0.1, ADAM, 0.01).replace("method: connections", "method: fixed_points"),
-        "learning.optimiser",
-    );
+    // Method 1's per-neuron optimiser runs on the synchronous engine only.
+    let method_one =
+        yaml("bsp", 0.1, ADAM, 0.01).replace("method: connections", "method: fixed_points");
+    Model::from_yaml(&method_one, None).unwrap();
+    refused(method_one + "engine: async\n", "learning.optimiser");
     refused(
         yaml("bsp", 0.1, "{kind: momentum, beta: 1.0}", 0.01),
         "learning.optimiser.beta",

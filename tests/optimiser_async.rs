@@ -224,7 +224,7 @@ fn the_validation_accepts_an_optimiser_on_the_asynchronous_engine() {
         let m = model("async", BUSY, "linearised", opt, 0.01);
         assert_eq!(m.settings.optimiser.name(), name);
     }
-    // Method 1 still refuses it: a neuron's K3 has no per-synapse state.
+    // Method 1's per-neuron optimiser (on ln K3) runs on the synchronous engine only.
     let text = yaml("async", BUSY, "bsp", ADAM, 0.01)
         .replace("method: connections", "method: fixed_points");
     let e = Model::from_yaml(&text, None).unwrap_err().to_string();

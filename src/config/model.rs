@@ -273,10 +273,10 @@ impl Model {
         }
         if l.rule != LearningRule::Bsp {
             let rule = l.rule.name();
-            if l.method != LearningMethod::Connections {
+            if l.method == LearningMethod::FixedPoints && file.engine == EngineKind::Async {
                 return Err(invalid(
                     "learning.rule",
-                    format!("`{rule}` differentiates synaptic coefficients only; use learning.method: connections, or rule: bsp with fixed_points"),
+                    format!("`{rule}` with method fixed_points runs on the synchronous engine only (the asynchronous actors run method 1 with the published rule): use engine: sync, or rule: bsp"),
                 ));
             }
             if l.rule == LearningRule::Linearised {
@@ -426,7 +426,8 @@ impl Model {
     }
 }
 
-/// `learning.optimiser`: its parameters, and where it runs (method 2, on either engine).
+/// `learning.optimiser`: its parameters, and where it runs (per synapse for method 2, on
+/// either engine; per neuron on ln K3 for method 1, on the synchronous engine).
 fn check_optimiser(file: &ModelFile) -> Result<(), (&'static str, String)> {
     let opt = file.learning.optimiser;
     let unit = |x: f32| x.is_finite() && (0.0..1.0).contains(&x);
@@ -452,10 +453,10 @@ fn check_optimiser(file: &ModelFile) -> Result<(), (&'static str, String)> {
         Optimiser::Momentum { .. } => {}
     }
     let name = opt.name();
-    if file.learning.method != LearningMethod::Connections {
+    if file.engine == EngineKind::Async && file.learning.method == LearningMethod::FixedPoints {
         return Err((
             "learning.optimiser",
-            format!("`{name}` moves synaptic coefficients (method 2); use learning.method: connections, or optimiser: {{kind: sgd}} with fixed_points"),
+            format!("`{name}` on method 1 (per neuron, on ln K3) runs on the synchronous engine only: use engine: sync, or learning.optimiser: {{kind: sgd}}"),
         ));
     }
     Ok(())

@@ -17,7 +17,7 @@ use crate::config::{BackwardInput, Coupling, LearningMethod, LearningRule, Setti
 use crate::data::Dataset;
 use crate::error::SimError;
 use crate::learning::adjoint::{self, Tape};
-use crate::learning::optimiser::OptimiserState;
+use crate::learning::optimiser::{self, OptimiserState};
 use crate::learning::{argmax, injection, readout};
 use crate::learning::{connections, fixed_points};
 use crate::neuron::layer::{self, LayerState, Ports};
@@ -102,9 +102,12 @@ impl SyncEngine {
         neurons: Vec<LayerNeurons>,
         threads: usize,
     ) -> Self {
-        let sizes = neurons.iter().map(|l| l.n).collect();
+        let sizes: Vec<usize> = neurons.iter().map(|l| l.n).collect();
         let threads = threads.max(1);
-        let optimiser = OptimiserState::new(settings.optimiser, &projections);
+        let optimiser = match settings.method {
+            LearningMethod::Connections => OptimiserState::new(settings.optimiser, &projections),
+            LearningMethod::FixedPoints => OptimiserState::zeros(settings.optimiser, &sizes),
+        };
         SyncEngine {
             settings,
             projections,
@@ -420,6 +423,9 @@ impl SyncEngine {
             LearningMethod::FixedPoints => {
                 let window = self.settings.forward_window();
                 let signal = self.settings.fixed_point_signal;
+                let (opt, adaptive) = (self.settings.optimiser, !self.settings.optimiser.is_sgd());
+                let unit = connections::scale(1.0, batch, self.settings.error_scale);
+                self.optimiser.step += u64::from(adaptive);
                 for l in 0..self.sizes.len() {
                     let fwd = self.gather(l, batch, false);
                     let rev = self.gather(l, batch, true);
@@ -431,13 +437,22 @@ impl SyncEngine {
                                 fixed_points::g2(signal, fwd[k], rev[k], window, kt)
                             })
                             .sum();
-                        fixed_points::apply(&mut self.neurons[l], j, g2, scale).map_err(
-                            |detail| SimError::FixedPoint {
-                                layer: l,
-                                neuron: j,
-                                detail,
-                            },
-                        )?;
+                        let applied = if adaptive {
+                            // The neuron's own optimiser on its descent direction of ln K3.
+                            let state = &mut self.optimiser;
+                            let mut moments = state.moments(l, j);
+                            let step =
+                                optimiser::change(opt, lr, state.step, -unit * g2, &mut moments);
+                            state.set_moments(l, j, moments);
+                            fixed_points::apply(&mut self.neurons[l], j, -step, 1.0)
+                        } else {
+                            fixed_points::apply(&mut self.neurons[l], j, g2, scale)
+                        };
+                        applied.map_err(|detail| SimError::FixedPoint {
+                            layer: l,
+                            neuron: j,
+                            detail,
+                        })?;
                     }
                 }
             }
@@ -468,6 +483,49 @@ impl SyncEngine {
         Ok(out)
     }
 
+    /// Method 1's modulation signal per neuron, G1 of [`fixed_points::g2`] (`signal`, no
+    /// limiter) summed over the samples `indices` of `data`, with `error.scale` divided out:
+    /// the update moves ln K3 by −scale · ΣG1. One vector per layer; the engine is not
+    /// changed. For `bsp-sim gradcheck`.
+    pub fn fixed_point_g1(
+        &mut self,
+        data: &Dataset,
+        indices: &[usize],
+        signal: crate::config::FixedPointSignal,
+    ) -> Result<Vec<Vec<f32>>, SimError> {
+        self.for_blocks(data, indices, "the gradient check", |this, ws, block| {
+            this.forward(ws, &block, None)?;
+            this.backward(ws, &block, None)
+        })?;
+        let (batch, window) = (indices.len(), self.settings.forward_window());
+        let unit = 1.0 / self.settings.error_scale;
+        Ok((0..self.sizes.len())
+            .map(|l| {
+                let (fwd, rev, n) = (
+                    self.gather(l, batch, false),
+                    self.gather(l, batch, true),
+                    self.sizes[l],
+                );
+                (0..n)
+                    .map(|j| {
+                        let sum: f32 = (0..batch)
+                            .map(|r| {
+                                fixed_points::g2(
+                                    signal,
+                                    fwd[r * n + j],
+                                    rev[r * n + j],
+                                    window,
+                                    0.0,
+                                )
+                            })
+                            .sum();
+                        unit * sum
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+
     /// One minibatch of the `adjoint` or `linearised` rule (see `gradient`): the forward
     /// window and the reverse pass per thread block, then C += lr/batch · Σ pre ⊗ post, which
     /// is C -= lr · batch-mean ∂L/∂C for `adjoint` (no limiter) and BSP's update with the
@@ -482,10 +540,36 @@ impl SyncEngine {
             LearningRule::Linearised => (adjoint::Mode::Linearised, self.settings.kt),
             _ => (adjoint::Mode::Exact, 0.0),
         };
-        let net = adjoint::Net::<f32>::new(&self.settings, &self.projections, &self.neurons);
+        let fixed_points = self.settings.method == LearningMethod::FixedPoints;
+        let mut net = adjoint::Net::<f32>::new(&self.settings, &self.projections, &self.neurons);
+        if fixed_points {
+            net = net.with_rates();
+        }
         let b = adjoint::run_batch(&net, data, indices, mode, self.threads, &mut self.tapes)?;
         let injected = injection(self.settings.rule, self.settings.error_scale);
-        if self.settings.optimiser.is_sgd() {
+        if fixed_points {
+            let unit = connections::scale(1.0, indices.len(), injected);
+            let opt = (self.settings.optimiser, lr);
+            self.optimiser.step += 1;
+            for (l, rates) in b.rates.iter().enumerate() {
+                let (rows, state) = (indices.len(), &mut self.optimiser);
+                fixed_points::apply_rates(
+                    &mut self.neurons[l],
+                    l,
+                    rates,
+                    rows,
+                    unit,
+                    kt,
+                    opt,
+                    state,
+                )
+                .map_err(|(neuron, detail)| SimError::FixedPoint {
+                    layer: l,
+                    neuron,
+                    detail,
+                })?;
+            }
+        } else if self.settings.optimiser.is_sgd() {
             let scale = connections::scale(lr, indices.len(), injected);
             for (l, p) in self.projections.iter_mut().enumerate() {
                 connections::update(p, b.rows, &b.pre[l], &b.post[l], scale, kt, self.threads);
@@ -627,9 +711,13 @@ impl Engine for SyncEngine {
     }
 
     fn set_optimiser_state(&mut self, state: OptimiserState) -> Result<(), String> {
-        if !state.fits(self.settings.optimiser, &self.projections) {
+        let fits = match self.settings.method {
+            LearningMethod::Connections => state.fits(self.settings.optimiser, &self.projections),
+            LearningMethod::FixedPoints => state.fits_lengths(self.settings.optimiser, &self.sizes),
+        };
+        if !fits {
             return Err(format!(
-                "its optimiser state does not fit learning.optimiser `{}` on these layer pairs",
+                "its optimiser state does not fit learning.optimiser `{}` on these layers",
                 self.settings.optimiser.name()
             ));
         }

@@ -20,12 +20,17 @@
 //! λ is the adjoint of −L, and −∂L/∂C_ji = Σ_n g_j^n · D_i^n (delayed: D_i^{n−1}): a sum
 //! over time of the same presynaptic-signal times postsynaptic-reversed-signal product that
 //! BSP forms from whole window integrals, G1 = (Σ_n dt D_i^n)(Σ_n dt D̂_j^n).
+//!
+//! With [`Net::with_rates`] the same pass also gives the neurons' side, for method 1: the
+//! adjoint of each neuron's fifteen rates (K1, K2, K3 per element), summed over the steps
+//! of its window and carried through the rest state the window starts from
+//! (`neuron::adjoint::rest_rates`). Layer 0 is then recorded and reversed too.
 
 use super::output_error::{argmax, readout, readout_slope};
 use crate::config::{Coupling, OutputError, Readout, Settings};
 use crate::data::Dataset;
 use crate::error::SimError;
-use crate::neuron::adjoint::{adjoint_layer, Scheme};
+use crate::neuron::adjoint::{adjoint_layer, rest_rates, Rates, Scheme};
 use crate::neuron::layer::{self, LayerCoefficients, LayerState, Ports, Stepping};
 use crate::neuron::{LayerNeurons, System, ELEMENTS};
 use crate::parallel;
@@ -60,6 +65,8 @@ pub struct Net<T> {
     error: OutputError,
     /// `coupling: delayed`: layer l+1's current at step n is C·D_l of step n − 1.
     delayed: bool,
+    /// Also compute the neurons' rate adjoints ([`Batch::rates`]).
+    rates: bool,
 }
 
 impl<T: Real> Net<T> {
@@ -91,7 +98,62 @@ impl<T: Real> Net<T> {
             readout: settings.readout,
             error: settings.error,
             delayed: settings.coupling == Coupling::Delayed,
+            rates: false,
         }
+    }
+
+    /// The same network, with the reverse pass also giving every neuron's rate adjoint.
+    pub fn with_rates(mut self) -> Self {
+        self.rates = true;
+        self
+    }
+
+    /// Rate `rate` (`neuron::adjoint::K1`, `K2`, `K3`) of element `element` of neuron `j`
+    /// of layer `l`.
+    pub fn rate(&self, l: usize, j: usize, rate: usize, element: usize) -> T {
+        let c = &self.coefficients[l];
+        match rate {
+            0 => c.gen[element][j],
+            1 => c.decay[element][j],
+            _ => c.inhib[element][j],
+        }
+    }
+
+    /// The output element's index.
+    pub fn output(&self) -> usize {
+        self.output
+    }
+
+    /// Layer sizes, input layer first.
+    pub fn sizes(&self) -> &[usize] {
+        &self.sizes
+    }
+
+    /// Moves rate `rate` (`neuron::adjoint::K1`, `K2`, `K3`) of element `element` of neuron
+    /// `j` of layer `l` by `delta` and re-solves that neuron's rest state (Newton, in `T`),
+    /// keeping its signal reference: what a finite-difference check of a rate perturbs.
+    /// `None` when the new rates have no fixed point near the old one.
+    pub fn perturb_rate(
+        &mut self,
+        l: usize,
+        j: usize,
+        rate: usize,
+        element: usize,
+        delta: T,
+    ) -> Option<()> {
+        let mut c = self.coefficients[l].get(j);
+        match rate {
+            0 => c.gen[element] += delta,
+            1 => c.decay[element] += delta,
+            _ => c.inhib[element] += delta,
+        }
+        let start: [T; ELEMENTS] = std::array::from_fn(|k| self.rest[l][k][j]);
+        let rest = crate::neuron::adjoint::fixed_point_near(&c, &start)?;
+        self.coefficients[l].set(j, &c);
+        for (k, v) in rest.into_iter().enumerate() {
+            self.rest[l][k][j] = v;
+        }
+        Some(())
     }
 
     /// Steps of the forward window.
@@ -100,17 +162,21 @@ impl<T: Real> Net<T> {
     }
 }
 
+/// (sizes, rows, steps, mode, rates): what a [`Tape`]'s buffers are allocated for.
+type Shape = (Vec<usize>, usize, usize, Option<Mode>, bool);
+
 /// One thread's buffers for a block of samples: the current state and the tape.
 #[derive(Debug, Default)]
 pub struct Tape<T> {
-    /// (sizes, rows, steps, mode) the buffers are allocated for.
-    shape: Option<(Vec<usize>, usize, usize, Option<Mode>)>,
+    /// What the buffers are allocated for.
+    shape: Option<Shape>,
     rows: usize,
     x: Vec<LayerState<T>>,
     current: Vec<Vec<T>>,
     signal: Vec<Vec<T>>,
     integral: Vec<Vec<T>>,
-    /// Layers >= 1: the state before every step and the current of every step.
+    /// Layers >= 1 (all layers with rates): the state before every step and the current of
+    /// every step.
     states: Vec<[Vec<T>; ELEMENTS]>,
     currents: Vec<Vec<T>>,
     /// `Exact`: D of layers < L and g of layers >= 1 per (sample, step), sample-major.
@@ -119,6 +185,8 @@ pub struct Tape<T> {
     /// `Linearised`: Σ_n g per sample, layers >= 1.
     g_integral: Vec<Vec<T>>,
     lambda: Vec<[Vec<T>; ELEMENTS]>,
+    /// With rates: each (sample, neuron)'s rate adjoint, per layer.
+    rates: Vec<Rates<T>>,
     g_now: Vec<Vec<T>>,
     a: Vec<T>,
     inject: Vec<T>,
@@ -128,14 +196,24 @@ pub struct Tape<T> {
 }
 
 impl<T: Real> Tape<T> {
-    fn ensure(&mut self, sizes: &[usize], rows: usize, steps: usize, record: Option<Mode>) {
-        let shape = (sizes.to_vec(), rows, steps, record);
+    fn ensure(
+        &mut self,
+        sizes: &[usize],
+        rows: usize,
+        steps: usize,
+        record: Option<Mode>,
+        rates: bool,
+    ) {
+        let shape = (sizes.to_vec(), rows, steps, record, rates);
         if self.shape.as_ref() == Some(&shape) {
             // Everything else is overwritten before it is read.
             for v in self.integral.iter_mut().chain(&mut self.g_integral) {
                 v.fill(T::ZERO);
             }
             for v in self.lambda.iter_mut().flatten() {
+                v.fill(T::ZERO);
+            }
+            for v in self.rates.iter_mut().flatten().flatten() {
                 v.fill(T::ZERO);
             }
             return;
@@ -152,11 +230,13 @@ impl<T: Real> Tape<T> {
         let rec = record.is_some();
         let exact = record == Some(Mode::Exact);
         let keep = |on: bool, n: usize| if on { rows * n * steps } else { 0 };
-        self.states = (0..=last)
-            .map(|l| zx(keep(rec && l > 0, sizes[l])))
-            .collect();
-        self.currents = (0..=last)
-            .map(|l| z(keep(rec && l > 0, sizes[l])))
+        let taped = |l: usize| rec && (l > 0 || rates);
+        self.states = (0..=last).map(|l| zx(keep(taped(l), sizes[l]))).collect();
+        self.currents = (0..=last).map(|l| z(keep(taped(l), sizes[l]))).collect();
+        let per_neuron = |n: usize| if rates { rows * n } else { 0 };
+        self.rates = sizes
+            .iter()
+            .map(|&n| std::array::from_fn(|_| zx(per_neuron(n))))
             .collect();
         self.d_steps = (0..=last)
             .map(|l| z(keep(exact && l < last, sizes[l])))
@@ -184,7 +264,8 @@ fn forward<T: Real>(
     let rows = indices.len();
     let (sizes, steps) = (&net.sizes, net.steps);
     let last = sizes.len() - 1;
-    tape.ensure(sizes, rows, steps, mode);
+    let rates = net.rates && mode.is_some();
+    tape.ensure(sizes, rows, steps, mode, rates);
     for l in 0..=last {
         tape.x[l].reset(&net.rest[l]);
         // At rest the signal is zero (a delayed drive reads it before the first step).
@@ -214,7 +295,7 @@ fn forward<T: Real>(
             if l > 0 && !net.delayed {
                 drive(net, tape, l, n, exact);
             }
-            if mode.is_some() && l > 0 {
+            if mode.is_some() && (l > 0 || rates) {
                 for k in 0..ELEMENTS {
                     tape.states[l][k][n * len..(n + 1) * len].copy_from_slice(&tape.x[l].x[k]);
                 }
@@ -304,13 +385,15 @@ fn reverse<T: Real>(
     // adjoint runs output side first. Delayed: it drove layer l+1 one step later, so layer l
     // reads g_{l+1} of the step after (processed just before), which input side first finds
     // still in place; after the last step there is none.
+    // With rates, layer 0's neurons are reversed too (their rates act on the network).
+    let first = usize::from(!net.rates);
     let order: Vec<usize> = if net.delayed {
         for g in &mut tape.g_now {
             g.fill(T::ZERO);
         }
-        (1..=last).collect()
+        (first..=last).collect()
     } else {
-        (1..=last).rev().collect()
+        (first..=last).rev().collect()
     };
     for n in (0..steps).rev() {
         for &l in &order {
@@ -325,6 +408,7 @@ fn reverse<T: Real>(
                 currents,
                 g_steps,
                 g_integral,
+                rates,
                 ..
             } = tape;
             if l == last {
@@ -345,8 +429,11 @@ fn reverse<T: Real>(
                 a,
                 &mut lambda[l],
                 &mut g_now[l],
+                net.rates.then(|| &mut rates[l]),
             );
             match mode {
+                // Layer 0's g (the adjoint of the pixel drive) is no synapse's factor.
+                Mode::Exact if l == 0 => {}
                 Mode::Exact => {
                     for r in 0..rows {
                         let at = (r * steps + n) * nl;
@@ -374,6 +461,35 @@ fn reverse<T: Real>(
             });
         }
     }
+    if net.rates {
+        rest_term(net, tape)?;
+    }
+    Ok(())
+}
+
+/// Adds each (sample, neuron)'s rate adjoint through its rest state (λ now holds the
+/// adjoint of the window's initial state).
+fn rest_term<T: Real>(net: &Net<T>, tape: &mut Tape<T>) -> Result<(), SimError> {
+    for (l, &n) in net.sizes.iter().enumerate() {
+        for j in 0..n {
+            let c = net.coefficients[l].get(j);
+            let rest: [T; ELEMENTS] = std::array::from_fn(|k| net.rest[l][k][j]);
+            for r in 0..tape.rows {
+                let at = r * n + j;
+                let lambda0: [T; ELEMENTS] = std::array::from_fn(|k| tape.lambda[l][k][at]);
+                let add = rest_rates(&c, &rest, &lambda0).ok_or_else(|| SimError::FixedPoint {
+                    layer: l,
+                    neuron: j,
+                    detail: "the Jacobian at its rest state is singular, so the rest state does not move smoothly with its rates".into(),
+                })?;
+                for (dst, src) in tape.rates[l].iter_mut().zip(&add) {
+                    for (d, &v) in dst.iter_mut().zip(src) {
+                        d[at] += v;
+                    }
+                }
+            }
+        }
+    }
     Ok(())
 }
 
@@ -387,6 +503,10 @@ pub struct Batch<T> {
     pub pre: Vec<Vec<T>>,
     /// Per layer pair l: postsynaptic factor, rows x n_{l+1} (g per step, or Σ g).
     pub post: Vec<Vec<T>>,
+    /// With [`Net::with_rates`], per layer: each (sample, neuron)'s rate adjoint,
+    /// `rates[l][rate][element][sample · n_l + j]`: −∂L/∂k (`Exact`), or the linearised rule's
+    /// local counterpart (`Linearised`); empty otherwise.
+    pub rates: Vec<Rates<T>>,
     pub losses: Vec<T>,
     pub predictions: Vec<usize>,
     /// Element updates the clamp set to zero during the forward windows, and all updates.
@@ -451,6 +571,17 @@ pub fn run_batch<T: Real>(
         }
     }
     let neurons: usize = net.sizes.iter().sum();
+    let rates = if net.rates {
+        (0..=last)
+            .map(|l| {
+                std::array::from_fn(|rate| {
+                    std::array::from_fn(|k| gather(&|t| &t.rates[l][rate][k][..]))
+                })
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(Batch {
         rows: match mode {
             Mode::Exact => indices.len() * net.steps,
@@ -458,6 +589,7 @@ pub fn run_batch<T: Real>(
         },
         pre,
         post,
+        rates,
         losses: used.iter().flat_map(|t| t.losses.iter().copied()).collect(),
         predictions: used
             .iter()

@@ -1,11 +1,22 @@
 //! Method 1, the neurons learn (paper Eq. 17-19): a neuron moves its own fixed point by
-//! changing the K3 of its output element, from its own two window integrals, G1 = I · Î
-//! (the paper's form) or `window · Î` (the reversed-trace variant, which descends: see
-//! `FixedPointSignal`), through the same limiter G2 as the synapses.
+//! changing the K3 of its output element.
+//!
+//! * `bsp` (the paper): from its own two window integrals, G1 = I · Î (the published form)
+//!   or `window · Î` (the reversed-trace variant, which descends: see `FixedPointSignal`),
+//!   through the same limiter G2 as the synapses: [`g2`], [`apply`].
+//! * `linearised` (local) and `adjoint` (exact): by the causal-distance correspondence the
+//!   paper describes, K3 of the output element acts on that element through the term
+//!   −K3 · x_out · x_inh(out), so its change pairs the neuron's own reversed signal at the
+//!   output element with the forward state of the two elements that term couples, step by
+//!   step over the window, plus the rest state's own shift (`neuron::adjoint`): [`rate_g1`],
+//!   [`apply_rates`]. `adjoint` injects −∂L/∂I, making this −∂L/∂ln K3 exactly.
 
 use super::limiter::limiter;
-use crate::config::FixedPointSignal;
+use super::optimiser::{change, OptimiserState};
+use crate::config::{FixedPointSignal, Optimiser};
+use crate::neuron::adjoint::{Rates, K3};
 use crate::neuron::LayerNeurons;
+use crate::real::Real;
 
 /// One sample's G2 for a neuron whose forward window integral is `forward` and reversed
 /// window integral `reversed`, over a forward window of length `window`.
@@ -24,4 +35,51 @@ pub fn g2(signal: FixedPointSignal, forward: f32, reversed: f32, window: f32, kt
 pub fn apply(neurons: &mut LayerNeurons, j: usize, g2_sum: f32, scale: f32) -> Result<(), String> {
     let k3 = neurons.k3_out[j] * (-scale * g2_sum).exp();
     neurons.set_k3_out(j, k3)
+}
+
+/// The gradient rules' G1 of neuron `j` for sample `row`: its rate adjoint for the output
+/// element's K3 times that K3, i.e. the descent direction of ln K3 (so that the update is
+/// multiplicative, like [`apply`], and K3 stays positive).
+#[inline]
+pub fn rate_g1<T: Real>(
+    rates: &Rates<T>,
+    output: usize,
+    n: usize,
+    row: usize,
+    j: usize,
+    k3: f32,
+) -> f32 {
+    rates[K3][output][row * n + j].to_f64() as f32 * k3
+}
+
+/// Method 1 by a gradient rule for layer `l`: each neuron's batch-mean G2 of its
+/// [`rate_g1`] (limiter `kt` per sample; `kt` 0 for `adjoint`), g = `unit` · Σ_rows G2
+/// summed in row order (the same at any thread count), moves its ln K3 by the per-neuron
+/// optimiser's change (`sgd`: lr · g, plain gradient descent on ln K3; `adam`: about lr per
+/// batch whatever the neuron's gradient scale), from the neuron's own moments in `state`
+/// (group `l`). Returns the neuron and the solver's message when the new rates have no
+/// positive fixed point.
+#[allow(clippy::too_many_arguments)]
+pub fn apply_rates<T: Real>(
+    neurons: &mut LayerNeurons,
+    l: usize,
+    rates: &Rates<T>,
+    rows: usize,
+    unit: f32,
+    kt: f32,
+    (opt, lr): (Optimiser, f32),
+    state: &mut OptimiserState,
+) -> Result<(), (usize, String)> {
+    let (n, output) = (neurons.n, neurons.base.output.index());
+    for j in 0..n {
+        let k3 = neurons.k3_out[j];
+        let sum: f32 = (0..rows)
+            .map(|r| limiter(rate_g1(rates, output, n, r, j, k3), kt))
+            .sum();
+        let mut moments = state.moments(l, j);
+        let step = change(opt, lr, state.step, unit * sum, &mut moments);
+        state.set_moments(l, j, moments);
+        apply(neurons, j, -step, 1.0).map_err(|detail| (j, detail))?;
+    }
+    Ok(())
 }

@@ -12,6 +12,9 @@
 //!   ΔC = lr · m̂ / (√v̂ + eps) with m̂ = m / (1 − β1^t), v̂ = v / (1 − β2^t)
 //!   (lr is then a step in coefficient units, about the size of each synapse's change).
 //!
+//! Method 1 by a gradient rule (`fixed_points` with `linearised` or `adjoint`) uses the
+//! same optimisers per neuron, on ln K3 (see `fixed_points::apply_rates`).
+//!
 //! No global norm and no statistic across synapses or neurons: the arithmetic is element by
 //! element, so it does not depend on the thread count or on the order of the synapses.
 
@@ -109,17 +112,25 @@ pub struct OptimiserState {
     scratch: Vec<Projection>,
 }
 
+/// Coefficients per projection.
+fn lengths(projections: &[Projection]) -> Vec<usize> {
+    projections.iter().map(|p| p.coefficients().len()).collect()
+}
+
 impl OptimiserState {
     /// Zero moments for these projections (no memory at all for `sgd`).
     pub fn new(opt: Optimiser, projections: &[Projection]) -> Self {
-        let zeros = |p: &Projection| vec![0.0f32; p.coefficients().len()];
+        Self::zeros(opt, &lengths(projections))
+    }
+
+    /// Zero moments for one parameter per entry of `lens` per group: per projection its
+    /// coefficients (method 2), or per layer its neurons' K3 (method 1 by a gradient rule).
+    pub fn zeros(opt: Optimiser, lens: &[usize]) -> Self {
+        let zeros = || lens.iter().map(|&n| vec![0.0f32; n]).collect();
         let (m, v) = match opt {
             Optimiser::Sgd => (Vec::new(), Vec::new()),
-            Optimiser::Momentum { .. } => (projections.iter().map(zeros).collect(), Vec::new()),
-            Optimiser::Adam { .. } => (
-                projections.iter().map(zeros).collect(),
-                projections.iter().map(zeros).collect(),
-            ),
+            Optimiser::Momentum { .. } => (zeros(), Vec::new()),
+            Optimiser::Adam { .. } => (zeros(), zeros()),
         };
         OptimiserState {
             step: 0,
@@ -131,16 +142,38 @@ impl OptimiserState {
 
     /// Whether this state fits `opt` on these projections (one moment per coefficient).
     pub fn fits(&self, opt: Optimiser, projections: &[Projection]) -> bool {
+        self.fits_lengths(opt, &lengths(projections))
+    }
+
+    /// Whether this state fits `opt` with groups of `lens` parameters (see [`Self::zeros`]).
+    pub fn fits_lengths(&self, opt: Optimiser, lens: &[usize]) -> bool {
         let shape = |x: &Vec<Vec<f32>>| {
-            x.len() == projections.len()
-                && x.iter()
-                    .zip(projections)
-                    .all(|(a, p)| a.len() == p.coefficients().len())
+            x.len() == lens.len() && x.iter().zip(lens).all(|(a, &n)| a.len() == n)
         };
         match opt {
             Optimiser::Sgd => self.m.is_empty() && self.v.is_empty(),
             Optimiser::Momentum { .. } => shape(&self.m) && self.v.is_empty(),
             Optimiser::Adam { .. } => shape(&self.m) && shape(&self.v),
+        }
+    }
+
+    /// Group `group`'s moments of parameter `i` (zero when the optimiser keeps none), and a
+    /// way to store them back: for parameters other than synapses (method 1's K3).
+    pub fn moments(&self, group: usize, i: usize) -> Moments {
+        let at = |x: &Vec<Vec<f32>>| x.get(group).map_or(0.0, |g| g[i]);
+        Moments {
+            m: at(&self.m),
+            v: at(&self.v),
+        }
+    }
+
+    /// Stores group `group`'s moments of parameter `i` (where the optimiser keeps them).
+    pub fn set_moments(&mut self, group: usize, i: usize, state: Moments) {
+        if let Some(g) = self.m.get_mut(group) {
+            g[i] = state.m;
+        }
+        if let Some(g) = self.v.get_mut(group) {
+            g[i] = state.v;
         }
     }
 

@@ -8,6 +8,10 @@
 //! step clamped (the pre-clamp value was negative) and 1 elsewhere. [`adjoint_layer`] runs
 //! it over a layer's samples and neurons stored structure-of-arrays, so that the loop
 //! vectorises like the engine's.
+//!
+//! With [`Rates`] it also accumulates the adjoint of the neuron's fifteen rates (K1, K2,
+//! K3 of each element of the forward system): through every step, and, by the implicit
+//! function theorem, through the rest state the window starts from ([`rest_rates`]).
 
 use super::kernel::{self, derivative, inh, src, EULER, RK4, SEMI_IMPLICIT};
 use super::layer::LayerCoefficients;
@@ -36,6 +40,41 @@ impl<T: Real> Scheme<T> {
     }
 }
 
+/// Which rate of a forward system's element: `K1` (generative, `gen`), `K2` (self-decay,
+/// `decay`), `K3` (inhibition, `inhib`); the index into a [`RateAdjoint`].
+pub const K1: usize = 0;
+pub const K2: usize = 1;
+pub const K3: usize = 2;
+
+/// The adjoint of one neuron's fifteen rates, `[K1, K2, K3][element]`.
+pub type RateAdjoint<T> = [[T; ELEMENTS]; 3];
+
+/// Per-(sample, neuron) accumulators of [`RateAdjoint`], structure-of-arrays like the
+/// layer's state: `rates[rate][element][row · n + j]`.
+pub type Rates<T> = [[Vec<T>; ELEMENTS]; 3];
+
+/// wᵀ ∂f/∂k at `z` for the forward system: f_i = K1_i z_src − K2_i z_i − K3_i z_i z_inh.
+#[inline(always)]
+fn rates_of<T: Real>(z: &[T; 5], w: &[T; 5]) -> RateAdjoint<T> {
+    let mut r = [[T::ZERO; 5]; 3];
+    for i in 0..ELEMENTS {
+        let (s, q) = (src(i, false), inh(i, false));
+        r[K1][i] = w[i] * z[s];
+        r[K2][i] = -(w[i] * z[i]);
+        r[K3][i] = -(w[i] * z[i] * z[q]);
+    }
+    r
+}
+
+#[inline(always)]
+fn add_rates<T: Real>(acc: &mut RateAdjoint<T>, r: &RateAdjoint<T>) {
+    for (a, b) in acc.iter_mut().zip(r) {
+        for (x, y) in a.iter_mut().zip(b) {
+            *x += *y;
+        }
+    }
+}
+
 /// Adjoint of [`derivative`] at `z`: returns (wᵀ ∂f/∂z, wᵀ ∂f/∂u).
 #[inline(always)]
 fn derivative_adjoint<T: Real>(
@@ -54,6 +93,90 @@ fn derivative_adjoint<T: Real>(
     (a, w[input])
 }
 
+/// ∂f/∂x of the forward system at `x`: `jac[i][k] = ∂f_i/∂x_k`.
+fn jacobian<T: Real>(c: &Coefficients<T>, x: &[T; 5]) -> [[T; 5]; 5] {
+    let mut jac = [[T::ZERO; 5]; 5];
+    for i in 0..ELEMENTS {
+        let (s, q) = (src(i, false), inh(i, false));
+        jac[i][s] += c.gen[i];
+        jac[i][i] += -c.decay[i] - c.inhib[i] * x[q];
+        jac[i][q] += -(c.inhib[i] * x[i]);
+    }
+    jac
+}
+
+/// Solves `a · y = b` for a 5 × 5 system by Gaussian elimination with partial pivoting;
+/// `None` when `a` is singular.
+fn solve5<T: Real>(mut a: [[T; 5]; 5], mut b: [T; 5]) -> Option<[T; 5]> {
+    let abs = |v: T| if v < T::ZERO { -v } else { v };
+    for col in 0..5 {
+        let pivot = (col..5).max_by(|&p, &q| {
+            abs(a[p][col])
+                .partial_cmp(&abs(a[q][col]))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        })?;
+        // Also refuses NaN pivots.
+        if abs(a[pivot][col]).partial_cmp(&T::ZERO) != Some(std::cmp::Ordering::Greater) {
+            return None;
+        }
+        a.swap(col, pivot);
+        b.swap(col, pivot);
+        for row in col + 1..5 {
+            let f = a[row][col] / a[col][col];
+            for k in col..5 {
+                let v = a[col][k];
+                a[row][k] = a[row][k] - f * v;
+            }
+            let v = b[col];
+            b[row] = b[row] - f * v;
+        }
+    }
+    let mut y = [T::ZERO; 5];
+    for row in (0..5).rev() {
+        let mut v = b[row];
+        for k in row + 1..5 {
+            v = v - a[row][k] * y[k];
+        }
+        y[row] = v / a[row][row];
+    }
+    Some(y)
+}
+
+/// The rates' adjoint through the rest state: a window starts from the fixed point x* of
+/// f(x*, k) = 0, so with `lambda0` the adjoint of the initial state, the implicit function
+/// theorem gives λ0 · ∂x*/∂k = −(J⁻ᵀ λ0) · ∂f/∂k, J = ∂f/∂x at x*. `None` when J is
+/// singular (no isolated fixed point).
+pub fn rest_rates<T: Real>(
+    c: &Coefficients<T>,
+    rest: &[T; 5],
+    lambda0: &[T; 5],
+) -> Option<RateAdjoint<T>> {
+    let jac = jacobian(c, rest);
+    let jt: [[T; 5]; 5] = std::array::from_fn(|i| std::array::from_fn(|k| jac[k][i]));
+    let w = solve5(jt, *lambda0)?;
+    Some(rates_of(rest, &w.map(|v| -v)))
+}
+
+/// The forward system's fixed point nearest `start` by Newton's method in `T` (for checks
+/// that move one rate and need the rest state it implies to full precision). `None` when
+/// Newton does not converge.
+pub fn fixed_point_near<T: Real>(c: &Coefficients<T>, start: &[T; 5]) -> Option<[T; 5]> {
+    let mut x = *start;
+    for _ in 0..100 {
+        let f = kernel::derivative::<T, false>(c, &x, T::ZERO, 0);
+        let dx = solve5(jacobian(c, &x), f)?;
+        let mut size = T::ZERO;
+        for k in 0..5 {
+            x[k] = x[k] - dx[k];
+            size += dx[k] * dx[k];
+        }
+        if size.to_f64() < 1e-28 {
+            return Some(x);
+        }
+    }
+    None
+}
+
 #[inline(always)]
 fn axpy<T: Real>(x: &[T; 5], s: T, k: &[T; 5]) -> [T; 5] {
     std::array::from_fn(|i| x[i] + s * k[i])
@@ -66,15 +189,18 @@ fn axpy<T: Real>(x: &[T; 5], s: T, k: &[T; 5]) -> [T; 5] {
 /// stores states): the clamp passes the adjoint where it did not act; Euler and the
 /// semi-implicit scheme are differentiated in closed form, RK4 stage by stage in reverse.
 /// Cost: about three times a forward step (five for RK4).
+///
+/// With `P`, also the adjoint of the rates through this step (otherwise zeros).
 #[inline(always)]
-fn adjoint<T: Real, const K: u8>(
+fn adjoint<T: Real, const K: u8, const P: bool>(
     c: &Coefficients<T>,
     s: &Scheme<T>,
     x: &[T; 5],
     u: T,
     lambda: &[T; 5],
-) -> ([T; 5], T) {
+) -> ([T; 5], T, RateAdjoint<T>) {
     let dt = s.dt;
+    let mut r = [[T::ZERO; 5]; 3];
     match K {
         EULER | SEMI_IMPLICIT => {
             // The step itself, for where the clamp acted (and the semi-implicit quotient).
@@ -91,6 +217,11 @@ fn adjoint<T: Real, const K: u8>(
                     a[p] += mu * dt * c.gen[i];
                     a[q] += -(mu * v[i] * dt * c.inhib[i]);
                     au += mu * dt * m;
+                    if P {
+                        r[K1][i] = mu * dt * x[p];
+                        r[K2][i] = -(mu * v[i] * dt);
+                        r[K3][i] = -(mu * v[i] * dt * x[q]);
+                    }
                 } else {
                     let loss_rate = c.decay[i] + c.inhib[i] * x[q];
                     let mu = s.pass(v[i], lambda[i]);
@@ -98,9 +229,14 @@ fn adjoint<T: Real, const K: u8>(
                     a[p] += mu * dt * c.gen[i];
                     a[q] += -(mu * dt * c.inhib[i] * x[i]);
                     au += mu * dt * m;
+                    if P {
+                        r[K1][i] = mu * dt * x[p];
+                        r[K2][i] = -(mu * dt * x[i]);
+                        r[K3][i] = -(mu * dt * x[i] * x[q]);
+                    }
                 }
             }
-            (a, au)
+            (a, au, r)
         }
         _ => {
             let half = dt / T::from_f32(2.0);
@@ -122,27 +258,39 @@ fn adjoint<T: Real, const K: u8>(
             let mut ak2 = mu.map(|v| two * sixth * v);
             let mut ak3 = ak2;
             let ak4 = ak1;
+            if P {
+                add_rates(&mut r, &rates_of(&z4, &ak4));
+            }
             let (az4, mut au) = derivative_adjoint(c, &z4, &ak4, s.input);
             for i in 0..ELEMENTS {
                 ax[i] += az4[i];
                 ak3[i] += dt * az4[i];
+            }
+            if P {
+                add_rates(&mut r, &rates_of(&z3, &ak3));
             }
             let (az3, u3) = derivative_adjoint(c, &z3, &ak3, s.input);
             for i in 0..ELEMENTS {
                 ax[i] += az3[i];
                 ak2[i] += half * az3[i];
             }
+            if P {
+                add_rates(&mut r, &rates_of(&z2, &ak2));
+            }
             let (az2, u2) = derivative_adjoint(c, &z2, &ak2, s.input);
             for i in 0..ELEMENTS {
                 ax[i] += az2[i];
                 ak1[i] += half * az2[i];
+            }
+            if P {
+                add_rates(&mut r, &rates_of(x, &ak1));
             }
             let (az1, u1) = derivative_adjoint(c, x, &ak1, s.input);
             for i in 0..ELEMENTS {
                 ax[i] += az1[i];
             }
             au += u3 + u2 + u1;
-            (ax, au)
+            (ax, au, r)
         }
     }
 }
@@ -157,17 +305,19 @@ pub fn adjoint_step(
     u: f32,
     lambda: &[f32; ELEMENTS],
 ) -> ([f32; ELEMENTS], f32) {
-    match kernel::code(s.integrator) {
-        EULER => adjoint::<f32, EULER>(c, s, x, u, lambda),
-        SEMI_IMPLICIT => adjoint::<f32, SEMI_IMPLICIT>(c, s, x, u, lambda),
-        _ => adjoint::<f32, RK4>(c, s, x, u, lambda),
-    }
+    let (a, au, _) = match kernel::code(s.integrator) {
+        EULER => adjoint::<f32, EULER, false>(c, s, x, u, lambda),
+        SEMI_IMPLICIT => adjoint::<f32, SEMI_IMPLICIT, false>(c, s, x, u, lambda),
+        _ => adjoint::<f32, RK4, false>(c, s, x, u, lambda),
+    };
+    (a, au)
 }
 
 /// The adjoint of `neuron::layer::step` on the forward system for one step: adds `a` (the
 /// adjoint of the output signal) to the output element's λ, then replaces λ (adjoint of
 /// the state after the step) by the adjoint of the state before it (`xs`, recorded) and
-/// writes the adjoint of the input current `us` into `g`.
+/// writes the adjoint of the input current `us` into `g`. With `rates`, also adds each
+/// (sample, neuron)'s rate adjoint through this step into it.
 #[allow(clippy::too_many_arguments)]
 pub fn adjoint_layer<T: Real>(
     c: &LayerCoefficients<T>,
@@ -178,27 +328,17 @@ pub fn adjoint_layer<T: Real>(
     a: &[T],
     lambda: &mut [Vec<T>; ELEMENTS],
     g: &mut [T],
+    rates: Option<&mut Rates<T>>,
 ) {
-    let n = c.n;
-    match (kernel::code(s.integrator), c.shared()) {
-        (EULER, Some(u)) => adj::<T, EULER>(|_| u, n, s, output, xs, us, a, lambda, g),
-        (EULER, None) => adj::<T, EULER>(|j| c.get(j), n, s, output, xs, us, a, lambda, g),
-        (SEMI_IMPLICIT, Some(u)) => {
-            adj::<T, SEMI_IMPLICIT>(|_| u, n, s, output, xs, us, a, lambda, g)
-        }
-        (SEMI_IMPLICIT, None) => {
-            adj::<T, SEMI_IMPLICIT>(|j| c.get(j), n, s, output, xs, us, a, lambda, g)
-        }
-        (_, Some(u)) => adj::<T, RK4>(|_| u, n, s, output, xs, us, a, lambda, g),
-        (_, None) => adj::<T, RK4>(|j| c.get(j), n, s, output, xs, us, a, lambda, g),
+    match rates {
+        None => dispatch::<T, false>(c, s, output, xs, us, a, lambda, g, None),
+        Some(r) => dispatch::<T, true>(c, s, output, xs, us, a, lambda, g, Some(r)),
     }
 }
 
-#[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn adj<T: Real, const K: u8>(
-    unit: impl Fn(usize) -> Coefficients<T>,
-    n: usize,
+fn dispatch<T: Real, const P: bool>(
+    c: &LayerCoefficients<T>,
     s: &Scheme<T>,
     output: usize,
     xs: [&[T]; ELEMENTS],
@@ -206,6 +346,32 @@ fn adj<T: Real, const K: u8>(
     a: &[T],
     lambda: &mut [Vec<T>; ELEMENTS],
     g: &mut [T],
+    rates: Option<&mut Rates<T>>,
+) {
+    let n = c.n;
+    let io = (s, output, xs, us, a);
+    match (kernel::code(s.integrator), c.shared()) {
+        (EULER, Some(u)) => adj::<T, EULER, P>(|_| u, n, io, lambda, g, rates),
+        (EULER, None) => adj::<T, EULER, P>(|j| c.get(j), n, io, lambda, g, rates),
+        (SEMI_IMPLICIT, Some(u)) => adj::<T, SEMI_IMPLICIT, P>(|_| u, n, io, lambda, g, rates),
+        (SEMI_IMPLICIT, None) => adj::<T, SEMI_IMPLICIT, P>(|j| c.get(j), n, io, lambda, g, rates),
+        (_, Some(u)) => adj::<T, RK4, P>(|_| u, n, io, lambda, g, rates),
+        (_, None) => adj::<T, RK4, P>(|j| c.get(j), n, io, lambda, g, rates),
+    }
+}
+
+/// What one step's adjoint reads: the scheme, the output element, the recorded states and
+/// currents, and the output signal's adjoint.
+type StepIo<'a, T> = (&'a Scheme<T>, usize, [&'a [T]; ELEMENTS], &'a [T], &'a [T]);
+
+#[inline(always)]
+fn adj<T: Real, const K: u8, const P: bool>(
+    unit: impl Fn(usize) -> Coefficients<T>,
+    n: usize,
+    (s, output, xs, us, a): StepIo<'_, T>,
+    lambda: &mut [Vec<T>; ELEMENTS],
+    g: &mut [T],
+    mut rates: Option<&mut Rates<T>>,
 ) {
     let len = us.len();
     let [l0, l1, l2, l3, l4] = lambda;
@@ -235,13 +401,22 @@ fn adj<T: Real, const K: u8>(
             let c = unit(j);
             let lam = [l0[idx], l1[idx], l2[idx], l3[idx], l4[idx]];
             let x = [y0[idx], y1[idx], y2[idx], y3[idx], y4[idx]];
-            let (back, gu) = adjoint::<T, K>(&c, s, &x, us[idx], &lam);
+            let (back, gu, r) = adjoint::<T, K, P>(&c, s, &x, us[idx], &lam);
             l0[idx] = back[0];
             l1[idx] = back[1];
             l2[idx] = back[2];
             l3[idx] = back[3];
             l4[idx] = back[4];
             g[idx] = gu;
+            if P {
+                if let Some(acc) = rates.as_deref_mut() {
+                    for (dst, src) in acc.iter_mut().zip(&r) {
+                        for (d, &v) in dst.iter_mut().zip(src) {
+                            d[idx] += v;
+                        }
+                    }
+                }
+            }
         }
     }
 }
