@@ -61,7 +61,8 @@ pub struct Counters {
     /// Synapse updates applied (one coefficient changed by one sample or minibatch).
     pub synapse_updates: u64,
     /// Sum and count of update staleness: other updates a synapse saw between reading its
-    /// C for a sample and writing that sample's update.
+    /// C for a sample and writing that sample's update (with a per-synapse optimiser, the
+    /// optimiser steps: the other samples' G2 only add to their minibatch's sum).
     pub staleness_sum: f64,
     pub staleness_count: u64,
 }

@@ -1,6 +1,7 @@
 //! The per-synapse optimiser (`learning.optimiser`): it is really applied, it gives the same
 //! weights at any thread count for every rule and limiter, `--resume` continues it exactly,
-//! `sgd` leaves the plain update untouched, and the validation refuses what cannot run.
+//! `sgd` leaves the plain update untouched, and the validation refuses what cannot run. The
+//! asynchronous engine's optimiser: `tests/optimiser_async.rs`.
 
 mod common;
 
@@ -219,11 +220,6 @@ fn the_validation_refuses_what_cannot_run_naming_the_field() {
         assert!(e.contains(field), "{e}");
         e
     };
-    let e = refused(
-        yaml("linearised", 0.1, ADAM, 0.01) + "engine: async\n",
-        "learning.optimiser",
-    );
-    assert!(e.contains("engine: sync"), "{e}");
     // Method 1's per-neuron optimiser runs on the synchronous engine only.
     let method_one =
         yaml("bsp", 0.1, ADAM, 0.01).replace("method: connections", "method: fixed_points");
@@ -241,7 +237,8 @@ fn the_validation_refuses_what_cannot_run_naming_the_field() {
         yaml("bsp", 0.1, "{kind: adam, beta2: -0.1}", 0.01),
         "learning.optimiser",
     );
-    // The defaults fill in what is left out, and sgd runs on the asynchronous engine.
+    // The defaults fill in what is left out, and every optimiser runs on the asynchronous
+    // engine (tests/optimiser_async.rs).
     let m = model("bsp", 0.1, "{kind: adam}", 0.01);
     assert_eq!(
         m.settings.optimiser,
@@ -252,4 +249,5 @@ fn the_validation_refuses_what_cannot_run_naming_the_field() {
         }
     );
     common::model(&(yaml("bsp", 0.1, "{kind: sgd}", 0.01) + "engine: async\n"));
+    common::model(&(yaml("linearised", 0.1, ADAM, 0.01) + "engine: async\n"));
 }

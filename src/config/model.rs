@@ -426,8 +426,8 @@ impl Model {
     }
 }
 
-/// `learning.optimiser`: its parameters, and where it runs (the synchronous engine; per
-/// synapse for method 2, per neuron on ln K3 for method 1).
+/// `learning.optimiser`: its parameters, and where it runs (per synapse for method 2, on
+/// either engine; per neuron on ln K3 for method 1, on the synchronous engine).
 fn check_optimiser(file: &ModelFile) -> Result<(), (&'static str, String)> {
     let opt = file.learning.optimiser;
     let unit = |x: f32| x.is_finite() && (0.0..1.0).contains(&x);
@@ -457,12 +457,6 @@ fn check_optimiser(file: &ModelFile) -> Result<(), (&'static str, String)> {
         return Err((
             "learning.optimiser",
             format!("`{name}` on method 1 (per neuron, on ln K3) runs on the synchronous engine only: use engine: sync, or learning.optimiser: {{kind: sgd}}"),
-        ));
-    }
-    if file.engine == EngineKind::Async {
-        return Err((
-            "learning.optimiser",
-            format!("`{name}` runs on the synchronous engine only (the asynchronous workers apply the plain update): use engine: sync, or learning.optimiser: {{kind: sgd}}"),
         ));
     }
     Ok(())

@@ -25,6 +25,7 @@ use super::{Counters, Engine, Tally};
 use crate::config::{AsyncSettings, LearningMethod, Settings};
 use crate::data::Dataset;
 use crate::error::SimError;
+use crate::learning::optimiser::OptimiserState;
 use crate::learning::{argmax, connections, injection};
 use crate::neuron::LayerNeurons;
 use crate::parallel;
@@ -35,13 +36,15 @@ use crate::trace::{Selection, TraceSink};
 pub mod actor;
 pub mod comm;
 pub mod delays;
+pub mod optimiser;
 pub mod schedule;
 pub mod worker;
 
 use actor::StepRule;
 use comm::Comm;
 use delays::{delay_stats, draw_delays, Delays};
-use schedule::{Sample, Timing};
+use optimiser::{split_rows, Optimiser};
+use schedule::{OptimiserStep, Sample, Timing};
 use worker::{Shared, Work, Worker};
 
 /// Stream of the seeded generator that draws synaptic delays.
@@ -80,6 +83,9 @@ pub struct AsyncEngine {
     /// Set when `neurons_mut` handed out the neurons (a restore): the workers' copies are
     /// refreshed before they next run.
     neurons_changed: bool,
+    /// The per-synapse optimiser (`learning.optimiser`): like the coefficients, each
+    /// worker holds the rows of its own postsynaptic neurons while it runs.
+    optimiser: Optimiser,
 }
 
 impl AsyncEngine {
@@ -135,6 +141,7 @@ impl AsyncEngine {
         let workers = (0..threads)
             .map(|w| Worker::new(w, threads, &sizes, slots, ring, &neurons))
             .collect();
+        let optimiser = Optimiser::new(&settings, &projections);
         let rule = StepRule {
             dt,
             integrator: settings.integrator,
@@ -165,6 +172,7 @@ impl AsyncEngine {
             work: Work::default(),
             trace: None,
             neurons_changed: false,
+            optimiser,
         }
     }
 
@@ -178,18 +186,22 @@ impl AsyncEngine {
         schedule::SimTime(self.now)
     }
 
-    /// Schedules samples `indices` (at most `slots` of them) and returns them.
+    /// Schedules samples `indices` (at most `slots` of them) and returns them; the last one
+    /// carries `step`.
     fn schedule(
         &mut self,
         data: &Dataset,
         indices: &[usize],
         train: bool,
         scale: f32,
+        step: Option<OptimiserStep>,
     ) -> Vec<Sample> {
         let connections = self.settings.method == LearningMethod::Connections;
+        let last = indices.len().saturating_sub(1);
         indices
             .iter()
-            .map(|&index| {
+            .enumerate()
+            .map(|(k, &index)| {
                 let seq = self.next_seq;
                 let slot = (seq % self.slots as u64) as usize;
                 let start = self.next_start.max(self.now).max(self.slot_free[slot]);
@@ -198,7 +210,9 @@ impl AsyncEngine {
                 self.next_start = start + self.timing.interval;
                 self.next_seq += 1;
                 if train && connections {
-                    self.count_staleness(start);
+                    // With an optimiser only a minibatch's last sample changes C (its step).
+                    let changes = !self.optimiser.active || (step.is_some() && k == last);
+                    self.count_staleness(start, changes);
                 }
                 let s = Sample {
                     seq,
@@ -208,6 +222,7 @@ impl AsyncEngine {
                     start,
                     train,
                     scale,
+                    step: step.filter(|_| k == last),
                 };
                 self.in_flight.push_back(s.clone());
                 s
@@ -239,24 +254,25 @@ impl AsyncEngine {
         );
         let mut shapes = Vec::new();
         let mut rows = Vec::new();
+        let mut lens = Vec::new();
         for p in self.projections.iter_mut() {
             let (shape, c) = p.shape_and_coefficients();
             let post = sizes[shapes.len() + 1];
-            let mut rest: &mut [f32] = c;
-            let mut blocks = Vec::new();
-            for w in 0..threads {
-                let r = worker::owned(post, w, threads);
-                let len = match shape {
-                    Shape::Dense => r.len() * sizes[shapes.len()],
-                    Shape::Sparse(row_ptr, _) => row_ptr[r.end] - row_ptr[r.start],
-                };
-                let (block, tail) = std::mem::take(&mut rest).split_at_mut(len);
-                rest = tail;
-                blocks.push(RwLock::new(block));
-            }
+            let block_lens: Vec<usize> = (0..threads)
+                .map(|w| {
+                    let r = worker::owned(post, w, threads);
+                    match shape {
+                        Shape::Dense => r.len() * sizes[shapes.len()],
+                        Shape::Sparse(row_ptr, _) => row_ptr[r.end] - row_ptr[r.start],
+                    }
+                })
+                .collect();
+            rows.push(split_rows(c, &block_lens).map(RwLock::new).collect());
+            lens.push(block_lens);
             shapes.push(shape);
-            rows.push(blocks);
         }
+        // The optimiser's state of each synapse goes with its row, to the worker that owns it.
+        let (optimiser_rows, deltas) = self.optimiser.lend(&lens);
         let shared = Shared {
             settings,
             rule,
@@ -267,6 +283,8 @@ impl AsyncEngine {
             data,
             shapes,
             rows,
+            optimiser_rows,
+            deltas,
             delays,
             workers: threads,
             trace: self.trace.as_ref(),
@@ -398,7 +416,9 @@ impl AsyncEngine {
     /// samples' updates land on its synapses between its first read (its forward wave
     /// reaching the projection) and its own update. Only earlier samples can (the schedule
     /// is monotone), and the schedule is static, so it is counted when the sample is placed.
-    fn count_staleness(&mut self, start: u64) {
+    /// `changes`: whether its own update changes C (not so for a sample that only adds to
+    /// its minibatch's sum before the optimiser's step).
+    fn count_staleness(&mut self, start: u64, changes: bool) {
         let tm = &self.timing;
         let last_update = |s: u64| {
             (0..tm.layers() - 1)
@@ -425,7 +445,9 @@ impl AsyncEngine {
             self.counters.staleness_sum += stale as f64;
             self.counters.staleness_count += 1;
         }
-        self.recent.push_back(start);
+        if changes {
+            self.recent.push_back(start);
+        }
     }
 
     /// Hands the workers' records to `sink` in (time, neuron, wave, kind) order.
@@ -484,7 +506,7 @@ impl AsyncEngine {
     }
 
     /// Runs `indices` through the network (trained or evaluated), `slots` at a time; the
-    /// samples' predictions are appended to `predicted`.
+    /// samples' predictions are appended to `predicted`; the last sample carries `step`.
     fn pass(
         &mut self,
         data: &Dataset,
@@ -492,10 +514,13 @@ impl AsyncEngine {
         train: bool,
         scale: f32,
         predicted: &mut Vec<usize>,
+        step: Option<OptimiserStep>,
     ) -> Result<Tally, SimError> {
         let mut total = Tally::default();
-        for chunk in indices.chunks(self.slots) {
-            let samples = self.schedule(data, chunk, train, scale);
+        let chunks = indices.len().div_ceil(self.slots);
+        for (c, chunk) in indices.chunks(self.slots).enumerate() {
+            let step = step.filter(|_| c + 1 == chunks);
+            let samples = self.schedule(data, chunk, train, scale, step);
             let to = samples
                 .iter()
                 .map(|s| self.timing.readout(s.start))
@@ -518,8 +543,16 @@ impl Engine for AsyncEngine {
         lr: f32,
     ) -> Result<Tally, SimError> {
         let injected = injection(self.settings.rule, self.settings.error_scale);
-        let scale = connections::scale(lr, indices.len().max(1), injected);
-        let t = self.pass(data, indices, true, scale, &mut Vec::new())?;
+        let batch = indices.len().max(1);
+        // With an optimiser the samples sum the batch-mean G2 (lr 1), and the batch's last
+        // sample ends it with the optimiser step, as the synchronous engine's barrier does.
+        let (scale, step) = if self.optimiser.active && !indices.is_empty() {
+            let step = self.optimiser.next_step(lr);
+            (connections::scale(1.0, batch, injected), Some(step))
+        } else {
+            (connections::scale(lr, batch, injected), None)
+        };
+        let t = self.pass(data, indices, true, scale, &mut Vec::new(), step)?;
         self.counters.samples_trained += t.samples as u64;
         Ok(t)
     }
@@ -553,7 +586,7 @@ impl Engine for AsyncEngine {
     ) -> Result<(Tally, Vec<usize>), SimError> {
         self.finish()?;
         let mut predicted = Vec::with_capacity(indices.len());
-        let t = self.pass(data, indices, false, 0.0, &mut predicted)?;
+        let t = self.pass(data, indices, false, 0.0, &mut predicted, None)?;
         self.counters.samples_evaluated += t.samples as u64;
         // Evaluation leaves nothing in flight: the engine equals a fresh one again.
         self.finish()?;
@@ -604,6 +637,27 @@ impl Engine for AsyncEngine {
 
     fn counters(&self) -> Counters {
         self.counters
+    }
+
+    fn optimiser_state(&self) -> Option<&OptimiserState> {
+        self.optimiser.active.then_some(&self.optimiser.state)
+    }
+
+    fn set_optimiser_state(&mut self, state: OptimiserState) -> Result<(), String> {
+        let opt = self.settings.optimiser;
+        if !self.optimiser.active || !state.fits(opt, &self.projections) {
+            return Err(format!(
+                "its optimiser state does not fit learning.optimiser `{}` on these layer pairs",
+                opt.name()
+            ));
+        }
+        if !self.in_flight.is_empty() {
+            return Err(
+                "samples are still in flight: restore the optimiser state before training".into(),
+            );
+        }
+        self.optimiser.restore(state);
+        Ok(())
     }
 
     fn name(&self) -> &'static str {

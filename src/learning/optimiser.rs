@@ -53,6 +53,42 @@ pub fn change(opt: Optimiser, lr: f32, t: u64, g: f32, state: &mut Moments) -> f
     }
 }
 
+/// Steps a run of synapses at once, for an engine that keeps each synapse's batch-mean G2
+/// and moments itself (the asynchronous workers, over the rows they own): for every synapse
+/// `k`, `delta[k]` = [`change`]`(opt, lr, t, g[k], (m[k], v[k]))`, and `c[k] += delta[k]`.
+/// `m` is empty for `sgd`, `v` unless `adam`; `g`, `c` and `delta` have one entry per
+/// synapse. The arithmetic is [`OptimiserState::apply`]'s, synapse by synapse, so both
+/// engines move a synapse alike for the same `g`; an option that reads the synapse's own
+/// coefficient belongs here too (it has `c`).
+#[allow(clippy::too_many_arguments)]
+pub fn step_synapses(
+    opt: Optimiser,
+    lr: f32,
+    t: u64,
+    g: &[f32],
+    c: &mut [f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    delta: &mut [f32],
+) {
+    debug_assert!(g.len() == c.len() && delta.len() == c.len());
+    for k in 0..c.len() {
+        let mut s = Moments {
+            m: m.get(k).copied().unwrap_or(0.0),
+            v: v.get(k).copied().unwrap_or(0.0),
+        };
+        let d = change(opt, lr, t, g[k], &mut s);
+        c[k] += d;
+        delta[k] = d;
+        if let Some(x) = m.get_mut(k) {
+            *x = s.m;
+        }
+        if let Some(x) = v.get_mut(k) {
+            *x = s.v;
+        }
+    }
+}
+
 /// Adam's bias corrections 1 − β1^t and 1 − β2^t (computed in f64, rounded once).
 fn corrections(beta1: f32, beta2: f32, t: u64) -> (f32, f32) {
     let t = t.min(i32::MAX as u64) as i32;

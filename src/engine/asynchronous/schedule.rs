@@ -130,6 +130,19 @@ pub struct Sample {
     pub start: u64,
     /// Trained (forward and backward waves, update) or evaluated (forward only).
     pub train: bool,
-    /// lr / (batch size * error scale): the per-sample update scale.
+    /// lr / (batch size * error scale): the per-sample update scale. With a per-synapse
+    /// optimiser, 1 / (batch size * error scale): the sample's share of its batch-mean G2.
     pub scale: f32,
+    /// The last sample of a training minibatch under a per-synapse optimiser: once its own
+    /// update has been added to the batch's G2, each synapse takes optimiser step `t` with
+    /// learning rate `lr`. `None` for every other sample, and for `sgd`.
+    pub step: Option<OptimiserStep>,
+}
+
+/// The optimiser step a minibatch ends with (`learning.optimiser` other than `sgd`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OptimiserStep {
+    /// Minibatches trained so far, this one included (Adam's bias correction).
+    pub t: u64,
+    pub lr: f32,
 }

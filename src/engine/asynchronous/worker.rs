@@ -15,13 +15,14 @@
 
 use std::cmp::Reverse;
 use std::ops::Range;
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 
 use priority_queue::PriorityQueue;
 
 use super::actor::{NeuronActor, StepRule};
 use super::comm::{Comm, Event, EventKind, PeerGone};
 use super::delays::Delays;
+use super::optimiser::OptimiserRows;
 use super::schedule::{Sample, Timing};
 use crate::config::{LearningRule, Settings};
 use crate::data::Dataset;
@@ -56,6 +57,13 @@ pub struct Shared<'a> {
     pub shapes: Vec<Shape<'a>>,
     /// `rows[l][w]`: coefficients of projection l's postsynaptic rows owned by worker w.
     pub rows: Vec<Vec<RwLock<&'a mut [f32]>>>,
+    /// `optimiser_rows[l][w]`: the optimiser state of the synapses in `rows[l][w]` (empty
+    /// without a per-synapse optimiser). Only worker w touches it.
+    pub optimiser_rows: Vec<Vec<Mutex<OptimiserRows<'a>>>>,
+    /// `deltas[l][w]`: the change of each synapse in `rows[l][w]` at the last optimiser
+    /// step; written by worker w, read after the update barrier by the workers that own the
+    /// presynaptic neurons (their reversed inputs follow the change).
+    pub deltas: Vec<Vec<RwLock<&'a mut [f32]>>>,
     /// Per projection: per-synapse delays in canonical order, or one fixed delay.
     pub delays: &'a [Delays],
     pub workers: usize,
@@ -271,6 +279,8 @@ impl Worker {
             if self.updates_due(sh, t) {
                 self.apply_updates(sh, t);
                 comm.barrier().map_err(|_| Stop::Peer)?;
+                // Every row has its new C: reversed inputs follow the optimiser's changes.
+                self.follow_optimiser_steps(sh, t);
             }
         }
         Ok(())

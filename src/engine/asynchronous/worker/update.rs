@@ -2,12 +2,20 @@
 //! lr · G2 of its two carried window integrals to its C. A worker writes only the rows it owns (its
 //! postsynaptic neurons), keeps its transposed copy in step, and adjusts the inputs the
 //! changed synapses feed.
+//!
+//! With a per-synapse optimiser (`learning.optimiser` other than `sgd`) a sample's G2 goes
+//! into its synapse's sum for the minibatch instead, and the minibatch's last sample ends
+//! it: each synapse takes one optimiser step on its batch-mean G2 with its own moments
+//! (`learning::optimiser::step_synapses`), the synchronous engine's arithmetic. Between
+//! steps C does not move, so a minibatch's samples see the same C unless their waves
+//! overlap a step (pipelining).
 
 use std::ops::Range;
 
-use super::{Shared, Worker};
+use super::{owned, owner_of, Shared, Worker};
 use crate::config::LearningMethod;
 use crate::learning::connections::{change, update_sample};
+use crate::learning::optimiser;
 use crate::topology::projection::Shape;
 
 impl Worker {
@@ -24,6 +32,9 @@ impl Worker {
     /// The rows are this worker's; the postsynaptic current is adjusted by ΔC times the
     /// value each synapse carries, so the input stays the sum of C times carried values.
     pub(super) fn apply_updates(&mut self, sh: &Shared<'_>, t: u64) {
+        if !sh.optimiser_rows.is_empty() {
+            return self.apply_optimiser_updates(sh, t);
+        }
         let kt = sh.settings.kt;
         for s in sh.samples.iter().filter(|s| s.train) {
             for l in 0..sh.sizes.len() - 1 {
@@ -89,6 +100,132 @@ impl Worker {
                         a.reversed.input += cv;
                     }
                 }
+            }
+        }
+    }
+
+    /// Whether a minibatch ends with an optimiser step on projection `l` at boundary `t`.
+    fn steps_at(sh: &Shared<'_>, l: usize, t: u64) -> bool {
+        sh.samples.iter().any(|s| {
+            s.train && s.step.is_some() && sh.timing.boundary(sh.timing.update_due(s.start, l)) == t
+        })
+    }
+
+    /// With a per-synapse optimiser: every synapse whose windows have both closed adds its
+    /// sample's share of the batch-mean G2 to its sum; a minibatch's last sample then steps
+    /// the optimiser over the own rows. The forward inputs of own neurons follow the change
+    /// at once (ΔC times the carried value); the reversed inputs of the presynaptic neurons,
+    /// which other workers may own, follow in [`Worker::follow_optimiser_steps`].
+    fn apply_optimiser_updates(&mut self, sh: &Shared<'_>, t: u64) {
+        let kt = sh.settings.kt;
+        let opt = sh.settings.optimiser;
+        for l in 0..sh.sizes.len() - 1 {
+            if Self::steps_at(sh, l, t) {
+                sh.deltas[l][self.id]
+                    .write()
+                    .expect("deltas lock")
+                    .fill(0.0);
+            }
+        }
+        for s in sh.samples.iter().filter(|s| s.train) {
+            for l in 0..sh.sizes.len() - 1 {
+                if sh.timing.boundary(sh.timing.update_due(s.start, l)) != t {
+                    continue;
+                }
+                let (pre, post) = (sh.sizes[l], sh.sizes[l + 1]);
+                let p = &self.pre_integral[l][s.slot * pre..(s.slot + 1) * pre];
+                let q = &self.post_integral[l + 1][s.slot * post..(s.slot + 1) * post];
+                let own = self.ranges[l + 1].clone();
+                let shape = sh.shapes[l];
+                let mut rows = sh.optimiser_rows[l][self.id]
+                    .lock()
+                    .expect("optimiser lock");
+                let o = &mut *rows;
+                update_sample(&shape, pre, own.clone(), o.grad, p, q, s.scale, kt);
+                let Some(step) = s.step else {
+                    continue;
+                };
+                let mut block = sh.rows[l][self.id].write().expect("rows lock");
+                let mut change = vec![0.0f32; block.len()];
+                optimiser::step_synapses(
+                    opt,
+                    step.lr,
+                    step.t,
+                    o.grad,
+                    &mut block,
+                    o.m,
+                    o.v,
+                    &mut change,
+                );
+                o.grad.fill(0.0);
+                let mut delta = sh.deltas[l][self.id].write().expect("deltas lock");
+                for (d, &c) in delta.iter_mut().zip(&change) {
+                    *d += c;
+                }
+                if let Shape::Dense = shape {
+                    transpose_into(&mut self.transposed[l], &block, own.len(), pre);
+                }
+                self.work.synapse_updates += block.len() as u64;
+                let carried = &self.carried_f[l];
+                if carried.iter().any(|&v| v != 0.0) {
+                    for_rows(&shape, pre, own.clone(), |jj, k0, cols| {
+                        let mut comp = 0.0f32;
+                        for (m, i) in cols.enumerate() {
+                            comp += change[k0 + m] * carried[i];
+                        }
+                        self.actors[l + 1][jj].forward.input += comp;
+                    });
+                }
+            }
+        }
+    }
+
+    /// After the update barrier, when every worker has stepped its rows: the reversed input
+    /// of each own presynaptic neuron i follows the changes of its synapses, Σ_j ΔC_ji times
+    /// the value each carries back (summed in increasing j, whoever owns row j).
+    pub(super) fn follow_optimiser_steps(&mut self, sh: &Shared<'_>, t: u64) {
+        if sh.optimiser_rows.is_empty() {
+            return;
+        }
+        for l in sh.timing.first_reversed..sh.sizes.len() - 1 {
+            let carried = &self.carried_r[l + 1];
+            if !Self::steps_at(sh, l, t) || carried.iter().all(|&v| v == 0.0) {
+                continue;
+            }
+            let (pre, post) = (sh.sizes[l], sh.sizes[l + 1]);
+            let deltas: Vec<_> = sh.deltas[l]
+                .iter()
+                .map(|d| d.read().expect("deltas lock"))
+                .collect();
+            let own_pre = self.ranges[l].clone();
+            let mut comp = vec![0.0f32; own_pre.len()];
+            for (j, &v) in carried.iter().enumerate() {
+                if v == 0.0 {
+                    continue;
+                }
+                let owner = owner_of(post, j, sh.workers);
+                let first_row = owned(post, owner, sh.workers).start;
+                let block = &deltas[owner];
+                match sh.shapes[l] {
+                    Shape::Dense => {
+                        let row = &block[(j - first_row) * pre..(j - first_row + 1) * pre];
+                        for (cv, &d) in comp.iter_mut().zip(&row[own_pre.clone()]) {
+                            *cv += d * v;
+                        }
+                    }
+                    Shape::Sparse(row_ptr, col) => {
+                        let base = row_ptr[first_row];
+                        for k in row_ptr[j]..row_ptr[j + 1] {
+                            let i = col[k] as usize;
+                            if own_pre.contains(&i) {
+                                comp[i - own_pre.start] += block[k - base] * v;
+                            }
+                        }
+                    }
+                }
+            }
+            for (a, cv) in self.actors[l].iter_mut().zip(&comp) {
+                a.reversed.input += cv;
             }
         }
     }
