@@ -299,6 +299,7 @@ impl Model {
             }
         }
         check_optimiser(&file).map_err(|(field, detail)| invalid(field, detail))?;
+        check_weight_decay(&file).map_err(|detail| invalid("learning.weight_decay", detail))?;
         if l.batch_size == 0 {
             return Err(invalid("learning.batch_size", "must be at least 1".into()));
         }
@@ -464,6 +465,31 @@ fn check_optimiser(file: &ModelFile) -> Result<(), (&'static str, String)> {
             "learning.optimiser",
             format!("`{name}` runs on the synchronous engine only (the asynchronous workers apply the plain update): use engine: sync, or learning.optimiser: {{kind: sgd}}"),
         ));
+    }
+    Ok(())
+}
+
+/// `learning.weight_decay`: a finite λ >= 0 with lr · λ < 1 (so that no update flips or
+/// zeroes a coefficient), and, when on, method 2 on the synchronous engine.
+fn check_weight_decay(file: &ModelFile) -> Result<(), String> {
+    let (wd, lr) = (file.learning.weight_decay, file.learning.lr);
+    if !(wd.is_finite() && wd >= 0.0) {
+        return Err(format!("must be a finite number >= 0, got {wd}"));
+    }
+    if wd == 0.0 {
+        return Ok(());
+    }
+    if lr * wd >= 1.0 {
+        return Err(format!(
+            "must be < 1 / learning.lr = {} (each update multiplies C by 1 - lr * weight_decay), got {wd}; lower it or learning.lr",
+            1.0 / lr
+        ));
+    }
+    if file.learning.method != LearningMethod::Connections {
+        return Err("decays synaptic coefficients (method 2); use learning.method: connections, or weight_decay: 0 with fixed_points".into());
+    }
+    if file.engine == EngineKind::Async {
+        return Err("runs on the synchronous engine only (the asynchronous workers apply the plain update): use engine: sync, or weight_decay: 0".into());
     }
     Ok(())
 }

@@ -17,7 +17,7 @@ use crate::config::{BackwardInput, Coupling, LearningMethod, LearningRule, Setti
 use crate::data::Dataset;
 use crate::error::SimError;
 use crate::learning::adjoint::{self, Tape};
-use crate::learning::optimiser::OptimiserState;
+use crate::learning::optimiser::{self, OptimiserState};
 use crate::learning::{argmax, injection, readout};
 use crate::learning::{connections, fixed_points};
 use crate::neuron::layer::{self, LayerState, Ports};
@@ -390,6 +390,8 @@ impl SyncEngine {
     fn update(&mut self, batch: usize, lr: f32) -> Result<(), SimError> {
         let kt = self.settings.kt;
         let scale = connections::scale(lr, batch, self.settings.error_scale);
+        // Validation allows weight decay only with method 2; a no-op at λ 0.
+        optimiser::decay(&mut self.projections, lr, self.settings.weight_decay);
         match self.settings.method {
             LearningMethod::Connections if !self.settings.optimiser.is_sgd() => {
                 let n = self.projections.len();
@@ -485,6 +487,7 @@ impl SyncEngine {
         let net = adjoint::Net::<f32>::new(&self.settings, &self.projections, &self.neurons);
         let b = adjoint::run_batch(&net, data, indices, mode, self.threads, &mut self.tapes)?;
         let injected = injection(self.settings.rule, self.settings.error_scale);
+        optimiser::decay(&mut self.projections, lr, self.settings.weight_decay);
         if self.settings.optimiser.is_sgd() {
             let scale = connections::scale(lr, indices.len(), injected);
             for (l, p) in self.projections.iter_mut().enumerate() {
