@@ -71,6 +71,17 @@ pub struct DataSection {
     /// Shape of the seeded synthetic data set (only with `dataset: synthetic`).
     #[serde(default)]
     pub synthetic: Option<SyntheticSection>,
+    /// Training-image augmentation (`data::augment`); absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub augment: Option<AugmentSection>,
+}
+
+/// `data.augment`: every training image translated by whole pixels (dx, dy) drawn in
+/// [-shift, shift] per (seed, epoch, sample), zero fill; test images are never changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AugmentSection {
+    pub shift: usize,
 }
 
 fn yes() -> bool {

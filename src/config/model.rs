@@ -70,6 +70,8 @@ pub struct Training {
     pub schedule: Schedule,
     pub batch_size: usize,
     pub epochs: usize,
+    /// `data.augment.shift`: training images shifted by up to this many pixels (0: none).
+    pub augment_shift: usize,
 }
 
 impl Model {
@@ -396,6 +398,8 @@ impl Model {
                 schedule: l.schedule,
                 batch_size: l.batch_size,
                 epochs: l.epochs,
+                augment_shift: augment_shift(&file)
+                    .map_err(|d| invalid("data.augment.shift", d))?,
             },
             asynchronous: AsyncSettings::from_section(&file.asynchronous),
             trace: file.trace.clone(),
@@ -467,6 +471,25 @@ fn check_optimiser(file: &ModelFile) -> Result<(), (&'static str, String)> {
         ));
     }
     Ok(())
+}
+
+/// `data.augment.shift`: less than the side of the (square) images.
+fn augment_shift(file: &ModelFile) -> Result<usize, String> {
+    let Some(a) = file.data.augment else {
+        return Ok(0);
+    };
+    let dim = match &file.data.synthetic {
+        Some(s) if file.data.dataset == "synthetic" => s.dim,
+        _ => 28 * 28,
+    };
+    match crate::data::augment::side(dim) {
+        None => Err(format!("needs square images; these have {dim} pixels")),
+        Some(side) if a.shift >= side => Err(format!(
+            "must be below the image side ({side}), got {}",
+            a.shift
+        )),
+        Some(_) => Ok(a.shift),
+    }
 }
 
 /// `learning.weight_decay`: a finite λ >= 0 with lr · λ < 1 (so that no update flips or
