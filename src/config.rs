@@ -71,6 +71,17 @@ pub struct DataSection {
     /// Shape of the seeded synthetic data set (only with `dataset: synthetic`).
     #[serde(default)]
     pub synthetic: Option<SyntheticSection>,
+    /// Training-image augmentation (`data::augment`); absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub augment: Option<AugmentSection>,
+}
+
+/// `data.augment`: every training image translated by whole pixels (dx, dy) drawn in
+/// [-shift, shift] per (seed, epoch, sample), zero fill; test images are never changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AugmentSection {
+    pub shift: usize,
 }
 
 fn yes() -> bool {
@@ -376,6 +387,15 @@ pub struct LearningSection {
     /// state of its own (`learning::optimiser`). `sgd` (the default) is the plain update.
     #[serde(default, skip_serializing_if = "Optimiser::is_sgd")]
     pub optimiser: Optimiser,
+    /// Method 2 only: decoupled weight decay λ per synapse, C ← C − lr·λ·C at every update
+    /// beside the optimiser's change, reading only the synapse's own C (`learning::optimiser`).
+    /// 0 (the default) is off.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub weight_decay: f32,
+}
+
+fn is_zero(x: &f32) -> bool {
+    *x == 0.0
 }
 
 /// The per-synapse optimiser of method 2 (`learning::optimiser`): local, each synapse reads

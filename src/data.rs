@@ -10,6 +10,7 @@
 //! it never prints: progress goes to the caller's [`Progress`] and failures
 //! come back as [`DataError`]s whose messages say what to do next.
 
+pub mod augment;
 pub mod fetch;
 pub mod idx;
 pub mod locate;
@@ -109,6 +110,17 @@ impl Dataset {
         if n < self.len() {
             self.labels.truncate(n);
             self.images.truncate(n * self.dim);
+        }
+    }
+
+    /// The same set's name, labels and shape with no images (for a transformed copy).
+    pub fn clone_without_images(&self) -> Dataset {
+        Dataset {
+            name: self.name.clone(),
+            images: Vec::new(),
+            labels: self.labels.clone(),
+            dim: self.dim,
+            classes: self.classes,
         }
     }
 

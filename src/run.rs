@@ -329,6 +329,11 @@ fn train_epochs(
     for epoch in epochs {
         let lr = learning.schedule.lr(learning.lr, epoch);
         let order = epoch_order(seed, epoch, split.train.len());
+        // This epoch's shifted copy of the training set (`data.augment`); tests stay plain.
+        let shift = learning.augment_shift;
+        let augmented =
+            (shift > 0).then(|| crate::data::augment::shifted(&split.train, shift, seed, epoch));
+        let train = augmented.as_ref().unwrap_or(&split.train);
         obs.epoch_started(epoch + 1, total, order.len());
         let t0 = Instant::now();
         let mut running = Tally::default();
@@ -361,13 +366,7 @@ fn train_epochs(
                     engine.neurons().to_vec(),
                     threads,
                 );
-                let r = crate::gradcheck::gradcheck(
-                    &model.name,
-                    &mut sync,
-                    &split.train,
-                    batch,
-                    threads,
-                )?;
+                let r = crate::gradcheck::gradcheck(&model.name, &mut sync, train, batch, threads)?;
                 for c in &r.comparisons {
                     probe_csv.push_str(&format!(
                         "{},{},{},{},{},{},{},{},{},{},{}\n",
@@ -387,11 +386,11 @@ fn train_epochs(
             }
             let tally = match hooks.recorder.as_deref_mut() {
                 Some(r) => {
-                    let t = engine.train_batch_traced(&split.train, batch, lr, r);
+                    let t = engine.train_batch_traced(train, batch, lr, r);
                     r.flush()?;
                     t?
                 }
-                None => engine.train_batch(&split.train, batch, lr)?,
+                None => engine.train_batch(train, batch, lr)?,
             };
             running.add(tally);
             obs.batch_done(running.samples, &running);

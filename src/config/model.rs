@@ -70,6 +70,8 @@ pub struct Training {
     pub schedule: Schedule,
     pub batch_size: usize,
     pub epochs: usize,
+    /// `data.augment.shift`: training images shifted by up to this many pixels (0: none).
+    pub augment_shift: usize,
 }
 
 impl Model {
@@ -299,6 +301,7 @@ impl Model {
             }
         }
         check_optimiser(&file).map_err(|(field, detail)| invalid(field, detail))?;
+        check_weight_decay(&file).map_err(|detail| invalid("learning.weight_decay", detail))?;
         if l.batch_size == 0 {
             return Err(invalid("learning.batch_size", "must be at least 1".into()));
         }
@@ -395,6 +398,8 @@ impl Model {
                 schedule: l.schedule,
                 batch_size: l.batch_size,
                 epochs: l.epochs,
+                augment_shift: augment_shift(&file)
+                    .map_err(|d| invalid("data.augment.shift", d))?,
             },
             asynchronous: AsyncSettings::from_section(&file.asynchronous),
             trace: file.trace.clone(),
@@ -458,6 +463,50 @@ fn check_optimiser(file: &ModelFile) -> Result<(), (&'static str, String)> {
             "learning.optimiser",
             format!("`{name}` on method 1 (per neuron, on ln K3) runs on the synchronous engine only: use engine: sync, or learning.optimiser: {{kind: sgd}}"),
         ));
+    }
+    Ok(())
+}
+
+/// `data.augment.shift`: less than the side of the (square) images.
+fn augment_shift(file: &ModelFile) -> Result<usize, String> {
+    let Some(a) = file.data.augment else {
+        return Ok(0);
+    };
+    let dim = match &file.data.synthetic {
+        Some(s) if file.data.dataset == "synthetic" => s.dim,
+        _ => 28 * 28,
+    };
+    match crate::data::augment::side(dim) {
+        None => Err(format!("needs square images; these have {dim} pixels")),
+        Some(side) if a.shift >= side => Err(format!(
+            "must be below the image side ({side}), got {}",
+            a.shift
+        )),
+        Some(_) => Ok(a.shift),
+    }
+}
+
+/// `learning.weight_decay`: a finite λ >= 0 with lr · λ < 1 (so that no update flips or
+/// zeroes a coefficient), and, when on, method 2 on the synchronous engine.
+fn check_weight_decay(file: &ModelFile) -> Result<(), String> {
+    let (wd, lr) = (file.learning.weight_decay, file.learning.lr);
+    if !(wd.is_finite() && wd >= 0.0) {
+        return Err(format!("must be a finite number >= 0, got {wd}"));
+    }
+    if wd == 0.0 {
+        return Ok(());
+    }
+    if lr * wd >= 1.0 {
+        return Err(format!(
+            "must be < 1 / learning.lr = {} (each update multiplies C by 1 - lr * weight_decay), got {wd}; lower it or learning.lr",
+            1.0 / lr
+        ));
+    }
+    if file.learning.method != LearningMethod::Connections {
+        return Err("decays synaptic coefficients (method 2); use learning.method: connections, or weight_decay: 0 with fixed_points".into());
+    }
+    if file.engine == EngineKind::Async {
+        return Err("runs on the synchronous engine only (the asynchronous workers apply the plain update): use engine: sync, or weight_decay: 0".into());
     }
     Ok(())
 }

@@ -45,6 +45,8 @@ pub struct Settings {
     pub rule: LearningRule,
     /// Method 2's per-synapse optimiser (`sgd`: the plain update).
     pub optimiser: Optimiser,
+    /// Method 2's decoupled per-synapse weight decay λ (0: off).
+    pub weight_decay: f32,
 }
 
 impl Settings {
@@ -76,6 +78,7 @@ impl Settings {
             fixed_point_signal: f.learning.fixed_point_signal,
             rule: f.learning.rule,
             optimiser: f.learning.optimiser,
+            weight_decay: f.learning.weight_decay,
         }
     }
 

@@ -393,6 +393,8 @@ impl SyncEngine {
     fn update(&mut self, batch: usize, lr: f32) -> Result<(), SimError> {
         let kt = self.settings.kt;
         let scale = connections::scale(lr, batch, self.settings.error_scale);
+        // Validation allows weight decay only with method 2; a no-op at λ 0.
+        optimiser::decay(&mut self.projections, lr, self.settings.weight_decay);
         match self.settings.method {
             LearningMethod::Connections if !self.settings.optimiser.is_sgd() => {
                 let n = self.projections.len();
@@ -547,6 +549,7 @@ impl SyncEngine {
         }
         let b = adjoint::run_batch(&net, data, indices, mode, self.threads, &mut self.tapes)?;
         let injected = injection(self.settings.rule, self.settings.error_scale);
+        optimiser::decay(&mut self.projections, lr, self.settings.weight_decay);
         if fixed_points {
             let unit = connections::scale(1.0, indices.len(), injected);
             let opt = (self.settings.optimiser, lr);
