@@ -5,10 +5,10 @@
 
 mod common;
 
+use common::{data, trained};
+
 use bsp_sim::checkpoint::Checkpoint;
-use bsp_sim::data::Split;
-use bsp_sim::engine::Engine;
-use bsp_sim::run::{build_engine, load_data, run, RunOptions, Silent};
+use bsp_sim::run::{run, RunOptions, Silent};
 use bsp_sim::Model;
 
 /// The synthetic [6, 8, 4] model on the synchronous engine with `rule`, limiter `kt`,
@@ -27,29 +27,6 @@ fn yaml(rule: &str, kt: f32, optimiser: &str, lr: f32) -> String {
 
 fn model(rule: &str, kt: f32, optimiser: &str, lr: f32) -> Model {
     common::model(&yaml(rule, kt, optimiser, lr))
-}
-
-fn data(m: &Model) -> Split {
-    load_data(m, 3, None, true, None, None, &bsp_sim::progress::NoProgress).unwrap()
-}
-
-fn coefficients(e: &dyn Engine) -> Vec<f32> {
-    e.projections()
-        .iter()
-        .flat_map(|p| p.coefficients().to_vec())
-        .collect()
-}
-
-/// The coefficients before and after `batches` minibatches with `threads` threads.
-fn trained(m: &Model, split: &Split, batches: usize, threads: usize) -> (Vec<f32>, Vec<f32>) {
-    let mut e = build_engine(m, 3, threads).unwrap();
-    let start = coefficients(e.as_ref());
-    let order: Vec<usize> = (0..batches * 5).map(|k| k % split.train.len()).collect();
-    for b in order.chunks(5) {
-        e.train_batch(&split.train, b, m.training.lr).unwrap();
-    }
-    e.finish().unwrap();
-    (start, coefficients(e.as_ref()))
 }
 
 const ADAM: &str = "{kind: adam, beta1: 0.9, beta2: 0.999, eps: 1.0e-8}";

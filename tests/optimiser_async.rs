@@ -5,10 +5,12 @@
 
 mod common;
 
+use common::{coefficients, data};
+
 use bsp_sim::checkpoint::Checkpoint;
 use bsp_sim::data::Split;
 use bsp_sim::engine::Engine;
-use bsp_sim::run::{build_engine, load_data, run, RunOptions, Silent};
+use bsp_sim::run::{build_engine, run, RunOptions, Silent};
 use bsp_sim::Model;
 
 const ADAM: &str = "{kind: adam, beta1: 0.9, beta2: 0.999, eps: 1.0e-8}";
@@ -35,17 +37,6 @@ fn yaml(engine: &str, async_yaml: &str, rule: &str, optimiser: &str, lr: f32) ->
 
 fn model(engine: &str, async_yaml: &str, rule: &str, optimiser: &str, lr: f32) -> Model {
     common::model(&yaml(engine, async_yaml, rule, optimiser, lr))
-}
-
-fn data(m: &Model) -> Split {
-    load_data(m, 3, None, true, None, None, &bsp_sim::progress::NoProgress).unwrap()
-}
-
-fn coefficients(e: &dyn Engine) -> Vec<f32> {
-    e.projections()
-        .iter()
-        .flat_map(|p| p.coefficients().to_vec())
-        .collect()
 }
 
 /// Trains `samples` samples (cycling through the training set) in the model's minibatches.

@@ -5,9 +5,8 @@
 
 mod common;
 
-use bsp_sim::data::Split;
-use bsp_sim::engine::Engine;
-use bsp_sim::run::{build_engine, load_data};
+use common::{data, trained};
+
 use bsp_sim::Model;
 
 /// The synthetic [6, 8, 4] model on the synchronous engine with `rule`, limiter 0.1, batches
@@ -22,29 +21,6 @@ fn yaml(rule: &str, optimiser: &str, lr: f32, extra: &str) -> String {
         "batch_size: 10,",
         &format!("batch_size: 5, kt: 0.1, rule: {rule},{opt}{extra}"),
     )
-}
-
-fn data(m: &Model) -> Split {
-    load_data(m, 3, None, true, None, None, &bsp_sim::progress::NoProgress).unwrap()
-}
-
-fn coefficients(e: &dyn Engine) -> Vec<f32> {
-    e.projections()
-        .iter()
-        .flat_map(|p| p.coefficients().to_vec())
-        .collect()
-}
-
-/// The coefficients before and after `batches` minibatches with `threads` threads.
-fn trained(m: &Model, split: &Split, batches: usize, threads: usize) -> (Vec<f32>, Vec<f32>) {
-    let mut e = build_engine(m, 3, threads).unwrap();
-    let start = coefficients(e.as_ref());
-    let order: Vec<usize> = (0..batches * 5).map(|k| k % split.train.len()).collect();
-    for b in order.chunks(5) {
-        e.train_batch(&split.train, b, m.training.lr).unwrap();
-    }
-    e.finish().unwrap();
-    (start, coefficients(e.as_ref()))
 }
 
 const ADAM: &str = "{kind: adam}";

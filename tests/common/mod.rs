@@ -1,7 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use bsp_sim::data::Dataset;
+use bsp_sim::data::{Dataset, Split};
+use bsp_sim::engine::Engine;
 use bsp_sim::Model;
 
 /// A model from YAML text; panics with the error if it does not validate.
@@ -39,4 +40,30 @@ pub fn dataset(images: Vec<Vec<f32>>, labels: Vec<u8>, classes: usize) -> Datase
         dim,
         classes,
     }
+}
+
+/// The model's data, seed 3, synthetic or offline.
+pub fn data(m: &Model) -> Split {
+    bsp_sim::run::load_data(m, 3, None, true, None, None, &bsp_sim::progress::NoProgress).unwrap()
+}
+
+/// Every synaptic coefficient of an engine, projection after projection.
+pub fn coefficients(e: &dyn Engine) -> Vec<f32> {
+    e.projections()
+        .iter()
+        .flat_map(|p| p.coefficients().to_vec())
+        .collect()
+}
+
+/// The coefficients before and after `batches` minibatches of 5 with `threads` threads
+/// (seed 3, the model's lr).
+pub fn trained(m: &Model, split: &Split, batches: usize, threads: usize) -> (Vec<f32>, Vec<f32>) {
+    let mut e = bsp_sim::run::build_engine(m, 3, threads).unwrap();
+    let start = coefficients(e.as_ref());
+    let order: Vec<usize> = (0..batches * 5).map(|k| k % split.train.len()).collect();
+    for b in order.chunks(5) {
+        e.train_batch(&split.train, b, m.training.lr).unwrap();
+    }
+    e.finish().unwrap();
+    (start, coefficients(e.as_ref()))
 }
