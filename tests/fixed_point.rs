@@ -148,11 +148,33 @@ fn rate_adjoint_matches_central_finite_differences() {
 
 /// The synthetic [6, 8, 4] model for method 1 by a gradient rule.
 fn k3_model(rule: &str, optimiser: &str) -> bsp_sim::Model {
+    k3_model_kt(rule, optimiser, 0.0)
+}
+
+/// As [`k3_model`], with the limiter `kt`.
+fn k3_model_kt(rule: &str, optimiser: &str, kt: f32) -> bsp_sim::Model {
     let yaml = common::synthetic_yaml("[6, 8, 4]", "fixed_points", "softmax", 0.0).replace(
         "method: fixed_points,",
-        &format!("method: fixed_points, rule: {rule}, kt: 0.0, optimiser: {optimiser},"),
+        &format!("method: fixed_points, rule: {rule}, kt: {kt}, optimiser: {optimiser},"),
     );
     common::model(&yaml)
+}
+
+/// With the limiter on (kt > 0, per sample), the local rule's K3 is still the same at 1
+/// and 2 threads, plain steps and adam.
+#[test]
+fn method_one_with_the_limiter_gives_the_same_k3_at_any_thread_count() {
+    for optimiser in ["{kind: sgd}", "{kind: adam}"] {
+        let m = k3_model_kt("linearised", optimiser, 0.5);
+        let split = load_data(&m, 3, None, true, None, None, &NoProgress).unwrap();
+        let mut one = build_sync_engine(&m, 3, 1);
+        train_k3(&mut one, &split, 0.03, 0, 2);
+        let mut two = build_sync_engine(&m, 3, 2);
+        train_k3(&mut two, &split, 0.03, 0, 2);
+        assert_eq!(k3s(&one), k3s(&two), "{optimiser}: K3 differs at 2 threads");
+        let base = build_sync_engine(&m, 3, 1);
+        assert_ne!(k3s(&one), k3s(&base), "{optimiser}: K3 did not move");
+    }
 }
 
 /// Trains K3 alone for `epochs` epochs from `engine`'s state (epoch numbers from `first`);
