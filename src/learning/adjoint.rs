@@ -228,7 +228,8 @@ impl<T: Real> Tape<T> {
         self.signal = sizes.iter().map(|&n| z(rows * n)).collect();
         self.integral = sizes.iter().map(|&n| z(rows * n)).collect();
         let rec = record.is_some();
-        let exact = record == Some(Mode::Exact);
+        // Per-step synapse factors: the exact ∂L/∂C, not needed when the rates are wanted.
+        let exact = record == Some(Mode::Exact) && !rates;
         let keep = |on: bool, n: usize| if on { rows * n * steps } else { 0 };
         let taped = |l: usize| rec && (l > 0 || rates);
         self.states = (0..=last).map(|l| zx(keep(taped(l), sizes[l]))).collect();
@@ -282,7 +283,7 @@ fn forward<T: Real>(
     }
     let dt = net.scheme.dt;
     tape.clamped = 0;
-    let exact = mode == Some(Mode::Exact);
+    let exact = mode == Some(Mode::Exact) && !rates;
     for n in 0..steps {
         if net.delayed {
             for l in 1..=last {
@@ -433,7 +434,7 @@ fn reverse<T: Real>(
             );
             match mode {
                 // Layer 0's g (the adjoint of the pixel drive) is no synapse's factor.
-                Mode::Exact if l == 0 => {}
+                Mode::Exact if l == 0 || net.rates => {}
                 Mode::Exact => {
                     for r in 0..rows {
                         let at = (r * steps + n) * nl;
@@ -499,7 +500,8 @@ fn rest_term<T: Real>(net: &Net<T>, tape: &mut Tape<T>) -> Result<(), SimError> 
 pub struct Batch<T> {
     /// `Exact`: samples x steps (per-step signals); `Linearised`: samples (integrals).
     pub rows: usize,
-    /// Per layer pair l: presynaptic factor, rows x n_l (D per step, or ∫D dt).
+    /// Per layer pair l: presynaptic factor, rows x n_l (D per step, or ∫D dt); `Exact`
+    /// with [`Net::with_rates`] keeps no per-step factors (empty).
     pub pre: Vec<Vec<T>>,
     /// Per layer pair l: postsynaptic factor, rows x n_{l+1} (g per step, or Σ g).
     pub post: Vec<Vec<T>>,
