@@ -29,7 +29,9 @@ pub struct Comparison {
     pub pair: Option<usize>,
     /// `bsp` (the engine's G1) or `linearised`.
     pub rule: &'static str,
-    pub synapses: usize,
+    /// How many parameters the directions cover: synapses (method 2's C), or neurons
+    /// (method 1's ln K3, one per neuron).
+    pub parameters: usize,
     /// cos(angle) between the update and −∂L/∂C.
     pub cosine: f64,
     pub angle_degrees: f64,
@@ -100,7 +102,7 @@ fn comparison(
     Comparison {
         pair,
         rule,
-        synapses: update.len(),
+        parameters: update.len(),
         cosine,
         angle_degrees: cosine.acos().to_degrees(),
         sign_agreement,
@@ -356,7 +358,7 @@ fn row(c: &Comparison, label: String) -> String {
         "| {} | {} | {} | {:.4} | {:.2} | {:.2}% | {:.4} |\n",
         c.rule,
         label,
-        c.synapses,
+        c.parameters,
         c.cosine,
         c.angle_degrees,
         100.0 * c.sign_agreement,

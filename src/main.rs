@@ -11,7 +11,7 @@ use clap::Parser;
 use bsp_sim::config::{EngineKind, Override};
 use bsp_sim::data::{fetch, DatasetName};
 use bsp_sim::progress::NoProgress;
-use bsp_sim::{bench, causal, compare, plot, run, validate};
+use bsp_sim::{bench, causal, compare, fsutil, plot, report, run, validate};
 use bsp_sim::{Error, Model};
 
 mod cli {
@@ -124,10 +124,12 @@ fn plot(a: &PlotArgs) -> anyhow::Result<()> {
 
 fn eval(a: &EvalArgs) -> anyhow::Result<()> {
     let mut obs = Console::new(false);
-    println!(
-        "{}",
-        run::evaluate_checkpoint(&a.checkpoint, &a.options(), &mut obs)?
-    );
+    let evaluation = run::evaluate_checkpoint(&a.checkpoint, &a.options(), &mut obs)?;
+    println!("{evaluation}");
+    if let Some(path) = &a.predictions {
+        fsutil::write_atomic(path, &report::predictions_csv(&evaluation.predictions))?;
+        println!("predictions written to {}", path.display());
+    }
     Ok(())
 }
 

@@ -70,6 +70,49 @@ fn good_model_validates_and_runs() {
 }
 
 #[test]
+fn eval_writes_the_predictions_of_the_checkpoint() {
+    let (dir, path) = model_file("good.yaml", GOOD);
+    let out = dir.path().join("runs");
+    let (path_s, out_s) = (path.to_str().unwrap(), out.to_str().unwrap());
+    bsp()
+        .args(["run", path_s, "-q", "--out", out_s])
+        .assert()
+        .success();
+    let run_dir = std::fs::read_dir(&out)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let csv = dir.path().join("eval.csv");
+    bsp()
+        .args(["eval", run_dir.to_str().unwrap(), "--predictions"])
+        .arg(&csv)
+        .assert()
+        .success()
+        .stdout(contains("predictions written to"));
+    // The same checkpoint, the same test set: the run's own predictions.csv, byte for byte.
+    let written = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(written.lines().count(), 51, "a header and 50 test samples");
+    assert_eq!(
+        written,
+        std::fs::read_to_string(run_dir.join("predictions.csv")).unwrap()
+    );
+    // An unwritable destination is named, after the accuracy was printed.
+    let bad = dir.path().join("missing").join("eval.csv");
+    fails_with(
+        &[
+            "eval",
+            run_dir.to_str().unwrap(),
+            "--predictions",
+            bad.to_str().unwrap(),
+        ],
+        1,
+        &["cannot write", "eval.csv"],
+    );
+}
+
+#[test]
 fn malformed_yaml_names_file_line_and_column() {
     let (_d, path) = model_file("broken.yaml", &GOOD.replace("[6, 8, 4]", "[6, 8, 4"));
     fails_with(

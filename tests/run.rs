@@ -3,7 +3,7 @@
 mod common;
 
 use bsp_sim::checkpoint::Checkpoint;
-use bsp_sim::report::{read_metrics, RunStatus, Summary};
+use bsp_sim::report::{read_metrics, read_predictions, RunStatus, Summary};
 use bsp_sim::run::{evaluate_checkpoint, run, RunOptions, Silent};
 
 fn opts(out: &std::path::Path, epochs: usize) -> RunOptions {
@@ -43,11 +43,14 @@ fn run_writes_metrics_summary_and_checkpoint() {
     assert_eq!(summary.final_test_accuracy, Some(metrics[1].test_accuracy));
     let (ck, _) = Checkpoint::load(&out.run_dir).unwrap();
     assert_eq!(ck.epochs_done, 2);
-    // Evaluating the checkpoint reproduces the last epoch's test accuracy exactly.
-    let tally = evaluate_checkpoint(&out.run_dir, &RunOptions::default(), &mut Silent)
-        .unwrap()
-        .tally;
-    assert_eq!(tally.accuracy(), metrics[1].test_accuracy);
+    // Evaluating the checkpoint reproduces the last epoch's test accuracy and every
+    // prediction of its predictions.csv exactly.
+    let evaluation =
+        evaluate_checkpoint(&out.run_dir, &RunOptions::default(), &mut Silent).unwrap();
+    assert_eq!(evaluation.tally.accuracy(), metrics[1].test_accuracy);
+    let written = read_predictions(&out.run_dir.join("predictions.csv")).unwrap();
+    assert_eq!(written.len(), 100);
+    assert_eq!(evaluation.predictions, written);
 }
 
 #[test]

@@ -204,6 +204,10 @@ pub struct EvalArgs {
     /// Use only the first N test samples (default: the run's own limit).
     #[arg(long)]
     pub test_limit: Option<usize>,
+    /// Also write each test sample's predicted class to this CSV file (the columns of a run's
+    /// predictions.csv: epoch, sample, label, predicted), written whole or not at all.
+    #[arg(long, value_name = "FILE")]
+    pub predictions: Option<PathBuf>,
     #[command(flatten)]
     pub threads: Threads,
     #[command(flatten)]

@@ -1,6 +1,6 @@
 //! `bsp-sim eval`: a trained checkpoint's accuracy on the test set (refused on an empty
-//! one), with what the run directory's status means now (e.g. a run whose writer was
-//! killed: "interrupted at epoch E").
+//! one) and each test sample's predicted class, with what the run directory's status means
+//! now (e.g. a run whose writer was killed: "interrupted at epoch E").
 
 use std::fmt;
 use std::path::Path;
@@ -10,13 +10,16 @@ use super::{Observer, RunOptions};
 use crate::checkpoint::Checkpoint;
 use crate::engine::Tally;
 use crate::error::{EmptySet, Result};
-use crate::report::{RunState, Summary};
+use crate::report::{Prediction, RunState, Summary};
 
 /// What [`evaluate_checkpoint`] measured; `Display` gives the line `bsp-sim eval` prints.
 #[derive(Debug, Clone)]
 pub struct Evaluation {
     /// The test set's tally.
     pub tally: Tally,
+    /// Each test sample's predicted class, in test-set order (`epoch` is the checkpoint's
+    /// epochs done): the rows of a `predictions.csv`.
+    pub predictions: Vec<Prediction>,
     /// The checkpoint that was evaluated.
     pub checkpoint: Checkpoint,
     /// The state of the run directory it came from, when it has a summary.
@@ -71,11 +74,22 @@ pub fn evaluate_checkpoint(
     let mut engine = build_engine(&model, ck.seed, threads)?;
     restore(engine.as_mut(), &ck, &file)?;
     let indices: Vec<usize> = (0..split.test.len()).collect();
-    let tally = engine.evaluate(&split.test, &indices)?;
+    let (tally, predicted) = engine.classify(&split.test, &indices)?;
+    let predictions = indices
+        .iter()
+        .zip(predicted)
+        .map(|(&sample, predicted)| Prediction {
+            epoch: ck.epochs_done,
+            sample,
+            label: split.test.labels[sample] as usize,
+            predicted,
+        })
+        .collect();
     let run_dir = file.parent().unwrap_or(Path::new("."));
     let run_state = Summary::read(run_dir).ok().map(|s| s.state(run_dir));
     Ok(Evaluation {
         tally,
+        predictions,
         checkpoint: ck,
         run_state,
     })
