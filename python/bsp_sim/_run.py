@@ -42,8 +42,8 @@ def open_run(path: Union[str, "os.PathLike[str]"]) -> "Run":
 
 class Run:
     """The outputs of one run: ``metrics``, ``summary``, ``weights()``, ``predictions()``,
-    ``confusion()``, ``events()``, ``states()``, ``spike_trains()``; ``dir`` is the run
-    directory."""
+    ``confusion()``, ``evaluate()``, ``events()``, ``states()``, ``spike_trains()``; ``dir``
+    is the run directory."""
 
     def __init__(self, run_dir: Union[str, "os.PathLike[str]"]) -> None:
         self.dir = Path(run_dir)
@@ -91,6 +91,37 @@ class Run:
         if not path.exists():
             return pd.DataFrame(columns=["epoch", "sample", "label", "predicted"])
         return pd.read_csv(path)
+
+    def evaluate(
+        self,
+        test_limit: Optional[int] = None,
+        threads: Optional[int] = None,
+        data: Optional[Union[str, "os.PathLike[str]"]] = None,
+        offline: bool = False,
+    ) -> dict:
+        """Evaluates the run's checkpoint on its model's test set, as ``bsp-sim eval``
+        (``test_limit`` defaults to the run's own): a dict with ``epochs``, ``accuracy``,
+        ``loss`` (mean), ``correct``, ``samples`` and ``predictions``, a
+        ``pandas.DataFrame`` with the columns of :meth:`predictions`."""
+        import pandas as pd
+
+        epochs, correct, samples, loss, rows = _native.evaluate_checkpoint(
+            os.fspath(self.dir),
+            test_limit=test_limit,
+            threads=threads,
+            data=None if data is None else os.fspath(data),
+            offline=offline,
+        )
+        predictions = pd.DataFrame(rows, columns=["sample", "label", "predicted"])
+        predictions.insert(0, "epoch", epochs)
+        return {
+            "epochs": epochs,
+            "accuracy": correct / samples,
+            "loss": loss,
+            "correct": correct,
+            "samples": samples,
+            "predictions": predictions,
+        }
 
     def confusion(self):
         """The confusion matrix of :meth:`predictions` as a ``pandas.DataFrame`` of counts,

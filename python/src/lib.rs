@@ -1,6 +1,6 @@
 //! `bsp_sim._native`: the bsp-sim library as a Python extension module (pyo3). It loads
 //! models (with overrides), trains and compares them with progress reported to a Python
-//! callable, and reads checkpoints into numpy arrays; the `bsp_sim` package wraps it in
+//! callable, evaluates checkpoints and reads them into numpy arrays; the `bsp_sim` package wraps it in
 //! Python classes. Errors carry the message the `bsp-sim` command line prints.
 
 use std::path::{Path, PathBuf};
@@ -288,6 +288,56 @@ fn compare_model(
     serde_json::to_string(&cmp).map_err(|e| BspSimError::new_err(e.to_string()))
 }
 
+/// Evaluates a run's checkpoint (a run directory or checkpoint.json) on its model's test
+/// set, as `bsp-sim eval`: `(epochs_done, correct, samples, mean_loss, predictions)` with
+/// one `(sample, label, predicted)` per test sample, in test-set order.
+#[pyfunction]
+#[pyo3(signature = (path, test_limit=None, threads=None, data=None, offline=false))]
+#[allow(clippy::type_complexity)]
+fn evaluate_checkpoint(
+    py: Python<'_>,
+    path: PathBuf,
+    test_limit: Option<usize>,
+    threads: Option<usize>,
+    data: Option<PathBuf>,
+    offline: bool,
+) -> PyResult<(usize, usize, usize, f64, Vec<(usize, usize, usize)>)> {
+    let opts = RunOptions {
+        test_limit,
+        data_dir: data,
+        offline,
+        ..options(
+            None,
+            PathBuf::new(),
+            threads,
+            None,
+            None,
+            None,
+            Arc::default(),
+        )?
+    };
+    let mut obs = PyObserver {
+        callback: None,
+        stop: Arc::default(),
+    };
+    let e = py
+        .detach(|| run::evaluate_checkpoint(&path, &opts, &mut obs))
+        .map_err(|e| py_err(e, None))?;
+    let rows = e
+        .predictions
+        .iter()
+        .map(|p| (p.sample, p.label, p.predicted))
+        .collect();
+    let t = &e.tally;
+    Ok((
+        e.checkpoint.epochs_done,
+        t.correct,
+        t.samples,
+        t.mean_loss(),
+        rows,
+    ))
+}
+
 /// The coefficients C of a run's checkpoint (a run directory or checkpoint.json): one
 /// float32 `[post, pre]` matrix per layer pair; a pair without a synapse holds 0.
 #[pyfunction]
@@ -336,5 +386,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(run_model, m)?)?;
     m.add_function(wrap_pyfunction!(compare_model, m)?)?;
     m.add_function(wrap_pyfunction!(checkpoint_weights, m)?)?;
+    m.add_function(wrap_pyfunction!(evaluate_checkpoint, m)?)?;
     Ok(())
 }

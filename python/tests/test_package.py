@@ -69,6 +69,18 @@ def test_predictions_and_the_confusion_matrix_agree_with_the_accuracy(traced_run
     assert c.values.trace() / 200 == pytest.approx(run.metrics.test_accuracy.iloc[-1])
 
 
+def test_evaluate_reproduces_the_last_epoch_and_its_predictions(traced_run):
+    run = traced_run
+    e = run.evaluate(threads=1)
+    assert (e["epochs"], e["samples"]) == (1, 200)
+    assert e["accuracy"] == pytest.approx(run.metrics.test_accuracy.iloc[-1], abs=0)
+    assert e["loss"] == pytest.approx(run.metrics.test_loss.iloc[-1], rel=1e-12)
+    assert e["predictions"].equals(run.predictions())
+    assert run.evaluate(test_limit=50, threads=1)["samples"] == 50
+    with pytest.raises(bsp_sim.BspSimError, match="threads must be between 1 and 256"):
+        run.evaluate(threads=0)
+
+
 def test_traces_load_as_dataframes_and_spike_trains(traced_run):
     ev, st = traced_run.events(), traced_run.states()
     assert list(ev.columns) == ["epoch", "sample", "time", "layer", "neuron", "wave", "value"]
