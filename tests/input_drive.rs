@@ -178,3 +178,34 @@ fn the_limiter_update_skips_zero_integrals_bit_for_bit() {
         assert_ne!(got, &c0[..]);
     }
 }
+
+#[test]
+fn method_one_leaves_the_sparse_drive_once_layer_zero_rates_differ() {
+    let m = common::model(&common::synthetic_yaml(
+        "[6, 5, 4]",
+        "fixed_points",
+        "softmax",
+        0.05,
+    ));
+    let split = common::data(&m);
+    let (mut sparse, mut dense) = (build_sync_engine(&m, 3, 2), build_sync_engine(&m, 3, 2));
+    dense.set_sparse_input(false);
+    assert!(
+        sparse.sparse_input(),
+        "every layer-0 neuron alike at the start"
+    );
+    let batch: Vec<usize> = (0..10).collect();
+    for e in [&mut sparse, &mut dense] {
+        e.train_batch(&split.train, &batch, m.training.lr).unwrap();
+    }
+    // Method 1 moved each layer-0 neuron's own K3: no table serves them all any more.
+    let k3 = &sparse.neurons()[0].k3_out;
+    assert!(k3.iter().any(|&k| k != k3[0]));
+    assert!(!sparse.sparse_input());
+    let (a, b) = (&sparse.neurons()[0].k3_out, &dense.neurons()[0].k3_out);
+    let d = relative_difference(a, b);
+    assert!(
+        d <= TOLERANCE,
+        "K3 after the sparse and the dense first batch: {d}"
+    );
+}
