@@ -11,6 +11,10 @@
 //! each integrating its samples' windows independently. The update then sums over the whole
 //! batch in sample order, split over threads by postsynaptic rows. No value depends on which
 //! thread computed it, so a seed gives the same numbers at any thread count (tested).
+//!
+//! The forward window's first layer pair takes the sparse input drive (`input`) where it
+//! applies: layer 0 tabulated per distinct input value and layer 1 driven from the nonzero
+//! inputs only, equal to the dense path up to the order of layer 1's sums.
 
 use super::{Counters, Engine, Tally};
 use crate::config::{BackwardInput, Coupling, LearningMethod, LearningRule, Settings};
