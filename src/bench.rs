@@ -1,6 +1,7 @@
-//! Throughput measurement for BENCHMARKS.md: training samples per second of a model, its
-//! floating-point work per sample, and the ratio to a matrix-multiply roofline measured on
-//! the same machine, with the same threads, in the same run.
+//! Throughput measurement for BENCHMARKS.md: training samples per second of a model (the
+//! sync engine with its dense and its sparse input drive, at 1 thread and at all threads,
+//! interleaved), its floating-point work per sample, and the ratio to a matrix-multiply
+//! roofline measured on the same machine, with the same threads, in the same run.
 
 use std::fmt;
 use std::time::Instant;
@@ -15,87 +16,177 @@ use crate::run::{build_sync_engine, epoch_order, load_data, thread_count};
 /// signal bookkeeping).
 pub const FLOPS_PER_NEURON_STEP: f64 = 5.0 * 7.0 + 3.0;
 
-/// What `bsp-sim bench` measured; `Display` gives the aligned table it prints.
+/// Rounds of a sync bench: every configuration is timed once per round, the rounds one
+/// after the other, so that a change of the machine's load reaches every configuration.
+pub const ROUNDS: usize = 2;
+
+/// Seconds of sgemm per roofline measurement (one per thread count and round).
+const ROOFLINE_SECONDS: f64 = 0.5;
+
+/// How the forward window drives layer 1 (`engine::sync`'s sparse input drive, or the dense
+/// product over every input).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputPath {
+    Dense,
+    Sparse,
+}
+
+impl InputPath {
+    pub fn name(self) -> &'static str {
+        match self {
+            InputPath::Dense => "dense",
+            InputPath::Sparse => "sparse",
+        }
+    }
+}
+
+/// One configuration of a sync bench, its times summed over the rounds.
+#[derive(Debug, Clone)]
+pub struct BenchRow {
+    pub threads: usize,
+    pub path: InputPath,
+    pub samples: usize,
+    pub seconds: f64,
+    pub tally: Tally,
+    /// sgemm GFLOP/s at this thread count, measured between the same rounds.
+    pub roofline_gflops: f64,
+}
+
+/// What `bsp-sim bench` measured for a sync model: training samples/s with the dense and
+/// the sparse input drive, at 1 thread and at the requested count, interleaved in one
+/// process, each against the sgemm roofline at its thread count measured between the same
+/// rounds. `Display` gives the aligned table it prints.
 #[derive(Debug, Clone)]
 pub struct BenchReport {
     /// The model's name.
     pub model: String,
-    pub threads: usize,
     pub batch_size: usize,
+    /// Samples per configuration and round.
     pub samples: usize,
-    pub seconds: f64,
-    pub samples_per_second: f64,
-    /// Synaptic multiply-adds per training sample (forward, backward, update).
+    pub rounds: usize,
+    /// Synaptic multiply-adds per training sample of the dense path (forward, backward,
+    /// update).
     pub synaptic_macs_per_sample: f64,
-    /// All floating-point operations per training sample (2 per multiply-add plus neurons).
+    /// All floating-point operations per training sample of the dense path (2 per
+    /// multiply-add plus neurons): the work the roofline bound is computed from.
     pub flops_per_sample: f64,
-    pub achieved_gflops: f64,
-    /// sgemm throughput on the model's largest layer shape, all threads busy.
-    pub roofline_gflops: f64,
-    /// Shape (m, k, n) the roofline was measured on.
-    pub roofline_shape: (usize, usize, usize),
-    /// Samples per second the roofline would allow for this flop count.
-    pub roofline_samples_per_second: f64,
-    pub tally: Tally,
+    /// Shape (k, n) of the largest layer pair, whose forward drive the roofline runs
+    /// (rows: each thread's block of the minibatch).
+    pub roofline_shape: (usize, usize),
+    /// Whether the sparse input drive applies to this model (else only dense rows).
+    pub sparse_applies: bool,
+    pub rows: Vec<BenchRow>,
 }
 
-impl BenchReport {
-    /// How far from the roofline: roofline samples/s divided by achieved samples/s.
-    pub fn ratio_to_roofline(&self) -> f64 {
-        self.roofline_samples_per_second / self.samples_per_second
+impl BenchRow {
+    pub fn samples_per_second(&self) -> f64 {
+        self.samples as f64 / self.seconds
+    }
+
+    /// Samples per second the roofline would allow for the dense path's flops.
+    pub fn roofline_samples_per_second(&self, flops_per_sample: f64) -> f64 {
+        self.roofline_gflops * 1e9 / flops_per_sample
+    }
+
+    /// Time per sample over the roofline bound's (below 1: faster than any dense
+    /// implementation running at the sgemm rate could be).
+    pub fn ratio_to_roofline(&self, flops_per_sample: f64) -> f64 {
+        self.roofline_samples_per_second(flops_per_sample) / self.samples_per_second()
     }
 }
 
-/// Times `samples` training samples of `model` (after one warm-up minibatch) and measures
-/// the roofline right after, in the same process.
+impl BenchReport {
+    /// The row of `threads` and `path`, if measured.
+    pub fn row(&self, threads: usize, path: InputPath) -> Option<&BenchRow> {
+        self.rows
+            .iter()
+            .find(|r| r.threads == threads && r.path == path)
+    }
+
+    /// Samples/s of `b` over those of `a`.
+    fn speedup(a: Option<&BenchRow>, b: Option<&BenchRow>) -> Option<f64> {
+        Some(b?.samples_per_second() / a?.samples_per_second())
+    }
+}
+
+/// Times `samples` training samples of `model` per configuration and round (after one
+/// warm-up minibatch per engine): the dense and the sparse input drive, at 1 thread and at
+/// `threads` (all cores by default), interleaved over [`ROUNDS`] rounds, with the sgemm
+/// roofline at each thread count measured in every round.
 pub fn bench(
     model: &Model,
     samples: usize,
     threads: Option<usize>,
     data_dir: Option<std::path::PathBuf>,
 ) -> Result<BenchReport> {
-    let threads = thread_count(threads);
+    let most = thread_count(threads);
     let batch = model.training.batch_size;
     let seed = model.seed;
     let (split, order) = bench_data(model, samples, data_dir)?;
-    let mut engine = build_sync_engine(model, seed, threads);
     let lr = model.training.lr;
     let (warm, timed) = order.split_at(batch.min(order.len()));
-    engine.train_batch(&split.train, warm, lr)?;
-    let t0 = Instant::now();
-    let mut tally = Tally::default();
-    for chunk in timed.chunks(batch) {
-        tally.add(engine.train_batch(&split.train, chunk, lr)?);
+    let counts: Vec<usize> = if most > 1 { vec![1, most] } else { vec![1] };
+    let sparse_applies = build_sync_engine(model, seed, 1).sparse_input();
+    let paths: &[InputPath] = if sparse_applies {
+        &[InputPath::Dense, InputPath::Sparse]
+    } else {
+        &[InputPath::Dense]
+    };
+    let mut engines = Vec::new();
+    let mut rows = Vec::new();
+    for &t in &counts {
+        for &path in paths {
+            let mut engine = build_sync_engine(model, seed, t);
+            engine.set_sparse_input(path == InputPath::Sparse);
+            engine.train_batch(&split.train, warm, lr)?;
+            engines.push(engine);
+            rows.push(BenchRow {
+                threads: t,
+                path,
+                samples: 0,
+                seconds: 0.0,
+                tally: Tally::default(),
+                roofline_gflops: 0.0,
+            });
+        }
     }
-    let seconds = t0.elapsed().as_secs_f64();
-    let macs = engine.synaptic_macs_per_training_sample();
-    let flops = 2.0 * macs + FLOPS_PER_NEURON_STEP * engine.neuron_steps_per_training_sample();
-    let sps = tally.samples as f64 / seconds;
-
-    // Roofline: the forward drive of the largest layer pair for each thread's block of the
-    // minibatch, every thread busy at once.
-    let (pre, post) = engine
+    let (pre, post) = engines[0]
         .projections()
         .iter()
         .map(|p| (p.pre(), p.post()))
         .max_by_key(|(a, b)| a * b)
         .unwrap_or((1, 1));
-    let rows = batch.div_ceil(threads).max(1);
-    let roofline = sgemm_gflops(rows, pre, post, threads, 1.0);
+    let mut roofline = vec![0.0; counts.len()];
+    for _ in 0..ROUNDS {
+        for (engine, row) in engines.iter_mut().zip(&mut rows) {
+            let t0 = Instant::now();
+            for chunk in timed.chunks(batch) {
+                row.tally.add(engine.train_batch(&split.train, chunk, lr)?);
+            }
+            row.seconds += t0.elapsed().as_secs_f64();
+            row.samples += timed.len();
+        }
+        for (g, &t) in roofline.iter_mut().zip(&counts) {
+            let block = batch.div_ceil(t).max(1);
+            *g += sgemm_gflops(block, pre, post, t, ROOFLINE_SECONDS) / ROUNDS as f64;
+        }
+    }
+    for row in &mut rows {
+        let k = counts.iter().position(|&t| t == row.threads).unwrap_or(0);
+        row.roofline_gflops = roofline[k];
+    }
+    let macs = engines[0].synaptic_macs_per_training_sample();
+    let flops = 2.0 * macs + FLOPS_PER_NEURON_STEP * engines[0].neuron_steps_per_training_sample();
     Ok(BenchReport {
         model: model.name.clone(),
-        threads,
         batch_size: batch,
-        samples: tally.samples,
-        seconds,
-        samples_per_second: sps,
+        samples: timed.len(),
+        rounds: ROUNDS,
         synaptic_macs_per_sample: macs,
         flops_per_sample: flops,
-        achieved_gflops: sps * flops / 1e9,
-        roofline_gflops: roofline,
-        roofline_shape: (rows, pre, post),
-        roofline_samples_per_second: roofline * 1e9 / flops,
-        tally,
+        roofline_shape: (pre, post),
+        sparse_applies,
+        rows,
     })
 }
 
@@ -255,40 +346,65 @@ pub fn bench_async(
 impl fmt::Display for BenchReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "model              {}", self.model)?;
-        writeln!(f, "threads            {}", self.threads)?;
         writeln!(f, "batch size         {}", self.batch_size)?;
         writeln!(
             f,
-            "samples timed      {} in {:.2} s",
-            self.samples, self.seconds
+            "samples timed      {} per row and round, {} rounds, rows interleaved",
+            self.samples, self.rounds
         )?;
         writeln!(
             f,
-            "training           {:.1} samples/s",
-            self.samples_per_second
+            "dense work         {:.3e} flops per sample ({:.3e} synaptic MACs)",
+            self.flops_per_sample, self.synaptic_macs_per_sample
         )?;
+        let (k, n) = self.roofline_shape;
         writeln!(
             f,
-            "synaptic MACs      {:.3e} per sample",
-            self.synaptic_macs_per_sample
+            "sgemm roofline     (block of the batch)x{k} by {k}x{n}, every thread busy"
         )?;
+        if !self.sparse_applies {
+            writeln!(
+                f,
+                "sparse input       does not apply (layer 0's neurons differ, or sparse wiring)"
+            )?;
+        }
+        writeln!(f)?;
         writeln!(
             f,
-            "flops              {:.3e} per sample ({:.2} GFLOP/s achieved)",
-            self.flops_per_sample, self.achieved_gflops
+            "threads  input   samples/s  roofline GFLOP/s  roofline samples/s  time / roofline"
         )?;
-        let (a, b, c) = self.roofline_shape;
-        writeln!(
-            f,
-            "sgemm roofline     {:.2} GFLOP/s ({a}x{b} by {b}x{c}, {} threads)",
-            self.roofline_gflops, self.threads
-        )?;
-        writeln!(
-            f,
-            "roofline bound     {:.1} samples/s",
-            self.roofline_samples_per_second
-        )?;
-        write!(f, "ratio to roofline  {:.2}x", self.ratio_to_roofline())
+        for r in &self.rows {
+            writeln!(
+                f,
+                "{:>7}  {:<6}  {:>9.1}  {:>16.2}  {:>18.1}  {:>14.2}x",
+                r.threads,
+                r.path.name(),
+                r.samples_per_second(),
+                r.roofline_gflops,
+                r.roofline_samples_per_second(self.flops_per_sample),
+                r.ratio_to_roofline(self.flops_per_sample)
+            )?;
+        }
+        let counts: Vec<usize> = {
+            let mut c: Vec<usize> = self.rows.iter().map(|r| r.threads).collect();
+            c.dedup();
+            c
+        };
+        writeln!(f)?;
+        for &t in &counts {
+            let row = |p| self.row(t, p);
+            if let Some(x) = Self::speedup(row(InputPath::Dense), row(InputPath::Sparse)) {
+                writeln!(f, "sparse / dense     {x:.2}x at {t} thread(s)")?;
+            }
+        }
+        if let [one, more] = counts[..] {
+            for p in [InputPath::Dense, InputPath::Sparse] {
+                if let Some(x) = Self::speedup(self.row(one, p), self.row(more, p)) {
+                    writeln!(f, "{more} / {one} threads    {x:.2}x ({})", p.name())?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 

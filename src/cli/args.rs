@@ -292,7 +292,7 @@ pub struct BenchArgs {
     pub model: PathBuf,
     #[command(flatten)]
     pub sets: Sets,
-    /// Training samples to time.
+    /// Training samples to time (sync: per configuration and round).
     #[arg(long, default_value_t = 2000)]
     pub samples: usize,
     #[command(flatten)]

@@ -11,6 +11,10 @@
 //! each integrating its samples' windows independently. The update then sums over the whole
 //! batch in sample order, split over threads by postsynaptic rows. No value depends on which
 //! thread computed it, so a seed gives the same numbers at any thread count (tested).
+//!
+//! The forward window's first layer pair takes the sparse input drive (`input`) where it
+//! applies: layer 0 tabulated per distinct input value and layer 1 driven from the nonzero
+//! inputs only, equal to the dense path up to the order of layer 1's sums.
 
 use super::{Counters, Engine, Tally};
 use crate::config::{BackwardInput, Coupling, LearningMethod, LearningRule, Settings};
@@ -26,6 +30,8 @@ use crate::parallel;
 use crate::topology::Projection;
 use crate::trace::probe::Probe;
 use crate::trace::{Selection, TraceSink, Wave};
+
+mod input;
 
 /// Samples per evaluation pass (split over the threads).
 const EVAL_CHUNK: usize = 400;
@@ -50,6 +56,8 @@ struct Workspace {
     predictions: Vec<usize>,
     /// Records the block's traced samples (idle without a trace).
     probe: Probe,
+    /// Layer 0 tabulated per input value and layer 1's drive from it (`input`).
+    input: input::InputDrive,
 }
 
 impl Workspace {
@@ -86,6 +94,9 @@ pub struct SyncEngine {
     tapes: Vec<Tape<f32>>,
     /// Each synapse's optimiser state (`learning.optimiser`; empty for `sgd`).
     optimiser: OptimiserState,
+    /// Whether the forward window may take the sparse input drive (`input`) where it
+    /// applies; off, every layer is integrated and driven densely.
+    sparse_input: bool,
 }
 
 /// One block of a minibatch: the samples a thread integrates.
@@ -118,7 +129,20 @@ impl SyncEngine {
             counters: Counters::default(),
             tapes: Vec::new(),
             optimiser,
+            sparse_input: true,
         }
+    }
+
+    /// Turns the sparse input drive on (the default) or off. Both integrate the same
+    /// equations; they differ in the order of layer 1's drive sums, so results agree to float
+    /// rounding. Off is the dense reference path (`bsp-sim bench` times both).
+    pub fn set_sparse_input(&mut self, on: bool) {
+        self.sparse_input = on;
+    }
+
+    /// Whether the next forward window takes the sparse input drive.
+    pub fn sparse_input(&self) -> bool {
+        self.sparse_input && input::applies(&self.neurons[0], &self.projections[0])
     }
 
     /// Multiply-adds of synaptic drive per training sample (forward and backward windows,
@@ -198,6 +222,11 @@ impl SyncEngine {
                 *c = s.gain * p;
             }
         }
+        ws.input.ready = false;
+        if self.sparse_input() {
+            let (first, neurons) = (&self.projections[0], &self.neurons[0]);
+            ws.input.prepare(s, neurons, first, rows, &ws.current[0]);
+        }
         ws.output_trace.clear();
         if let Some(sel) = trace {
             ws.probe.begin(sel, block.indices);
@@ -275,6 +304,7 @@ impl SyncEngine {
             rintegral,
             output_trace,
             probe,
+            input: tabulated,
             ..
         } = ws;
         let (state, signal, integral) = match wave {
@@ -291,11 +321,6 @@ impl SyncEngine {
             integral[l].fill(0.0);
             signal[l].fill(0.0);
         }
-        // Layer l's drive: C·D_{l−1} forward, Cᵀ·D̂_{l+1} backward; the entry layer has none.
-        let drive = |l: usize, signal: &[Vec<f32>], current: &mut [Vec<f32>]| match wave {
-            Wave::Forward => self.projections[l - 1].forward(rows, &signal[l - 1], &mut current[l]),
-            Wave::Backward => self.projections[l].backward(rows, &signal[l + 1], &mut current[l]),
-        };
         let entry = if forward { first } else { last };
         let layers = last - first + 1;
         let layer_at = |k: usize| if forward { first + k } else { last - k };
@@ -306,8 +331,25 @@ impl SyncEngine {
         let injected = injection(s.rule, s.error_scale);
         let trace_len = rows * classes;
         let probe_sel = trace.filter(|_| probe.is_active());
+        // With the sparse input drive, layer 0 is read from its table (and still integrated
+        // when a probe records it: the same numbers), layer 1's drive from the precomputed one.
+        let tabulated = (forward && tabulated.ready).then_some(&*tabulated);
+        let skip_entry = tabulated.is_some() && probe_sel.is_none();
         probe.begin_window();
         let dt = crate::trace::decimal(s.dt);
+        // Layer l's drive at `step`: C·D_{l−1} forward, Cᵀ·D̂_{l+1} backward; the entry layer
+        // has none.
+        let drive = |l: usize, step: usize, signal: &[Vec<f32>], current: &mut [Vec<f32>]| match (
+            wave, tabulated,
+        ) {
+            (Wave::Forward, Some(t)) if l == 1 => t.drive_at(step, delayed, rows, &mut current[1]),
+            (Wave::Forward, _) => {
+                self.projections[l - 1].forward(rows, &signal[l - 1], &mut current[l])
+            }
+            (Wave::Backward, _) => {
+                self.projections[l].backward(rows, &signal[l + 1], &mut current[l])
+            }
+        };
         for step in 0..steps {
             if varying {
                 // Replay the forward output signal: e(t) = target - D(t), step by step.
@@ -325,12 +367,15 @@ impl SyncEngine {
             }
             if delayed {
                 for l in (0..layers).map(layer_at).filter(|&l| l != entry) {
-                    drive(l, signal, current);
+                    drive(l, step, signal, current);
                 }
             }
             for l in (0..layers).map(layer_at) {
                 if l != entry && !delayed {
-                    drive(l, signal, current);
+                    drive(l, step, signal, current);
+                }
+                if l == entry && skip_entry {
+                    continue;
                 }
                 let neurons = &self.neurons[l];
                 let (coefficients, reference) = match wave {
@@ -360,6 +405,9 @@ impl SyncEngine {
             if record {
                 output_trace.extend_from_slice(&signal[last]);
             }
+        }
+        if let (true, Some(t)) = (skip_entry, tabulated) {
+            t.finish(&mut state[entry], &mut signal[entry], &mut integral[entry]);
         }
         for l in first..=last {
             if let Some(pos) = integral[l].iter().position(|v| !v.is_finite()) {

@@ -117,13 +117,29 @@ fn update_rows(
         Shape::Dense => {
             // G2 = atan(kt G1) / kt per sample: sum the atan terms, divide once.
             let mut acc = vec![0.0f32; pre];
+            let nonzero = Nonzero::of(rows, pre, pre_int, &post_int[..rows * post]);
+            let mut terms = vec![0.0f32; pre];
             for (jj, j) in posts.enumerate() {
                 acc.fill(0.0);
                 for r in 0..rows {
                     let h = kt * post_int[r * post + j];
-                    let pr = &pre_int[r * pre..(r + 1) * pre];
-                    for (a, &p) in acc.iter_mut().zip(pr) {
-                        *a += atan(h * p);
+                    match &nonzero {
+                        Some(nz) => {
+                            let (at, values) = nz.row(r);
+                            let terms = &mut terms[..at.len()];
+                            for (t, &p) in terms.iter_mut().zip(values) {
+                                *t = atan(h * p);
+                            }
+                            for (&i, &t) in at.iter().zip(terms.iter()) {
+                                acc[i as usize] += t;
+                            }
+                        }
+                        None => {
+                            let pr = &pre_int[r * pre..(r + 1) * pre];
+                            for (a, &p) in acc.iter_mut().zip(pr) {
+                                *a += atan(h * p);
+                            }
+                        }
                     }
                 }
                 let crow = &mut block[jj * pre..(jj + 1) * pre];
@@ -145,6 +161,49 @@ fn update_rows(
                 }
             }
         }
+    }
+}
+
+/// The nonzero presynaptic integrals of each sample, for an update whose inputs are mostly
+/// exact zeros (layer 0 on images: a zero pixel's integral is 0). A zero integral adds
+/// atan(h · 0) = ±0 to a synapse's sum, which leaves the sum as it is, so summing over the
+/// nonzero ones only gives the dense result bit for bit (while every postsynaptic integral
+/// is finite: `h · 0` would be NaN for an infinite h).
+struct Nonzero {
+    /// Row r's entries are `start[r]..start[r + 1]` of `at` (presynaptic index) and `value`.
+    start: Vec<usize>,
+    at: Vec<u32>,
+    value: Vec<f32>,
+}
+
+impl Nonzero {
+    /// The compacted rows, when at least half of `pre_int` is zero and `post_int` finite.
+    fn of(rows: usize, pre: usize, pre_int: &[f32], post_int: &[f32]) -> Option<Self> {
+        let pre_int = &pre_int[..rows * pre];
+        let nonzero = pre_int.iter().filter(|&&p| p != 0.0).count();
+        if pre == 0 || 2 * nonzero > pre_int.len() || !post_int.iter().all(|q| q.is_finite()) {
+            return None;
+        }
+        let mut nz = Nonzero {
+            start: Vec::with_capacity(rows + 1),
+            at: Vec::with_capacity(nonzero),
+            value: Vec::with_capacity(nonzero),
+        };
+        nz.start.push(0);
+        for row in pre_int.chunks_exact(pre.max(1)) {
+            for (i, &p) in row.iter().enumerate().filter(|(_, &p)| p != 0.0) {
+                nz.at.push(i as u32);
+                nz.value.push(p);
+            }
+            nz.start.push(nz.at.len());
+        }
+        Some(nz)
+    }
+
+    /// Row `r`'s presynaptic indices and integrals.
+    fn row(&self, r: usize) -> (&[u32], &[f32]) {
+        let range = self.start[r]..self.start[r + 1];
+        (&self.at[range.clone()], &self.value[range])
     }
 }
 

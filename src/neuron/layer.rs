@@ -81,7 +81,7 @@ impl<T: Real> LayerCoefficients<T> {
 }
 
 /// State of one system of a layer for `rows` samples at once.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct LayerState<T = f32> {
     pub rows: usize,
     pub n: usize,
