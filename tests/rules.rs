@@ -93,6 +93,32 @@ fn each_rule_is_really_applied_on_each_engine() {
 }
 
 #[test]
+fn every_rule_counts_its_samples_and_updates() {
+    for (engine, rules) in [
+        ("sync", &["bsp", "linearised", "adjoint"][..]),
+        ("async", &["bsp", "linearised"][..]),
+    ] {
+        for rule in rules {
+            let m = model(engine, rule, FULL, 0.1, 10);
+            let split = data(&m);
+            let mut e = build_engine(&m, 3, 1).unwrap();
+            let order: Vec<usize> = (0..30).collect();
+            for b in order.chunks(10) {
+                e.train_batch(&split.train, b, 0.05).unwrap();
+            }
+            e.finish().unwrap();
+            let c = e.counters();
+            assert_eq!(c.samples_trained, 30, "{engine} {rule}");
+            assert!(
+                c.synapse_updates >= 3 * (6 * 8 + 8 * 4),
+                "{engine} {rule}: {c:?}"
+            );
+            assert!(c.deliveries > 0, "{engine} {rule}: {c:?}");
+        }
+    }
+}
+
+#[test]
 fn the_same_rule_gives_the_same_weights_on_both_engines() {
     for rule in ["bsp", "linearised"] {
         let (s, a) = (

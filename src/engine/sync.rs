@@ -660,7 +660,9 @@ impl SyncEngine {
             if trace.is_some() {
                 return Err(SimError::RuleNotRecorded(self.settings.rule.name()));
             }
-            return self.train_gradient(data, indices, lr);
+            let tally = self.train_gradient(data, indices, lr)?;
+            self.count(indices.len());
+            return Ok(tally);
         }
         let sel = trace.as_deref().map(TraceSink::selection);
         let windows = self.for_blocks(data, indices, "training", |this, ws, block| {
@@ -676,7 +678,14 @@ impl SyncEngine {
         windows?;
         let tally = self.tally(indices.len(), data, indices, &mut Vec::new());
         self.update(indices.len(), lr)?;
-        let n = indices.len() as u64;
+        self.count(indices.len());
+        Ok(tally)
+    }
+
+    /// Adds a trained minibatch of `samples` to the counters: its samples, its synaptic
+    /// multiply-adds and the parameters its update changed.
+    fn count(&mut self, samples: usize) {
+        let n = samples as u64;
         let macs = self.synaptic_macs_per_training_sample() as u64;
         let updated: u64 = match self.settings.method {
             LearningMethod::Connections => {
@@ -688,7 +697,6 @@ impl SyncEngine {
         c.samples_trained += n;
         c.deliveries += n * macs;
         c.synapse_updates += updated;
-        Ok(tally)
     }
 
     /// The tally of the samples in the workspaces (a chunk or minibatch just run), their
