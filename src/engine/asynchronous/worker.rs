@@ -153,6 +153,8 @@ pub struct Worker {
     trace_mask: Vec<Vec<bool>>,
     /// Buffers of the batched integration.
     batch: Batch,
+    /// Per own neuron: the input change of a synapse update (scratch).
+    comp: Vec<f32>,
     /// `linearised` rule, per layer from the first reversed one, own neurons: the recorded
     /// forward windows the reversed pass replays (empty for the other rules).
     trajectories: Vec<Vec<Trajectory>>,
@@ -203,6 +205,7 @@ impl Worker {
             records: Vec::new(),
             trace_mask: Vec::new(),
             batch: Batch::default(),
+            comp: Vec::new(),
             trajectories: Vec::new(),
         }
     }
