@@ -92,11 +92,11 @@ impl Worker {
                     let block = sh.rows[l][self.id].read().expect("rows lock");
                     let ring = &mut self.ring_f[l + 1];
                     let n_own = own.len();
-                    let actors = &self.actors[l + 1];
+                    let pop = &self.populations[l + 1][0];
                     let delays = &sh.delays[l];
                     let pre = sh.sizes[l];
                     let mut wake = |jj: usize, at: u64| {
-                        if actors[jj].forward.quiescent {
+                        if pop.quiescent[jj] {
                             let gid = sh.base[l + 1] + (own.start + jj) as u32;
                             self.wake
                                 .push_increase((l as u16 + 1, jj as u32), Reverse((at, gid)));
@@ -111,7 +111,7 @@ impl Worker {
                             for (slot, &c) in row.iter_mut().zip(column) {
                                 *slot += c * delta;
                             }
-                            if self.asleep_f[l + 1] > 0 {
+                            if pop.asleep > 0 {
                                 for jj in 0..n_own {
                                     wake(jj, at);
                                 }
@@ -157,9 +157,9 @@ impl Worker {
                     let n_own = own.len();
                     let delays = &sh.delays[p];
                     let pre = sh.sizes[p];
-                    let actors = &self.actors[p];
+                    let pop = &self.populations[p][1];
                     let mut wake = |ii: usize, at: u64| {
-                        if actors[ii].reversed.quiescent {
+                        if pop.quiescent[ii] {
                             let gid = sh.base[p] + (own.start + ii) as u32;
                             self.wake
                                 .push_increase((p as u16, ii as u32), Reverse((at, gid)));
@@ -173,7 +173,7 @@ impl Worker {
                             for (slot, &c) in slots.iter_mut().zip(&row[own.clone()]) {
                                 *slot += c * delta;
                             }
-                            if self.asleep_r[p] > 0 {
+                            if pop.asleep > 0 {
                                 for ii in 0..n_own {
                                     wake(ii, at);
                                 }

@@ -65,7 +65,7 @@ impl Worker {
                             for (m, i) in cols.enumerate() {
                                 comp += (block[k0 + m] - old[k0 + m]) * carried[i];
                             }
-                            self.actors[l + 1][jj].forward.input += comp;
+                            self.populations[l + 1][0].input[jj] += comp;
                         });
                     }
                 }
@@ -90,8 +90,8 @@ impl Worker {
                             }
                         }
                     }
-                    for (a, cv) in self.actors[l].iter_mut().zip(&comp) {
-                        a.reversed.input += cv;
+                    for (u, cv) in self.populations[l][1].input.iter_mut().zip(&comp) {
+                        *u += cv;
                     }
                 }
                 self.pre_integral[l] = pre_int;
@@ -142,8 +142,8 @@ impl Worker {
         }
         self.work.synapse_updates += block.len() as u64;
         if follow {
-            for (a, &cv) in self.actors[l + 1].iter_mut().zip(comp.iter()) {
-                a.forward.input += cv;
+            for (u, &cv) in self.populations[l + 1][0].input.iter_mut().zip(comp.iter()) {
+                *u += cv;
             }
         }
     }
@@ -217,7 +217,7 @@ impl Worker {
                         for (m, i) in cols.enumerate() {
                             comp += change[k0 + m] * carried[i];
                         }
-                        self.actors[l + 1][jj].forward.input += comp;
+                        self.populations[l + 1][0].input[jj] += comp;
                     });
                 }
             }
@@ -268,8 +268,8 @@ impl Worker {
                     }
                 }
             }
-            for (a, cv) in self.actors[l].iter_mut().zip(&comp) {
-                a.reversed.input += cv;
+            for (u, cv) in self.populations[l][1].input.iter_mut().zip(&comp) {
+                *u += cv;
             }
         }
     }
