@@ -160,6 +160,8 @@ pub struct Worker {
     batch: Batch,
     /// Per own neuron: the input change of a synapse update (scratch).
     comp: Vec<f32>,
+    /// The presynaptic neurons whose synapses a dense update changes (scratch).
+    active: Vec<usize>,
     /// `linearised` rule, per layer from the first reversed one, own neurons: the recorded
     /// forward windows the reversed pass replays (empty for the other rules).
     trajectories: Vec<Vec<Trajectory>>,
@@ -212,6 +214,7 @@ impl Worker {
             trace_mask: Vec::new(),
             batch: Batch::default(),
             comp: Vec::new(),
+            active: Vec::new(),
             trajectories: Vec::new(),
         }
     }

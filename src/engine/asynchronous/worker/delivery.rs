@@ -79,6 +79,21 @@ impl Worker {
     pub(super) fn deliver(&mut self, sh: &Shared<'_>, inbox: &[Event]) {
         let layers = sh.sizes.len();
         let r = self.ring_len;
+        if !inbox.iter().any(|ev| {
+            matches!(ev.kind, EventKind::Forward | EventKind::Backward)
+        }) {
+            return;
+        }
+        // Every row block, read-locked once for the whole window: no worker writes its rows
+        // before every worker has delivered (the exchange that precedes an update needs
+        // everyone's events of this window).
+        let rows: Vec<Vec<_>> = (sh.rows.iter())
+            .map(|blocks| {
+                (blocks.iter())
+                    .map(|b| b.read().expect("rows lock"))
+                    .collect()
+            })
+            .collect();
         for ev in inbox {
             let (l, i) = locate(sh.base, ev.origin);
             match ev.kind {
@@ -89,7 +104,7 @@ impl Worker {
                     if delta == 0.0 || own.is_empty() {
                         continue;
                     }
-                    let block = sh.rows[l][self.id].read().expect("rows lock");
+                    let block = &rows[l][self.id];
                     let ring = &mut self.ring_f[l + 1];
                     let n_own = own.len();
                     let pop = &self.populations[l + 1][0];
@@ -151,7 +166,7 @@ impl Worker {
                         continue;
                     }
                     let owner = owner_of(sh.sizes[l], j, sh.workers);
-                    let block = sh.rows[p][owner].read().expect("rows lock");
+                    let block = &rows[p][owner];
                     let first_row = owned(sh.sizes[l], owner, sh.workers).start;
                     let ring = &mut self.ring_r[p];
                     let n_own = own.len();
