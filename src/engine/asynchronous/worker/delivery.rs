@@ -79,9 +79,10 @@ impl Worker {
     pub(super) fn deliver(&mut self, sh: &Shared<'_>, inbox: &[Event]) {
         let layers = sh.sizes.len();
         let r = self.ring_len;
-        if !inbox.iter().any(|ev| {
-            matches!(ev.kind, EventKind::Forward | EventKind::Backward)
-        }) {
+        if !inbox
+            .iter()
+            .any(|ev| matches!(ev.kind, EventKind::Forward | EventKind::Backward))
+        {
             return;
         }
         // Every row block, read-locked once for the whole window: no worker writes its rows

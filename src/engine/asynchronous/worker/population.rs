@@ -141,11 +141,41 @@ impl Population {
             *si += dt * *sent;
             *fire = emit as u8;
         }
+        // Few fire: test eight flags at a time.
+        let words = self.fire.chunks_exact(8);
+        let tail = words.remainder();
+        let mut base = 0u32;
+        for word in words {
+            let mut w = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+            while w != 0 {
+                fired.push(base + w.trailing_zeros() / 8);
+                w &= w - 1;
+            }
+            base += 8;
+        }
         fired.extend(
-            (self.fire.iter().enumerate())
+            (tail.iter().enumerate())
                 .filter(|(_, &f)| f != 0)
-                .map(|(jj, _)| jj as u32),
+                .map(|(k, _)| base + k as u32),
         );
         finite
+    }
+
+    /// Send-on-delta of one actor whose step gave output deviation `d` (not yet in its
+    /// integral): [`SystemState::signal`]. Returns whether it fired.
+    #[inline]
+    pub fn signal_one(&mut self, jj: usize, d: f32, theta: f32, dt: f32) -> bool {
+        self.integral[jj] += dt * d;
+        let moved = d - self.sent[jj];
+        let emit = if theta == 0.0 {
+            moved != 0.0
+        } else {
+            moved.abs() >= theta
+        };
+        if emit {
+            self.sent[jj] = d;
+        }
+        self.sent_integral[jj] += dt * self.sent[jj];
+        emit
     }
 }

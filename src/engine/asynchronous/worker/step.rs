@@ -166,13 +166,9 @@ impl Worker {
                 let mut finite = true;
                 for &jj in &self.batch.idx {
                     let d = pop.signal[jj];
-                    let mut one = pop.get(jj);
-                    if one.signal(d, theta, rule.dt).is_some() {
+                    if pop.signal_one(jj, d, theta, rule.dt) {
                         fired.push(jj as u32);
                     }
-                    pop.integral[jj] = one.integral;
-                    pop.sent[jj] = one.sent;
-                    pop.sent_integral[jj] = one.sent_integral;
                     finite &= d.is_finite();
                 }
                 finite
