@@ -272,9 +272,15 @@ impl Worker {
             .collect();
         let look = sh.timing.lookahead;
         let mut t = from;
+        // Deliveries read the row blocks under read locks held from window to window, and
+        // let go before this worker writes its own rows in an update. No peer writes its
+        // rows while these are held: it updates only after the exchange that needs this
+        // worker's events of the window, and this worker has delivered by then.
+        let mut rows = None;
         while t < to {
             let inbox = std::mem::take(&mut self.inbox);
-            self.deliver(sh, &inbox);
+            let guards = rows.get_or_insert_with(|| delivery::lock_rows(sh));
+            self.deliver(sh, guards, &inbox);
             for n in t..t + look {
                 self.step(sh, n)?;
             }
@@ -287,6 +293,7 @@ impl Worker {
             // Boundary t: everything emitted before it is known to every worker.
             self.absorb(sh, t);
             if self.updates_due(sh, t) {
+                rows = None;
                 self.apply_updates(sh, t);
                 comm.barrier().map_err(|_| Stop::Peer)?;
                 // Every row has its new C: reversed inputs follow the optimiser's changes.

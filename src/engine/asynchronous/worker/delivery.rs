@@ -5,11 +5,26 @@
 //! presynaptic neuron.
 
 use std::cmp::Reverse;
+use std::sync::RwLockReadGuard;
 
 use super::{locate, owned, owner_of, Shared, Worker};
 use crate::engine::asynchronous::comm::{Event, EventKind};
 use crate::engine::asynchronous::delays::Delays;
 use crate::topology::projection::Shape;
+
+/// A read lock on one worker's row block of a projection.
+pub(super) type RowGuard<'g, 'a> = RwLockReadGuard<'g, &'a mut [f32]>;
+
+/// Read-locks every row block of every projection.
+pub(super) fn lock_rows<'g, 'a>(sh: &'g Shared<'a>) -> Vec<Vec<RowGuard<'g, 'a>>> {
+    (sh.rows.iter())
+        .map(|blocks| {
+            (blocks.iter())
+                .map(|b| b.read().expect("rows lock"))
+                .collect()
+        })
+        .collect()
+}
 
 impl Worker {
     /// Forgets the transposed coefficients (someone else changed C).
@@ -76,25 +91,15 @@ impl Worker {
     }
 
     /// Applies this window's signal events to the own actors' input rings, in event order.
-    pub(super) fn deliver(&mut self, sh: &Shared<'_>, inbox: &[Event]) {
+    /// `rows`: every row block, read-locked (see [`Worker::run`]).
+    pub(super) fn deliver(
+        &mut self,
+        sh: &Shared<'_>,
+        rows: &[Vec<RowGuard<'_, '_>>],
+        inbox: &[Event],
+    ) {
         let layers = sh.sizes.len();
         let r = self.ring_len;
-        if !inbox
-            .iter()
-            .any(|ev| matches!(ev.kind, EventKind::Forward | EventKind::Backward))
-        {
-            return;
-        }
-        // Every row block, read-locked once for the whole window: no worker writes its rows
-        // before every worker has delivered (the exchange that precedes an update needs
-        // everyone's events of this window).
-        let rows: Vec<Vec<_>> = (sh.rows.iter())
-            .map(|blocks| {
-                (blocks.iter())
-                    .map(|b| b.read().expect("rows lock"))
-                    .collect()
-            })
-            .collect();
         for ev in inbox {
             let (l, i) = locate(sh.base, ev.origin);
             match ev.kind {
