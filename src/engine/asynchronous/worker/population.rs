@@ -8,7 +8,7 @@
 //! the `linearised` replay, per-neuron coefficients) and the trace take: [`Population::get`]
 //! and [`Population::set`] convert, with the same arithmetic as before.
 
-use crate::engine::asynchronous::actor::SystemState;
+use crate::engine::asynchronous::actor::{send_on_delta, SystemState};
 use crate::neuron::layer::LayerState;
 use crate::neuron::ELEMENTS;
 
@@ -129,17 +129,7 @@ impl Population {
             .zip(self.fire.iter_mut())
         {
             finite &= d.is_finite();
-            let moved = d - *sent;
-            let emit = if theta == 0.0 {
-                moved != 0.0
-            } else {
-                moved.abs() >= theta
-            };
-            if emit {
-                *sent = d;
-            }
-            *si += dt * *sent;
-            *fire = emit as u8;
+            *fire = send_on_delta(d, sent, si, theta, dt) as u8;
         }
         // Few fire: test eight flags at a time.
         let words = self.fire.chunks_exact(8);
@@ -166,16 +156,12 @@ impl Population {
     #[inline]
     pub fn signal_one(&mut self, jj: usize, d: f32, theta: f32, dt: f32) -> bool {
         self.integral[jj] += dt * d;
-        let moved = d - self.sent[jj];
-        let emit = if theta == 0.0 {
-            moved != 0.0
-        } else {
-            moved.abs() >= theta
-        };
-        if emit {
-            self.sent[jj] = d;
-        }
-        self.sent_integral[jj] += dt * self.sent[jj];
-        emit
+        send_on_delta(
+            d,
+            &mut self.sent[jj],
+            &mut self.sent_integral[jj],
+            theta,
+            dt,
+        )
     }
 }
