@@ -139,17 +139,7 @@ impl SystemState {
     #[inline(always)]
     pub fn signal(&mut self, d: f32, theta: f32, dt: f32) -> Option<f32> {
         self.integral += dt * d;
-        let moved = d - self.sent;
-        let emit = if theta == 0.0 {
-            moved != 0.0
-        } else {
-            moved.abs() >= theta
-        };
-        if emit {
-            self.sent = d;
-        }
-        self.sent_integral += dt * self.sent;
-        emit.then_some(d)
+        send_on_delta(d, &mut self.sent, &mut self.sent_integral, theta, dt).then_some(d)
     }
 
     /// Element granularity: each element advances its own equation one step from its own
@@ -244,15 +234,22 @@ impl SystemState {
     }
 }
 
-/// A neuron actor: both systems.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NeuronActor {
-    pub forward: SystemState,
-    pub reversed: SystemState,
-    /// Events emitted so far (the `seq` of the next one).
-    pub seq: u32,
-    /// Local time: the step the actor has reached.
-    pub time: u64,
+/// Send-on-delta of one system whose output deviation is now `d`: whether it moved by at
+/// least `theta` since the value last sent (any change when 0), in which case `d` becomes
+/// the value sent; the value sent then joins its window integral.
+#[inline(always)]
+pub fn send_on_delta(d: f32, sent: &mut f32, sent_integral: &mut f32, theta: f32, dt: f32) -> bool {
+    let moved = d - *sent;
+    let emit = if theta == 0.0 {
+        moved != 0.0
+    } else {
+        moved.abs() >= theta
+    };
+    if emit {
+        *sent = d;
+    }
+    *sent_integral += dt * *sent;
+    emit
 }
 
 /// Element granularity: how many steps a step input into a resting neuron takes to reach

@@ -19,7 +19,7 @@ use std::sync::{Mutex, RwLock};
 
 use priority_queue::PriorityQueue;
 
-use super::actor::{NeuronActor, StepRule};
+use super::actor::StepRule;
 use super::comm::{Comm, Event, EventKind, PeerGone};
 use super::delays::Delays;
 use super::optimiser::OptimiserRows;
@@ -34,12 +34,14 @@ use crate::trace::Selection;
 
 mod batch;
 mod delivery;
+mod population;
 mod record;
 mod step;
 mod update;
 mod windows;
 
 use batch::Batch;
+use population::Population;
 
 pub use record::{Record, RecordItem};
 
@@ -109,7 +111,14 @@ pub struct Position {
 pub struct Worker {
     pub id: usize,
     pub ranges: Vec<Range<usize>>,
-    pub actors: Vec<Vec<NeuronActor>>,
+    /// Per layer: the own actors' forward and reversed systems (`[forward, reversed]`).
+    populations: Vec<[Population; 2]>,
+    /// Per layer, own actors: events emitted so far (the `seq` of the next one).
+    seq: Vec<Vec<u32>>,
+    /// Per layer: local time, the step the own actors have reached.
+    time: Vec<u64>,
+    /// Scratch: the actors of a layer that fired this step.
+    fired: Vec<u32>,
     /// Per layer: input increments by arrival step, `ring[(t % R) * n_own + j]`.
     ring_f: Vec<Vec<f32>>,
     ring_r: Vec<Vec<f32>>,
@@ -135,10 +144,6 @@ pub struct Worker {
     transposed: Vec<Vec<f32>>,
     /// Sleeping actors to wake, keyed by (arrival step, global id).
     wake: PriorityQueue<(u16, u32), Reverse<(u64, u32)>>,
-    /// Per layer: how many own actors sleep in the forward / reversed system (deliveries
-    /// skip the wake check when none does).
-    asleep_f: Vec<usize>,
-    asleep_r: Vec<usize>,
     /// Events emitted in the window just processed, not yet exchanged.
     outbox: Vec<Event>,
     /// Events of the last window, exchanged, waiting for the next boundary.
@@ -153,6 +158,10 @@ pub struct Worker {
     trace_mask: Vec<Vec<bool>>,
     /// Buffers of the batched integration.
     batch: Batch,
+    /// Per own neuron: the input change of a synapse update (scratch).
+    comp: Vec<f32>,
+    /// The presynaptic neurons whose synapses a dense update changes (scratch).
+    active: Vec<usize>,
     /// `linearised` rule, per layer from the first reversed one, own neurons: the recorded
     /// forward windows the reversed pass replays (empty for the other rules).
     trajectories: Vec<Vec<Trajectory>>,
@@ -175,10 +184,13 @@ impl Worker {
             |per: usize| -> Vec<Vec<f32>> { sizes.iter().map(|&n| vec![0.0; n * per]).collect() };
         Worker {
             id,
-            actors: ranges
+            populations: ranges
                 .iter()
-                .map(|r| vec![NeuronActor::default(); r.len()])
+                .map(|r| [Population::new(r.len()), Population::new(r.len())])
                 .collect(),
+            seq: ranges.iter().map(|r| vec![0; r.len()]).collect(),
+            time: vec![0; sizes.len()],
+            fired: Vec::new(),
             ring_f: own(&|n| n * ring_len as usize),
             ring_r: own(&|n| n * ring_len as usize),
             ring_len,
@@ -192,8 +204,6 @@ impl Worker {
             by_pre: Vec::new(),
             transposed: Vec::new(),
             wake: PriorityQueue::new(),
-            asleep_f: vec![0; sizes.len()],
-            asleep_r: vec![0; sizes.len()],
             outbox: Vec::new(),
             inbox: Vec::new(),
             work: Work::default(),
@@ -203,6 +213,8 @@ impl Worker {
             records: Vec::new(),
             trace_mask: Vec::new(),
             batch: Batch::default(),
+            comp: Vec::new(),
+            active: Vec::new(),
             trajectories: Vec::new(),
         }
     }
@@ -223,12 +235,10 @@ impl Worker {
         for ring in self.ring_f.iter_mut().chain(self.ring_r.iter_mut()) {
             ring.fill(0.0);
         }
-        for a in self.actors.iter_mut().flatten() {
-            debug_assert!(a.forward.window.is_none() && a.reversed.window.is_none());
-            for sys in [&mut a.forward, &mut a.reversed] {
-                sys.input = 0.0;
-                sys.halvings = 0;
-            }
+        for pop in self.populations.iter_mut().flatten() {
+            debug_assert!(pop.window.is_none());
+            pop.input.fill(0.0);
+            pop.halvings.fill(0);
         }
         for v in self.carried_f.iter_mut().chain(self.carried_r.iter_mut()) {
             debug_assert!(v.iter().all(|&c| c == 0.0));
@@ -262,9 +272,15 @@ impl Worker {
             .collect();
         let look = sh.timing.lookahead;
         let mut t = from;
+        // Deliveries read the row blocks under read locks held from window to window, and
+        // let go before this worker writes its own rows in an update. No peer writes its
+        // rows while these are held: it updates only after the exchange that needs this
+        // worker's events of the window, and this worker has delivered by then.
+        let mut rows = None;
         while t < to {
             let inbox = std::mem::take(&mut self.inbox);
-            self.deliver(sh, &inbox);
+            let guards = rows.get_or_insert_with(|| delivery::lock_rows(sh));
+            self.deliver(sh, guards, &inbox);
             for n in t..t + look {
                 self.step(sh, n)?;
             }
@@ -277,6 +293,7 @@ impl Worker {
             // Boundary t: everything emitted before it is known to every worker.
             self.absorb(sh, t);
             if self.updates_due(sh, t) {
+                rows = None;
                 self.apply_updates(sh, t);
                 comm.barrier().map_err(|_| Stop::Peer)?;
                 // Every row has its new C: reversed inputs follow the optimiser's changes.
@@ -359,7 +376,7 @@ impl Stop {
 }
 fn emit(
     out: &mut Vec<Event>,
-    a: &mut NeuronActor,
+    seq: &mut u32,
     time: u64,
     origin: u32,
     kind: EventKind,
@@ -369,12 +386,12 @@ fn emit(
     out.push(Event {
         time,
         origin,
-        seq: a.seq,
+        seq: *seq,
         kind,
         slot: slot.unwrap_or(0) as u32,
         value,
     });
-    a.seq = a.seq.wrapping_add(1);
+    *seq = seq.wrapping_add(1);
 }
 
 /// (layer, index in layer) of a global neuron id.

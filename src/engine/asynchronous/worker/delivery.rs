@@ -5,11 +5,26 @@
 //! presynaptic neuron.
 
 use std::cmp::Reverse;
+use std::sync::RwLockReadGuard;
 
 use super::{locate, owned, owner_of, Shared, Worker};
 use crate::engine::asynchronous::comm::{Event, EventKind};
 use crate::engine::asynchronous::delays::Delays;
 use crate::topology::projection::Shape;
+
+/// A read lock on one worker's row block of a projection.
+pub(super) type RowGuard<'g, 'a> = RwLockReadGuard<'g, &'a mut [f32]>;
+
+/// Read-locks every row block of every projection.
+pub(super) fn lock_rows<'g, 'a>(sh: &'g Shared<'a>) -> Vec<Vec<RowGuard<'g, 'a>>> {
+    (sh.rows.iter())
+        .map(|blocks| {
+            (blocks.iter())
+                .map(|b| b.read().expect("rows lock"))
+                .collect()
+        })
+        .collect()
+}
 
 impl Worker {
     /// Forgets the transposed coefficients (someone else changed C).
@@ -76,7 +91,13 @@ impl Worker {
     }
 
     /// Applies this window's signal events to the own actors' input rings, in event order.
-    pub(super) fn deliver(&mut self, sh: &Shared<'_>, inbox: &[Event]) {
+    /// `rows`: every row block, read-locked (see [`Worker::run`]).
+    pub(super) fn deliver(
+        &mut self,
+        sh: &Shared<'_>,
+        rows: &[Vec<RowGuard<'_, '_>>],
+        inbox: &[Event],
+    ) {
         let layers = sh.sizes.len();
         let r = self.ring_len;
         for ev in inbox {
@@ -89,14 +110,14 @@ impl Worker {
                     if delta == 0.0 || own.is_empty() {
                         continue;
                     }
-                    let block = sh.rows[l][self.id].read().expect("rows lock");
+                    let block = &rows[l][self.id];
                     let ring = &mut self.ring_f[l + 1];
                     let n_own = own.len();
-                    let actors = &self.actors[l + 1];
+                    let pop = &self.populations[l + 1][0];
                     let delays = &sh.delays[l];
                     let pre = sh.sizes[l];
                     let mut wake = |jj: usize, at: u64| {
-                        if actors[jj].forward.quiescent {
+                        if pop.quiescent[jj] {
                             let gid = sh.base[l + 1] + (own.start + jj) as u32;
                             self.wake
                                 .push_increase((l as u16 + 1, jj as u32), Reverse((at, gid)));
@@ -111,7 +132,7 @@ impl Worker {
                             for (slot, &c) in row.iter_mut().zip(column) {
                                 *slot += c * delta;
                             }
-                            if self.asleep_f[l + 1] > 0 {
+                            if pop.asleep > 0 {
                                 for jj in 0..n_own {
                                     wake(jj, at);
                                 }
@@ -151,15 +172,15 @@ impl Worker {
                         continue;
                     }
                     let owner = owner_of(sh.sizes[l], j, sh.workers);
-                    let block = sh.rows[p][owner].read().expect("rows lock");
+                    let block = &rows[p][owner];
                     let first_row = owned(sh.sizes[l], owner, sh.workers).start;
                     let ring = &mut self.ring_r[p];
                     let n_own = own.len();
                     let delays = &sh.delays[p];
                     let pre = sh.sizes[p];
-                    let actors = &self.actors[p];
+                    let pop = &self.populations[p][1];
                     let mut wake = |ii: usize, at: u64| {
-                        if actors[ii].reversed.quiescent {
+                        if pop.quiescent[ii] {
                             let gid = sh.base[p] + (own.start + ii) as u32;
                             self.wake
                                 .push_increase((p as u16, ii as u32), Reverse((at, gid)));
@@ -173,7 +194,7 @@ impl Worker {
                             for (slot, &c) in slots.iter_mut().zip(&row[own.clone()]) {
                                 *slot += c * delta;
                             }
-                            if self.asleep_r[p] > 0 {
+                            if pop.asleep > 0 {
                                 for ii in 0..n_own {
                                     wake(ii, at);
                                 }

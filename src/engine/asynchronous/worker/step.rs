@@ -4,6 +4,7 @@
 
 use std::cmp::Reverse;
 
+use super::batch::Batched;
 use super::record::record;
 use super::{emit, Position, Shared, Stop, Worker};
 use crate::engine::asynchronous::comm::EventKind;
@@ -15,7 +16,6 @@ use crate::trace::Wave;
 impl Worker {
     /// One step of every awake own actor, with the window controls that fall on it.
     pub(super) fn step(&mut self, sh: &Shared<'_>, n: u64) -> Result<(), Stop> {
-        let s = sh.settings;
         let tm = sh.timing;
         let layers = sh.sizes.len();
         let last = layers - 1;
@@ -24,21 +24,20 @@ impl Worker {
         for l in 0..layers {
             let n_own = self.ranges[l].len();
             let slot = (n % r) as usize * n_own;
+            let [f, rv] = &mut self.populations[l];
             if l > 0 {
-                for (a, v) in self.actors[l]
+                for (u, v) in f
+                    .input
                     .iter_mut()
                     .zip(&mut self.ring_f[l][slot..slot + n_own])
                 {
-                    a.forward.input += *v;
+                    *u += *v;
                     *v = 0.0;
                 }
             }
             if l < last {
-                for (a, v) in self.actors[l]
-                    .iter_mut()
-                    .zip(&mut self.ring_r[l][slot..slot + n_own])
-                {
-                    a.reversed.input += *v;
+                for (u, v) in (rv.input.iter_mut()).zip(&mut self.ring_r[l][slot..slot + n_own]) {
+                    *u += *v;
                     *v = 0.0;
                 }
             }
@@ -62,175 +61,40 @@ impl Worker {
                 break;
             }
             let ((l, jj), _) = self.wake.pop().expect("peeked");
-            let (l, a) = (l as usize, &mut self.actors[l as usize][jj as usize]);
-            if a.forward.quiescent && a.forward.input != 0.0 {
-                a.forward.quiescent = false;
-                self.asleep_f[l] -= 1;
-            }
-            if a.reversed.quiescent && a.reversed.input != 0.0 {
-                a.reversed.quiescent = false;
-                self.asleep_r[l] -= 1;
+            let (l, jj) = (l as usize, jj as usize);
+            for pop in self.populations[l].iter_mut() {
+                if pop.quiescent[jj] && pop.input[jj] != 0.0 {
+                    pop.quiescent[jj] = false;
+                    pop.asleep -= 1;
+                }
             }
         }
         // Integrate.
-        let rule = sh.rule;
         let linear = !self.trajectories.is_empty();
-        let scheme = Scheme {
-            integrator: rule.integrator,
-            dt: rule.dt,
-            clamp: rule.clamp,
-            input: s.input_port,
-        };
         for l in 0..layers {
+            if n < self.time[l] {
+                self.work.time_regressions += self.ranges[l].len() as u64;
+            }
+            self.time[l] = n + 1;
             if linear && l >= tm.first_reversed {
                 // The state before this step and its current, for the reversed replay.
-                for (a, traj) in self.actors[l].iter().zip(&mut self.trajectories[l]) {
-                    let f = &a.forward;
-                    if let (Some(slot), false) = (f.window, f.quiescent) {
-                        traj.record(slot, (n + tm.forward - f.closes) as usize, &f.x, f.input);
+                let f = &self.populations[l][System::Forward as usize];
+                if let Some(slot) = f.window {
+                    for (jj, traj) in self.trajectories[l].iter_mut().enumerate() {
+                        if !f.quiescent[jj] {
+                            let x = std::array::from_fn(|e| f.state.x[e][jj]);
+                            traj.record(
+                                slot,
+                                (n + tm.forward - f.closes) as usize,
+                                &x,
+                                f.input[jj],
+                            );
+                        }
                     }
                 }
             }
-            let batched = [
-                self.integrate_batch(sh, l, System::Forward),
-                !linear && self.integrate_batch(sh, l, System::Reversed),
-            ];
-            let nr = &self.neurons[l];
-            let shared_f = nr.forward.shared();
-            let shared_r = nr.reversed.shared();
-            for jj in 0..self.ranges[l].len() {
-                let j = self.ranges[l].start + jj;
-                let gid = sh.base[l] + j as u32;
-                let a = &mut self.actors[l][jj];
-                if n < a.time {
-                    self.work.time_regressions += 1;
-                }
-                a.time = n + 1;
-                if a.forward.window.is_some() && !a.forward.quiescent {
-                    self.position = Position {
-                        layer: l,
-                        neuron: j,
-                        step: n,
-                    };
-                    if !batched[0] {
-                        let c = shared_f.unwrap_or_else(|| nr.forward.get(j));
-                        a.forward
-                            .integrate(System::Forward, &c, s.input_port, &rule);
-                    }
-                    let sent =
-                        a.forward
-                            .observe(System::Forward, s.output_port, nr.reference[j], &rule);
-                    self.work.element_events += std::mem::take(&mut a.forward.element_events);
-                    if self.trace_mask[l][jj] {
-                        record(
-                            &mut self.records,
-                            sh,
-                            Wave::Forward,
-                            l,
-                            j,
-                            gid,
-                            n + 1,
-                            &a.forward,
-                            sent,
-                            a.forward.x[s.output_port] - nr.reference[j],
-                        );
-                    }
-                    if !a.forward.x[s.output_port].is_finite() {
-                        return Err(Stop::NonFinite {
-                            phase: "forward",
-                            layer: l,
-                            slot: a.forward.window.unwrap_or(0),
-                        });
-                    }
-                    if let Some(v) = sent {
-                        if l < last {
-                            emit(
-                                &mut self.outbox,
-                                a,
-                                n + 1,
-                                gid,
-                                EventKind::Forward,
-                                a.forward.window,
-                                v,
-                            );
-                        }
-                        self.work.events += 1;
-                    }
-                }
-                if a.reversed.window.is_some() && !a.reversed.quiescent {
-                    self.position = Position {
-                        layer: l,
-                        neuron: j,
-                        step: n,
-                    };
-                    let (sent, signal) = if linear {
-                        // The linearised pass replays the forward window backwards.
-                        let traj = &self.trajectories[l][jj];
-                        let m = (n + tm.backward - a.reversed.closes) as usize;
-                        let slot = a.reversed.window.unwrap_or(0);
-                        let (x, u) = traj.get(slot, traj.steps() - 1 - m);
-                        let unit = shared_f.unwrap_or_else(|| nr.forward.get(j));
-                        let r = &mut a.reversed;
-                        let g = linearised::reversed_step(
-                            &unit,
-                            &scheme,
-                            s.output_port,
-                            x,
-                            u,
-                            r.input,
-                            &mut r.x,
-                        );
-                        (r.signal(g, rule.theta_backward, rule.dt), g)
-                    } else {
-                        if !batched[1] {
-                            let c = shared_r.unwrap_or_else(|| nr.reversed.get(j));
-                            a.reversed
-                                .integrate(System::Reversed, &c, s.output_port, &rule);
-                        }
-                        let reference = nr.reference_reversed[j];
-                        let sent =
-                            a.reversed
-                                .observe(System::Reversed, s.input_port, reference, &rule);
-                        (sent, a.reversed.x[s.input_port] - reference)
-                    };
-                    self.work.element_events += std::mem::take(&mut a.reversed.element_events);
-                    if self.trace_mask[l][jj] {
-                        record(
-                            &mut self.records,
-                            sh,
-                            Wave::Backward,
-                            l,
-                            j,
-                            gid,
-                            n + 1,
-                            &a.reversed,
-                            sent,
-                            signal,
-                        );
-                    }
-                    if !signal.is_finite() {
-                        return Err(Stop::NonFinite {
-                            phase: "backward",
-                            layer: l,
-                            slot: a.reversed.window.unwrap_or(0),
-                        });
-                    }
-                    if let Some(v) = sent {
-                        if l > tm.first_reversed {
-                            emit(
-                                &mut self.outbox,
-                                a,
-                                n + 1,
-                                gid,
-                                EventKind::Backward,
-                                a.reversed.window,
-                                v,
-                            );
-                        }
-                        self.work.events += 1;
-                    }
-                }
-            }
+            self.step_layer(sh, l, System::Forward, n)?;
+            self.step_layer(sh, l, System::Reversed, n)?;
         }
         // Windows closing at n + 1.
         for smp in sh.samples {
@@ -246,6 +110,188 @@ impl Worker {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Steps the awake actors of layer `l` in `system` (if its window is open): integration,
+    /// send-on-delta, the trace, and the events of those that fired.
+    fn step_layer(
+        &mut self,
+        sh: &Shared<'_>,
+        l: usize,
+        system: System,
+        n: u64,
+    ) -> Result<(), Stop> {
+        let which = system as usize;
+        let Some(slot) = self.populations[l][which].window else {
+            return Ok(());
+        };
+        let s = sh.settings;
+        let rule = sh.rule;
+        let tm = sh.timing;
+        let own = self.ranges[l].clone();
+        self.position = Position {
+            layer: l,
+            neuron: own.start,
+            step: n,
+        };
+        let linear = system == System::Reversed && !self.trajectories.is_empty();
+        let batched = if linear {
+            Batched::No
+        } else {
+            self.integrate_batch(sh, l, system)
+        };
+        let (theta, wave, phase, output, reference) = match system {
+            System::Forward => (
+                rule.theta,
+                Wave::Forward,
+                "forward",
+                s.output_port,
+                &self.neurons[l].reference,
+            ),
+            System::Reversed => (
+                rule.theta_backward,
+                Wave::Backward,
+                "backward",
+                s.input_port,
+                &self.neurons[l].reference_reversed,
+            ),
+        };
+        let mut fired = std::mem::take(&mut self.fired);
+        fired.clear();
+        let pop = &mut self.populations[l][which];
+        let finite = match batched {
+            Batched::All => pop.send_on_delta(theta, rule.dt, &mut fired),
+            Batched::Awake => {
+                let mut finite = true;
+                for &jj in &self.batch.idx {
+                    let d = pop.signal[jj];
+                    if pop.signal_one(jj, d, theta, rule.dt) {
+                        fired.push(jj as u32);
+                    }
+                    finite &= d.is_finite();
+                }
+                finite
+            }
+            Batched::No => {
+                let nr = &self.neurons[l];
+                let scheme = Scheme {
+                    integrator: rule.integrator,
+                    dt: rule.dt,
+                    clamp: rule.clamp,
+                    input: s.input_port,
+                };
+                for jj in 0..pop.len() {
+                    if pop.quiescent[jj] {
+                        continue;
+                    }
+                    let j = own.start + jj;
+                    self.position.neuron = j;
+                    let mut one = pop.get(jj);
+                    let (sent, signal) = if linear {
+                        // The linearised pass replays the forward window backwards.
+                        let traj = &self.trajectories[l][jj];
+                        let m = (n + tm.backward - one.closes) as usize;
+                        let (x, u) = traj.get(slot, traj.steps() - 1 - m);
+                        let unit = nr.forward.shared().unwrap_or_else(|| nr.forward.get(j));
+                        let g = linearised::reversed_step(
+                            &unit,
+                            &scheme,
+                            s.output_port,
+                            x,
+                            u,
+                            one.input,
+                            &mut one.x,
+                        );
+                        (one.signal(g, theta, rule.dt), g)
+                    } else {
+                        let layer_c = match system {
+                            System::Forward => &nr.forward,
+                            System::Reversed => &nr.reversed,
+                        };
+                        let input = match system {
+                            System::Forward => s.input_port,
+                            System::Reversed => s.output_port,
+                        };
+                        let c = layer_c.shared().unwrap_or_else(|| layer_c.get(j));
+                        one.integrate(system, &c, input, &rule);
+                        let sent = one.observe(system, output, reference[j], &rule);
+                        (sent, one.x[output] - reference[j])
+                    };
+                    self.work.element_events += one.element_events;
+                    pop.set(jj, &one);
+                    pop.signal[jj] = signal;
+                    if sent.is_some() {
+                        fired.push(jj as u32);
+                    }
+                    if !signal.is_finite() {
+                        return Err(Stop::NonFinite {
+                            phase,
+                            layer: l,
+                            slot,
+                        });
+                    }
+                }
+                true
+            }
+        };
+        if !finite {
+            return Err(Stop::NonFinite {
+                phase,
+                layer: l,
+                slot,
+            });
+        }
+        let pop = &self.populations[l][which];
+        if sh.trace.is_some() {
+            for jj in 0..pop.len() {
+                if !self.trace_mask[l][jj] || pop.quiescent[jj] {
+                    continue;
+                }
+                let j = own.start + jj;
+                let sent = fired
+                    .binary_search(&(jj as u32))
+                    .is_ok()
+                    .then_some(pop.sent[jj]);
+                record(
+                    &mut self.records,
+                    sh,
+                    wave,
+                    l,
+                    j,
+                    sh.base[l] + j as u32,
+                    n + 1,
+                    &pop.get(jj),
+                    sent,
+                    pop.signal[jj],
+                );
+            }
+        }
+        let forwards = match system {
+            System::Forward => l < sh.sizes.len() - 1,
+            System::Reversed => l > tm.first_reversed,
+        };
+        let kind = match system {
+            System::Forward => EventKind::Forward,
+            System::Reversed => EventKind::Backward,
+        };
+        for &jj in &fired {
+            let jj = jj as usize;
+            if forwards {
+                let gid = sh.base[l] + (own.start + jj) as u32;
+                emit(
+                    &mut self.outbox,
+                    &mut self.seq[l][jj],
+                    n + 1,
+                    gid,
+                    kind,
+                    Some(slot),
+                    pop.sent[jj],
+                );
+            }
+            self.work.events += 1;
+        }
+        self.fired = fired;
         Ok(())
     }
 }

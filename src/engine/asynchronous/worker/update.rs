@@ -42,37 +42,30 @@ impl Worker {
                     continue;
                 }
                 let (pre, post) = (sh.sizes[l], sh.sizes[l + 1]);
-                let p = &self.pre_integral[l][s.slot * pre..(s.slot + 1) * pre];
-                let q = &self.post_integral[l + 1][s.slot * post..(s.slot + 1) * post];
+                // Lent out for the call below (which borrows the whole worker).
+                let (pre_int, post_int) = (
+                    std::mem::take(&mut self.pre_integral[l]),
+                    std::mem::take(&mut self.post_integral[l + 1]),
+                );
+                let p = &pre_int[s.slot * pre..(s.slot + 1) * pre];
+                let q = &post_int[s.slot * post..(s.slot + 1) * post];
                 let own = self.ranges[l + 1].clone();
                 let shape = sh.shapes[l];
-                {
+                if let Shape::Dense = shape {
+                    self.update_dense(sh, l, p, &q[own.clone()], s.scale);
+                } else {
                     let mut block = sh.rows[l][self.id].write().expect("rows lock");
                     let carried = &self.carried_f[l];
                     let old = carried.iter().any(|&v| v != 0.0).then(|| block.to_vec());
                     update_sample(&shape, pre, own.clone(), &mut block[..], p, q, s.scale, kt);
-                    if let Shape::Dense = shape {
-                        transpose_into(&mut self.transposed[l], &block, own.len(), pre);
-                    }
                     self.work.synapse_updates += block.len() as u64;
-                    if let (Some(old), Shape::Dense) = (&old, shape) {
-                        for jj in 0..own.len() {
-                            let new_row = &block[jj * pre..(jj + 1) * pre];
-                            let old_row = &old[jj * pre..(jj + 1) * pre];
-                            let mut comp = 0.0f32;
-                            for ((&c1, &c0), &v) in new_row.iter().zip(old_row).zip(carried.iter())
-                            {
-                                comp += (c1 - c0) * v;
-                            }
-                            self.actors[l + 1][jj].forward.input += comp;
-                        }
-                    } else if let Some(old) = old {
+                    if let Some(old) = old {
                         for_rows(&shape, pre, own.clone(), |jj, k0, cols| {
                             let mut comp = 0.0f32;
                             for (m, i) in cols.enumerate() {
                                 comp += (block[k0 + m] - old[k0 + m]) * carried[i];
                             }
-                            self.actors[l + 1][jj].forward.input += comp;
+                            self.populations[l + 1][0].input[jj] += comp;
                         });
                     }
                 }
@@ -86,7 +79,8 @@ impl Worker {
                     // Outer loop over j, so the inner loop runs along contiguous i (and
                     // vectorises); each comp[ii] still sums over j in increasing order.
                     for (j, &v) in carried.iter().enumerate() {
-                        if v == 0.0 {
+                        // A zero change adds exactly nothing: skip it.
+                        if v == 0.0 || q[j] == 0.0 {
                             continue;
                         }
                         for (ii, cv) in comp.iter_mut().enumerate() {
@@ -96,10 +90,68 @@ impl Worker {
                             }
                         }
                     }
-                    for (a, cv) in self.actors[l].iter_mut().zip(&comp) {
-                        a.reversed.input += cv;
+                    for (u, cv) in self.populations[l][1].input.iter_mut().zip(&comp) {
+                        *u += cv;
                     }
                 }
+                self.pre_integral[l] = pre_int;
+                self.post_integral[l + 1] = post_int;
+            }
+        }
+    }
+
+    /// One sample's update of the own rows of dense projection `l` (`q`: the post integrals
+    /// of the own rows), synapse by synapse with `change()`, as `update_sample` does, but
+    /// only over the presynaptic neurons whose forward window carried something: a synapse
+    /// with p = 0 has G2 = 0 and nothing to add. It runs along the transposed copy (one
+    /// contiguous row of own postsynaptic neurons per presynaptic neuron, vectorised), writes
+    /// the new values back into the rows, and adjusts the forward input of each own neuron
+    /// by ΔC times the carried value, summed over i in increasing order as before: the same
+    /// numbers as updating every synapse.
+    fn update_dense(&mut self, sh: &Shared<'_>, l: usize, p: &[f32], q: &[f32], scale: f32) {
+        let kt = sh.settings.kt;
+        let pre = sh.sizes[l];
+        let n_own = q.len();
+        let mut block = sh.rows[l][self.id].write().expect("rows lock");
+        let carried = &self.carried_f[l];
+        let ct = &mut self.transposed[l];
+        let comp = &mut self.comp;
+        comp.clear();
+        comp.resize(n_own, 0.0);
+        let follow = carried.iter().any(|&v| v != 0.0);
+        let active = &mut self.active;
+        active.clear();
+        active.extend((0..pre).filter(|&i| p[i] != 0.0));
+        for &i in active.iter() {
+            let pi = p[i];
+            let column = &mut ct[i * n_own..(i + 1) * n_own];
+            let v = carried[i];
+            if follow && v != 0.0 {
+                for ((c, &qj), cv) in column.iter_mut().zip(q).zip(comp.iter_mut()) {
+                    let c0 = *c;
+                    *c = c0 + change(pi, qj, scale, kt, true);
+                    *cv += (*c - c0) * v;
+                }
+            } else {
+                for (c, &qj) in column.iter_mut().zip(q) {
+                    *c += change(pi, qj, scale, kt, true);
+                }
+            }
+        }
+        // The new values into the rows, 16 updated columns at a time (both sides stay in
+        // cache; active columns cluster).
+        for group in active.chunks(16) {
+            for jj in 0..n_own {
+                let row = &mut block[jj * pre..(jj + 1) * pre];
+                for &i in group {
+                    row[i] = ct[i * n_own + jj];
+                }
+            }
+        }
+        self.work.synapse_updates += block.len() as u64;
+        if follow {
+            for (u, &cv) in self.populations[l + 1][0].input.iter_mut().zip(comp.iter()) {
+                *u += cv;
             }
         }
     }
@@ -173,7 +225,7 @@ impl Worker {
                         for (m, i) in cols.enumerate() {
                             comp += change[k0 + m] * carried[i];
                         }
-                        self.actors[l + 1][jj].forward.input += comp;
+                        self.populations[l + 1][0].input[jj] += comp;
                     });
                 }
             }
@@ -224,8 +276,8 @@ impl Worker {
                     }
                 }
             }
-            for (a, cv) in self.actors[l].iter_mut().zip(&comp) {
-                a.reversed.input += cv;
+            for (u, cv) in self.populations[l][1].input.iter_mut().zip(&comp) {
+                *u += cv;
             }
         }
     }

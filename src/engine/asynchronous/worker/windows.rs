@@ -14,104 +14,99 @@ impl Worker {
     pub(super) fn open_forward(&mut self, sh: &Shared<'_>, smp: &Sample, l: usize, n: u64) {
         let closes = n + sh.timing.forward;
         let own = self.ranges[l].clone();
-        let image = (l == 0).then(|| sh.data.expect("data for starting samples").image(smp.index));
         let nr = &self.neurons[l];
-        for (jj, a) in self.actors[l].iter_mut().enumerate() {
-            let j = own.start + jj;
-            if let Some(image) = image {
-                a.forward.input = sh.settings.gain * image[j];
-            }
-            let rest = std::array::from_fn(|k| nr.rest[k][j]);
-            a.forward.open(smp.slot, closes, &rest);
-            if let Some(traj) = self.trajectories.get_mut(l).and_then(|t| t.get_mut(jj)) {
-                traj.open(smp.slot, &rest);
+        let pop = &mut self.populations[l][0];
+        if l == 0 {
+            let image = sh.data.expect("data for starting samples").image(smp.index);
+            for (u, &v) in pop.input.iter_mut().zip(&image[own.clone()]) {
+                *u = sh.settings.gain * v;
             }
         }
-        self.asleep_f[l] = self.actors[l]
-            .iter()
-            .filter(|a| a.forward.quiescent)
-            .count();
+        let rest = |jj: usize| std::array::from_fn(|k| nr.rest[k][own.start + jj]);
+        pop.open(smp.slot, closes, rest);
+        if let Some(trajs) = self.trajectories.get_mut(l) {
+            for (jj, traj) in trajs.iter_mut().enumerate() {
+                traj.open(smp.slot, &rest(jj));
+            }
+        }
     }
 
     pub(super) fn open_reversed(&mut self, sh: &Shared<'_>, smp: &Sample, l: usize, n: u64) {
         let closes = n + sh.timing.backward;
         let last = sh.sizes.len() - 1;
         let own = self.ranges[l].clone();
-        let mut error = Vec::new();
+        let pop = &mut self.populations[l][1];
         if l == last {
             let classes = sh.sizes[last];
             let y = &self.readouts[smp.slot * classes..(smp.slot + 1) * classes];
-            error = vec![0.0; classes];
+            let mut error = vec![0.0; classes];
             sh.settings.error.error(y, smp.label, &mut error);
+            let scale = injection(sh.settings.rule, sh.settings.error_scale);
+            for (u, &e) in pop.input.iter_mut().zip(&error[own.clone()]) {
+                *u = scale * e;
+            }
         }
         let nr = &self.neurons[l];
         // The linearised pass starts from a zero adjoint and takes the error itself.
         let linear = !self.trajectories.is_empty();
-        let scale = injection(sh.settings.rule, sh.settings.error_scale);
-        for (jj, a) in self.actors[l].iter_mut().enumerate() {
-            let j = own.start + jj;
-            if l == last {
-                a.reversed.input = scale * error[j];
-            }
-            let rest = if linear {
+        pop.open(smp.slot, closes, |jj| {
+            if linear {
                 [0.0; ELEMENTS]
             } else {
-                std::array::from_fn(|k| nr.rest_reversed[k][j])
-            };
-            a.reversed.open(smp.slot, closes, &rest);
-        }
-        self.asleep_r[l] = self.actors[l]
-            .iter()
-            .filter(|a| a.reversed.quiescent)
-            .count();
+                std::array::from_fn(|k| nr.rest_reversed[k][own.start + jj])
+            }
+        });
     }
 
     pub(super) fn close_forward(&mut self, sh: &Shared<'_>, smp: &Sample, l: usize, t: u64) {
         let last = sh.sizes.len() - 1;
         let own = self.ranges[l].clone();
-        for (jj, a) in self.actors[l].iter_mut().enumerate() {
+        let pop = &mut self.populations[l][0];
+        let window = pop.window;
+        self.own_forward[l][smp.slot * own.len()..(smp.slot + 1) * own.len()]
+            .copy_from_slice(&pop.integral);
+        for jj in 0..own.len() {
             let j = own.start + jj;
             let gid = sh.base[l] + j as u32;
-            let f = a.forward;
-            self.own_forward[l][smp.slot * own.len() + jj] = f.integral;
+            let seq = &mut self.seq[l][jj];
             if l == last {
                 let y = readout(
                     sh.settings.readout,
-                    f.integral,
+                    pop.integral[jj],
                     sh.settings.forward_window(),
                 );
-                emit(&mut self.outbox, a, t, gid, EventKind::Readout, f.window, y);
+                emit(&mut self.outbox, seq, t, gid, EventKind::Readout, window, y);
             } else {
-                if f.sent_integral != 0.0 {
+                if pop.sent_integral[jj] != 0.0 {
                     emit(
                         &mut self.outbox,
-                        a,
+                        seq,
                         t,
                         gid,
                         EventKind::ForwardIntegral,
-                        f.window,
-                        f.sent_integral,
+                        window,
+                        pop.sent_integral[jj],
                     );
                 }
                 // Back to rest: the synapses carry zero again.
-                if f.sent != 0.0 {
+                if pop.sent[jj] != 0.0 {
                     emit(
                         &mut self.outbox,
-                        a,
+                        seq,
                         t,
                         gid,
                         EventKind::Forward,
-                        f.window,
+                        window,
                         0.0,
                     );
                     self.work.events += 1;
                 }
             }
-            a.forward.sent = 0.0;
-            a.forward.window = None;
-            if l == 0 {
-                a.forward.input = 0.0;
-            }
+        }
+        pop.sent.fill(0.0);
+        pop.window = None;
+        if l == 0 {
+            pop.input.fill(0.0);
         }
     }
 
@@ -126,28 +121,35 @@ impl Worker {
         let last = sh.sizes.len() - 1;
         let own = self.ranges[l].clone();
         let first = sh.timing.first_reversed;
+        let pop = &mut self.populations[l][1];
+        let window = pop.window;
         for jj in 0..own.len() {
             let j = own.start + jj;
             let gid = sh.base[l] + j as u32;
-            let a = &mut self.actors[l][jj];
-            let r = a.reversed;
+            let seq = &mut self.seq[l][jj];
             if s.method == LearningMethod::Connections {
-                if r.sent_integral != 0.0 {
+                if pop.sent_integral[jj] != 0.0 {
                     emit(
                         &mut self.outbox,
-                        a,
+                        seq,
                         t,
                         gid,
                         EventKind::BackwardIntegral,
-                        r.window,
-                        r.sent_integral,
+                        window,
+                        pop.sent_integral[jj],
                     );
                 }
             } else {
                 // Method 1: the neuron moves its own fixed point from its own two window integrals.
                 let forward = self.own_forward[l][smp.slot * own.len() + jj];
                 let window = s.forward_window();
-                let g2 = fixed_points::g2(s.fixed_point_signal, forward, r.integral, window, s.kt);
+                let g2 = fixed_points::g2(
+                    s.fixed_point_signal,
+                    forward,
+                    pop.integral[jj],
+                    window,
+                    s.kt,
+                );
                 let nr = &mut self.neurons[l];
                 fixed_points::apply(nr, j, g2, smp.scale).map_err(|detail| Stop::FixedPoint {
                     layer: l,
@@ -155,23 +157,23 @@ impl Worker {
                     detail,
                 })?;
             }
-            if r.sent != 0.0 && l > first {
+            if pop.sent[jj] != 0.0 && l > first {
                 emit(
                     &mut self.outbox,
-                    a,
+                    seq,
                     t,
                     gid,
                     EventKind::Backward,
-                    r.window,
+                    window,
                     0.0,
                 );
                 self.work.events += 1;
             }
-            a.reversed.sent = 0.0;
-            a.reversed.window = None;
-            if l == last {
-                a.reversed.input = 0.0;
-            }
+        }
+        pop.sent.fill(0.0);
+        pop.window = None;
+        if l == last {
+            pop.input.fill(0.0);
         }
         Ok(())
     }
