@@ -11,10 +11,15 @@
 //! each integrating its samples' windows independently. The update then sums over the whole
 //! batch in sample order, split over threads by postsynaptic rows. No value depends on which
 //! thread computed it, so a seed gives the same numbers at any thread count (tested).
+//! Across MPI ranks ([`ranks`]) each rank takes its share of the blocks and the per-sample
+//! results are joined in sample order before the update: the same numbers again.
+
+use std::sync::Arc;
 
 use super::{Counters, Engine, Tally};
 use crate::config::{BackwardInput, Coupling, LearningMethod, LearningRule, Settings};
 use crate::data::Dataset;
+use crate::distributed::{self, Collective};
 use crate::error::SimError;
 use crate::learning::adjoint::{self, Tape};
 use crate::learning::optimiser::{self, OptimiserState};
@@ -26,6 +31,8 @@ use crate::parallel;
 use crate::topology::Projection;
 use crate::trace::probe::Probe;
 use crate::trace::{Selection, TraceSink, Wave};
+
+mod ranks;
 
 /// Samples per evaluation pass (split over the threads).
 const EVAL_CHUNK: usize = 400;
@@ -86,6 +93,10 @@ pub struct SyncEngine {
     tapes: Vec<Tape<f32>>,
     /// Each synapse's optimiser state (`learning.optimiser`; empty for `sgd`).
     optimiser: OptimiserState,
+    /// The ranks this engine is one of (one process: [`distributed::Single`]).
+    collective: Arc<dyn Collective>,
+    /// The last batch's per-sample results joined over the ranks (more than one rank).
+    joined: Option<ranks::Joined>,
 }
 
 /// One block of a minibatch: the samples a thread integrates.
@@ -118,6 +129,8 @@ impl SyncEngine {
             counters: Counters::default(),
             tapes: Vec::new(),
             optimiser,
+            collective: distributed::single(),
+            joined: None,
         }
     }
 
@@ -172,6 +185,7 @@ impl SyncEngine {
         during: &str,
         work: impl Fn(&Self, &mut Workspace, Block<'_>) -> Result<(), SimError> + Sync,
     ) -> Result<(), SimError> {
+        self.joined = None;
         let mut spaces = std::mem::take(&mut self.workspaces);
         let this = &*self;
         let result = parallel::for_blocks(indices, self.threads, &mut spaces, during, |ws, b| {
@@ -374,8 +388,17 @@ impl SyncEngine {
         Ok(())
     }
 
-    /// Gathers the per-thread window integrals of layer `l` into batch order.
+    /// Layer `l`'s window integrals of the last batch of `batch` samples, in batch order:
+    /// joined over the ranks, or gathered from this process's threads.
     fn gather(&self, l: usize, batch: usize, reversed: bool) -> Vec<f32> {
+        match &self.joined {
+            Some(j) => j.integrals(l, reversed).to_vec(),
+            None => self.gather_local(l, batch, reversed),
+        }
+    }
+
+    /// Gathers this process's per-thread window integrals of layer `l` into batch order.
+    fn gather_local(&self, l: usize, batch: usize, reversed: bool) -> Vec<f32> {
         let mut out = Vec::with_capacity(batch * self.sizes[l]);
         for ws in self.used_workspaces(batch) {
             let src = if reversed {
@@ -608,6 +631,15 @@ impl SyncEngine {
         lr: f32,
         trace: Option<&mut dyn TraceSink>,
     ) -> Result<Tally, SimError> {
+        if trace.is_some() && self.collective.ranks() > 1 {
+            return Err(SimError::NotDistributed {
+                what: "recording traces".into(),
+                ranks: self.collective.ranks(),
+                detail:
+                    "run without --trace (and without a trace: section), or record with one process"
+                        .into(),
+            });
+        }
         if self.settings.rule != LearningRule::Bsp {
             if trace.is_some() {
                 return Err(SimError::RuleNotRecorded(self.settings.rule.name()));
@@ -615,17 +647,18 @@ impl SyncEngine {
             return self.train_gradient(data, indices, lr);
         }
         let sel = trace.as_deref().map(TraceSink::selection);
-        let windows = self.for_blocks(data, indices, "training", |this, ws, block| {
+        let local = self.local(indices);
+        let windows = self.for_blocks(data, local, "training", |this, ws, block| {
             this.forward(ws, &block, sel)?;
             this.backward(ws, &block, sel)
         });
         if let Some(sink) = trace {
-            let blocks = indices.len().div_ceil(self.block_size(indices.len()));
+            let blocks = local.len().div_ceil(self.block_size(local.len()));
             for ws in &mut self.workspaces[..blocks] {
                 ws.probe.drain(sink);
             }
         }
-        windows?;
+        self.join_ranks(local.len(), windows, true, "the minibatch's exchange")?;
         let tally = self.tally(indices.len(), data, indices, &mut Vec::new());
         self.update(indices.len(), lr)?;
         let n = indices.len() as u64;
@@ -652,16 +685,25 @@ impl SyncEngine {
         indices: &[usize],
         predicted: &mut Vec<usize>,
     ) -> Tally {
+        let outcomes: Vec<(f32, usize)> = match &self.joined {
+            Some(j) => j.outcomes().collect(),
+            None => self
+                .used_workspaces(batch)
+                .iter()
+                .flat_map(|ws| {
+                    ws.losses
+                        .iter()
+                        .copied()
+                        .zip(ws.predictions.iter().copied())
+                })
+                .collect(),
+        };
         let mut t = Tally::default();
-        let mut k = 0;
-        for ws in self.used_workspaces(batch) {
-            for (&loss, &pred) in ws.losses.iter().zip(&ws.predictions) {
-                t.samples += 1;
-                t.loss += loss as f64;
-                t.correct += usize::from(pred == data.labels[indices[k]] as usize);
-                predicted.push(pred);
-                k += 1;
-            }
+        for (k, (loss, pred)) in outcomes.into_iter().enumerate() {
+            t.samples += 1;
+            t.loss += loss as f64;
+            t.correct += usize::from(pred == data.labels[indices[k]] as usize);
+            predicted.push(pred);
         }
         t
     }
@@ -696,9 +738,11 @@ impl Engine for SyncEngine {
         let mut total = Tally::default();
         let mut predicted = Vec::with_capacity(indices.len());
         for chunk in indices.chunks(EVAL_CHUNK) {
-            self.for_blocks(data, chunk, "evaluation", |this, ws, block| {
+            let local = self.local(chunk);
+            let done = self.for_blocks(data, local, "evaluation", |this, ws, block| {
                 this.forward(ws, &block, None)
-            })?;
+            });
+            self.join_ranks(local.len(), done, false, "the evaluation's exchange")?;
             total.add(self.tally(chunk.len(), data, chunk, &mut predicted));
         }
         let fwd: usize = self.projections.iter().map(Projection::synapses).sum();
@@ -725,6 +769,18 @@ impl Engine for SyncEngine {
 
     fn optimiser_state(&self) -> Option<&OptimiserState> {
         (!self.settings.optimiser.is_sgd()).then_some(&self.optimiser)
+    }
+
+    fn set_collective(&mut self, collective: Arc<dyn Collective>) -> Result<(), SimError> {
+        if collective.ranks() > 1 && self.settings.rule != LearningRule::Bsp {
+            return Err(SimError::NotDistributed {
+                what: format!("learning.rule: {}", self.settings.rule.name()),
+                ranks: collective.ranks(),
+                detail: "its tape runs in one process only so far; run it without mpirun (the same --threads gives the same numbers), or use learning.rule: bsp".into(),
+            });
+        }
+        self.collective = collective;
+        Ok(())
     }
 
     fn set_optimiser_state(&mut self, state: OptimiserState) -> Result<(), String> {
