@@ -132,6 +132,17 @@ pub fn from_rank0(
     }
 }
 
+/// The lowest rank whose `bytes` differ from rank 0's (e.g. a fingerprint of the model
+/// and the options every rank must share), or `None` when all agree.
+pub fn first_differing(
+    c: &dyn Collective,
+    bytes: &[u8],
+    what: &str,
+) -> Result<Option<usize>, SimError> {
+    let all = c.all_gather_bytes(bytes, what)?;
+    Ok(all.iter().position(|b| *b != all[0]))
+}
+
 /// Whether `flag` is set on any rank (e.g. Ctrl-C seen by one rank only), so that all
 /// ranks act on it at the same point.
 pub fn any(c: &dyn Collective, flag: bool, what: &str) -> Result<bool, SimError> {

@@ -183,6 +183,19 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
         obs.download_progress().as_ref(),
     )?;
     check_not_empty(&split, &plan, &model)?;
+    if ranks > 1 {
+        // Each rank's share depends on the threads, the results on all the rest.
+        let fingerprint = format!("{}\n{plan:?}\n{threads}", model.yaml());
+        let what = "the ranks' models and options";
+        if let Some(rank) =
+            distributed::first_differing(comm.as_ref(), fingerprint.as_bytes(), what)?
+        {
+            return refuse(
+                "this run",
+                &format!("rank {rank} was given another model, seed, limit or --threads than rank 0; give every rank the same arguments"),
+            );
+        }
+    }
     let mut engine = build_engine(&model, seed, threads)?;
     engine.set_collective(Arc::clone(&comm))?;
     let writer = comm.rank() == 0;

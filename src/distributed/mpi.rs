@@ -1,11 +1,11 @@
 //! The [`Collective`] over MPI (rsmpi over the system's MPI library, e.g. Open MPI), for a
 //! process that an MPI launcher (`mpirun`) started.
 //!
-//! Every exchange is two collectives: an all-gather of each rank's message length, which
-//! is the rendezvous and is polled (non-blocking, `MPI_Iallgather`) against a timeout, then
-//! an all-gather-v of the messages, which starts only once every rank has arrived. A rank
-//! that died or hangs therefore ends the job with [`SimError::ExchangeTimeout`] (the caller
-//! aborts the job) instead of a hang; a rank that exits is usually seen by `mpirun` first.
+//! Every exchange is two collectives: an all-gather of each rank's message length, then an
+//! all-gather-v of the messages; both are non-blocking (`MPI_Iallgather`,
+//! `MPI_Iallgatherv`) and polled against a timeout. A rank that hangs therefore ends the
+//! job with [`SimError::ExchangeTimeout`] (the binary aborts the job) instead of a hang; a
+//! rank that exits or is killed is seen by `mpirun`, which ends the job at once.
 
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
@@ -178,11 +178,29 @@ impl Collective for MpiWorld {
                 Some(d)
             })
             .collect();
-        let mut buf = vec![0u8; total as usize];
-        {
-            let mut partition = PartitionMut::new(&mut buf[..], &counts[..], &displs[..]);
-            self.world.all_gather_varcount_into(bytes, &mut partition);
-        }
+        // The messages, polled too: a rank may stop between the two collectives.
+        let send_ptr = Box::into_raw(bytes.to_vec().into_boxed_slice());
+        let buf_ptr = Box::into_raw(vec![0u8; total as usize].into_boxed_slice());
+        // SAFETY: as above; the partition borrows `buf` for as long as the request runs.
+        let (send, buf): (&'static [u8], &'static mut [u8]) =
+            unsafe { (&*send_ptr, &mut *buf_ptr) };
+        let part_ptr = Box::into_raw(Box::new(PartitionMut::new(
+            buf,
+            counts.clone(),
+            displs.clone(),
+        )));
+        // SAFETY: from `Box::into_raw` just above, no other reference.
+        let partition = unsafe { &mut *part_ptr };
+        let req = self
+            .world
+            .immediate_all_gather_varcount_into(StaticScope, send, partition);
+        self.wait(req, what)?;
+        // SAFETY: the request completed; the partition (which borrowed `buf`) goes first.
+        let buf = unsafe {
+            drop(Box::from_raw(part_ptr));
+            drop(Box::from_raw(send_ptr));
+            Box::from_raw(buf_ptr)
+        };
         Ok(counts
             .iter()
             .zip(&displs)
