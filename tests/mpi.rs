@@ -304,6 +304,7 @@ fn a_rank_that_hangs_ends_the_job_at_the_exchange_timeout() {
         err.contains("rank 0 of 2: ") && err.contains("had no answer from every rank within 3 s"),
         "{err}"
     );
+    assert_eq!(err.matches("rank 0 of 2").count(), 1, "{err}");
     assert!(stopped.elapsed() < Duration::from_secs(60), "{err}");
 }
 

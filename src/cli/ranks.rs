@@ -68,7 +68,13 @@ impl Ranks {
             }
             return ExitCode::from(code);
         }
-        eprintln!("error: rank {rank} of {ranks}: {e:#}");
+        // A timeout names its rank already.
+        let timeout = matches!(lib, Some(Error::Sim(SimError::ExchangeTimeout { .. })));
+        if timeout {
+            eprintln!("error: {e:#}");
+        } else {
+            eprintln!("error: rank {rank} of {ranks}: {e:#}");
+        }
         #[cfg(feature = "mpi")]
         if let Some(w) = &self.world {
             w.abort(i32::from(code));
