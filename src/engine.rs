@@ -8,7 +8,10 @@
 //!
 //! Both implement [`Engine`], so `run`, `eval` and `compare` drive them the same way.
 
+use std::sync::Arc;
+
 use crate::data::Dataset;
+use crate::distributed::Collective;
 use crate::error::SimError;
 use crate::learning::optimiser::OptimiserState;
 use crate::neuron::LayerNeurons;
@@ -134,6 +137,19 @@ pub trait Engine: Send {
     /// exact resume; `None` when there is none (`sgd`).
     fn optimiser_state(&self) -> Option<&OptimiserState> {
         None
+    }
+    /// Runs this engine as one rank of `collective` (MPI ranks), each rank taking its share
+    /// of the work with the same results as one process with every rank's threads. The
+    /// default accepts only one rank: an engine that cannot spread over ranks says so.
+    fn set_collective(&mut self, collective: Arc<dyn Collective>) -> Result<(), SimError> {
+        if collective.ranks() == 1 {
+            return Ok(());
+        }
+        Err(SimError::NotDistributed {
+            what: format!("the {} engine", self.name()),
+            ranks: collective.ranks(),
+            detail: "it runs in one process only so far; run it without mpirun (the same --threads gives the same numbers), or use engine: sync".into(),
+        })
     }
     /// Restores a checkpoint's optimiser state; refused when it does not fit.
     fn set_optimiser_state(&mut self, _state: OptimiserState) -> Result<(), String> {

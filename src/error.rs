@@ -88,6 +88,47 @@ pub enum SimError {
     TraceUnsupported(String),
     #[error("learning.rule: {0} on the synchronous engine runs its backward pass on a tape and records no waves; run without --trace (and without a trace: section), or with engine: async, which records both waves of `linearised`")]
     RuleNotRecorded(&'static str),
+    /// An error one rank of an MPI job met, as every rank learns it at the next exchange
+    /// (the lowest failing rank's, so that all ranks end with the same error).
+    #[error("rank {rank} of {ranks}: {message}")]
+    Rank {
+        rank: usize,
+        ranks: usize,
+        message: String,
+        /// The exit code the error has on its own rank.
+        code: u8,
+    },
+    #[error("rank {rank} of {ranks}: {what} had no answer from every rank within {seconds} s (BSP_SIM_MPI_TIMEOUT): a rank died or hangs; the job ends")]
+    ExchangeTimeout {
+        rank: usize,
+        ranks: usize,
+        what: String,
+        seconds: u64,
+    },
+    #[error("{what} cannot run across {ranks} MPI ranks: {detail}")]
+    NotDistributed {
+        what: String,
+        ranks: usize,
+        detail: String,
+    },
+}
+
+impl SimError {
+    /// The exit code of `bsp-sim` for this error: 2 for a request the model or data cannot
+    /// serve, the failing rank's own code for a rank's error, else 1.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            // A request the model cannot serve, not a failure of the run.
+            SimError::TraceUnsupported(_)
+            | SimError::RuleNotRecorded(_)
+            | SimError::NotDistributed { .. }
+            // Data whose shape does not fit the network: bad input, not a failed run.
+            | SimError::InputSize { .. }
+            | SimError::OutputSize { .. } => 2,
+            SimError::Rank { code, .. } => *code,
+            _ => 1,
+        }
+    }
 }
 
 /// A trace selection (`--trace` spec or `trace:` section) that cannot be used.
@@ -228,15 +269,8 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Interrupted { .. } => 130,
-            // A request the model cannot serve, not a failure of the run.
-            Error::Sim(
-                SimError::TraceUnsupported(_)
-                | SimError::RuleNotRecorded(_)
-                // Data whose shape does not fit the network: bad input, not a failed run.
-                | SimError::InputSize { .. }
-                | SimError::OutputSize { .. },
-            ) => 2,
-            Error::Plot(PlotError::Draw { .. }) | Error::Sim(_) | Error::Output(_) => 1,
+            Error::Sim(e) => e.exit_code(),
+            Error::Plot(PlotError::Draw { .. }) | Error::Output(_) => 1,
             Error::Config(_)
             | Error::Data(_)
             | Error::Checkpoint(_)

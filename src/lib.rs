@@ -15,6 +15,7 @@ pub mod checkpoint;
 pub mod compare;
 pub mod config;
 pub mod data;
+pub mod distributed;
 pub mod engine;
 pub mod error;
 pub mod fsutil;

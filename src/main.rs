@@ -18,6 +18,7 @@ mod cli {
     pub mod args;
     pub mod console;
     pub mod options;
+    pub mod ranks;
 }
 
 use cli::args::{
@@ -25,23 +26,31 @@ use cli::args::{
     PlotArgs, RunArgs, Sets, TraceArgs,
 };
 use cli::console::{Console, DownloadBar};
+use cli::ranks::Ranks;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match dispatch(cli.command) {
-        Ok(()) => ExitCode::SUCCESS,
+    let ranks = match Ranks::launch() {
+        Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            // Every library error reaches here as a `bsp_sim::Error` (perhaps under a
-            // context naming the model file); the binary's own failures exit with 1.
-            ExitCode::from(e.downcast_ref::<Error>().map_or(1, Error::exit_code))
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
         }
+    };
+    match dispatch(cli.command, &ranks) {
+        Ok(()) => ExitCode::SUCCESS,
+        // Every library error reaches here as a `bsp_sim::Error` (perhaps under a
+        // context naming the model file); the binary's own failures exit with 1.
+        Err(e) => ranks.fail(e),
     }
 }
 
-fn dispatch(command: Command) -> anyhow::Result<()> {
+fn dispatch(command: Command, ranks: &Ranks) -> anyhow::Result<()> {
+    if ranks.position().1 > 1 && !matches!(command, Command::Run(_)) {
+        anyhow::bail!("only `bsp-sim run` spreads over MPI ranks; run this command without mpirun");
+    }
     match command {
-        Command::Run(a) => run(&a),
+        Command::Run(a) => run(&a, ranks),
         Command::Trace(a) => trace(&a),
         Command::Plot(a) => plot(&a),
         Command::Eval(a) => eval(&a),
@@ -84,7 +93,7 @@ fn in_model<T>(r: bsp_sim::Result<T>, path: &Path) -> anyhow::Result<T> {
     }
 }
 
-fn run(a: &RunArgs) -> anyhow::Result<()> {
+fn run(a: &RunArgs, ranks: &Ranks) -> anyhow::Result<()> {
     let model = match (&a.model, &a.resume) {
         (Some(path), _) => load_model(path, &a.sets)?,
         (None, Some(_)) if !a.sets.set.is_empty() => anyhow::bail!(
@@ -93,14 +102,22 @@ fn run(a: &RunArgs) -> anyhow::Result<()> {
         (None, Some(dir)) => run::resume_model(dir)?,
         (None, None) => anyhow::bail!("give a MODEL file, or --resume RUN_DIR"),
     };
-    let opts = a.options()?;
-    let outcome = run::run(&model, &opts, &mut Console::new(a.quiet.quiet));
+    let mut opts = a.options()?;
+    opts.collective = ranks.collective();
+    let rank = ranks.position().0;
+    // Rank 0 draws the progress and prints the result; the others compute silently.
+    let (mut console, mut silent) = (Console::new(a.quiet.quiet), run::Silent);
+    let obs: &mut dyn run::Observer = if rank == 0 { &mut console } else { &mut silent };
+    let outcome = run::run(&model, &opts, obs);
     let shown = a
         .model
         .as_deref()
         .or(a.resume.as_deref())
         .unwrap_or(Path::new("."));
-    println!("{}", in_model(outcome, shown)?);
+    let outcome = in_model(outcome, shown)?;
+    if rank == 0 {
+        println!("{outcome}");
+    }
     Ok(())
 }
 

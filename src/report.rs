@@ -51,7 +51,12 @@ pub struct Summary {
     pub model_path: Option<String>,
     pub engine: String,
     pub seed: u64,
+    /// Threads over all ranks: per rank times `ranks` (the one-process run with this many
+    /// threads gives the same numbers).
     pub threads: usize,
+    /// MPI ranks (absent: one process).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ranks: Option<usize>,
     pub git_commit: Option<String>,
     pub bsp_sim_version: String,
     pub started: String,

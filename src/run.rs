@@ -15,9 +15,10 @@ use std::time::{Instant, SystemTime};
 use crate::checkpoint::{self, Checkpoint, Plan};
 use crate::config::Model;
 use crate::data::Split;
+use crate::distributed::{self, Collective};
 use crate::engine::sync::SyncEngine;
 use crate::engine::{Engine, Tally};
-use crate::error::{EmptySet, Error, Result};
+use crate::error::{EmptySet, Error, Result, SimError};
 use crate::fsutil;
 use crate::neuron::LayerNeurons;
 use crate::progress::{NoProgress, Progress};
@@ -79,6 +80,9 @@ pub struct RunOptions {
     /// Run the gradient check on every N-th training batch (before its update) and append
     /// the per-layer comparisons to `gradcheck.csv` in the run directory.
     pub gradcheck_every: Option<usize>,
+    /// The MPI ranks this process is one of (`None`: one process). Rank 0 writes the run
+    /// directory; the others compute their share and write nothing.
+    pub collective: Option<Arc<dyn Collective>>,
 }
 
 /// Progress callbacks; every method has a do-nothing default.
@@ -128,6 +132,18 @@ impl fmt::Display for RunOutcome {
 pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<RunOutcome> {
     let threads = thread_count(opts.threads);
     let started = Instant::now();
+    let comm = opts.collective.clone().unwrap_or_else(distributed::single);
+    let ranks = comm.ranks();
+    let refuse = |what: &str, detail: &str| {
+        Err(Error::from(SimError::NotDistributed {
+            what: what.into(),
+            ranks,
+            detail: detail.into(),
+        }))
+    };
+    if ranks > 1 && opts.resume.is_some() {
+        return refuse("--resume", "resume with one process: --threads R x T gives the same numbers as R ranks of T threads");
+    }
 
     let resumed = match &opts.resume {
         Some(dir) => Some(resume::continuation(model, dir, opts, threads, obs)?),
@@ -142,13 +158,20 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
                 epochs_planned: opts.epochs.unwrap_or(model.training.epochs),
                 train_limit: opts.train_limit,
                 test_limit: opts.test_limit,
-                threads,
+                // Over all ranks: what one process would need for the same numbers.
+                threads: threads * ranks,
             };
             (model.clone(), plan)
         }
     };
     let seed = plan.seed;
     let selection = trace_selection(&model, opts)?;
+    if ranks > 1 && selection.is_some() {
+        return refuse(
+            "recording traces",
+            "run without --trace (or with --no-trace), or record with one process",
+        );
+    }
 
     let split = load_data(
         &model,
@@ -160,23 +183,46 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
         obs.download_progress().as_ref(),
     )?;
     check_not_empty(&split, &plan, &model)?;
+    if ranks > 1 {
+        // Each rank's share depends on the threads, the results on all the rest.
+        let fingerprint = format!("{}\n{plan:?}\n{threads}", model.yaml());
+        let what = "the ranks' models and options";
+        if let Some(rank) =
+            distributed::first_differing(comm.as_ref(), fingerprint.as_bytes(), what)?
+        {
+            return refuse(
+                "this run",
+                &format!("rank {rank} was given another model, seed, limit or --threads than rank 0; give every rank the same arguments"),
+            );
+        }
+    }
     let mut engine = build_engine(&model, seed, threads)?;
+    engine.set_collective(Arc::clone(&comm))?;
+    let writer = comm.rank() == 0;
     let mut metrics = Vec::new();
     let (run_dir, _lock, changes) = match resumed {
         Some(c) => {
             restore(engine.as_mut(), &c.ck, &c.file)?;
             metrics = c.ck.metrics.clone();
-            (c.run_dir, c.lock, c.changes)
+            (c.run_dir, Some(c.lock), c.changes)
+        }
+        None if writer => {
+            let created = new_output_dir(&model, seed, opts);
+            if ranks > 1 {
+                // The other ranks learn the directory's name, or rank 0's failure.
+                let name = created
+                    .as_ref()
+                    .map(|(d, _)| d.as_os_str().as_encoded_bytes());
+                let name = name.map_err(|e| (e.exit_code(), e.to_string()));
+                distributed::from_rank0(comm.as_ref(), name, "the run directory's name")?;
+            }
+            let (dir, lock) = created?;
+            (dir, Some(lock), Vec::new())
         }
         None => {
-            let dir = match &opts.run_name {
-                Some(name) => fsutil::create_dir(&opts.out.join(name))?,
-                None => new_run_dir(&opts.out, &model.name, seed)?,
-            };
-            let lock = fsutil::RunLock::acquire(&dir)?;
-            // The file as read, or with its `--set` overrides applied.
-            fsutil::write_atomic(&dir.join("model.yaml"), model.yaml().as_bytes())?;
-            (dir, lock, Vec::new())
+            let name = distributed::from_rank0(comm.as_ref(), Ok(&[]), "the run directory's name")?;
+            let dir = PathBuf::from(String::from_utf8_lossy(&name).into_owned());
+            (dir, None, Vec::new())
         }
     };
 
@@ -199,7 +245,8 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
         model_path: model.path.as_ref().map(|p| p.display().to_string()),
         engine: engine.name().into(),
         seed,
-        threads,
+        threads: threads * ranks,
+        ranks: (ranks > 1).then_some(ranks),
         git_commit: opts.git_commit.clone(),
         bsp_sim_version: env!("CARGO_PKG_VERSION").into(),
         started: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
@@ -219,7 +266,9 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
         plan_changes: changes,
     };
     summary.record(&metrics, started);
-    summary.write(&run_dir)?;
+    if writer {
+        summary.write(&run_dir)?;
+    }
     obs.run_started(&run_dir, &summary);
 
     let result = train_epochs(
@@ -231,6 +280,8 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
         &run_dir,
         Hooks {
             recorder: recorder.as_mut(),
+            writer,
+            ranks: comm.as_ref(),
             stop: opts.stop.as_deref(),
             gradcheck: opts.gradcheck_every.map(|every| (every.max(1), threads)),
             summary: &mut summary,
@@ -256,6 +307,9 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
             }
         }
     }
+    if !writer {
+        return result.map(|()| RunOutcome { run_dir, summary });
+    }
     match result {
         Ok(()) => {
             summary.status = RunStatus::Complete;
@@ -273,6 +327,22 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
             Err(e)
         }
     }
+}
+
+/// A new run directory under `opts.out`, locked, with the model file written into it.
+fn new_output_dir(
+    model: &Model,
+    seed: u64,
+    opts: &RunOptions,
+) -> Result<(PathBuf, fsutil::RunLock)> {
+    let dir = match &opts.run_name {
+        Some(name) => fsutil::create_dir(&opts.out.join(name))?,
+        None => new_run_dir(&opts.out, &model.name, seed)?,
+    };
+    let lock = fsutil::RunLock::acquire(&dir)?;
+    // The file as read, or with its `--set` overrides applied.
+    fsutil::write_atomic(&dir.join("model.yaml"), model.yaml().as_bytes())?;
+    Ok((dir, lock))
 }
 
 /// Refuses a run with nothing to test (its accuracy would read 0.00%) or, with epochs
@@ -341,7 +411,12 @@ fn train_epochs(
             r.set_epoch(epoch + 1)?;
         }
         for (b, batch) in order.chunks(learning.batch_size).enumerate() {
-            if hooks.stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+            let mut stop = hooks.stop.is_some_and(|s| s.load(Ordering::Relaxed));
+            if hooks.ranks.ranks() > 1 {
+                // Every rank stops at the same batch, whichever saw the signal.
+                stop = distributed::any(hooks.ranks, stop, "the stop flag's exchange")?;
+            }
+            if stop {
                 let advice = if run_dir.join(checkpoint::FILE_NAME).is_file() {
                     format!(
                         "the run directory keeps its last complete epoch ({}): continue with --resume {}",
@@ -420,6 +495,10 @@ fn train_epochs(
             samples_per_second: running.samples as f64 / train_seconds.max(1e-9),
         };
         metrics.push(record.clone());
+        if !hooks.writer {
+            obs.epoch_done(&record);
+            continue;
+        }
         fsutil::write_atomic(&run_dir.join("metrics.csv"), &report::metrics_csv(metrics))?;
         if probe.is_some() {
             fsutil::write_atomic(&probe_path, probe_csv.as_bytes())?;
@@ -466,6 +545,10 @@ fn train_epochs(
 /// flag, the gradient check, and the summary it rewrites after every epoch.
 struct Hooks<'a> {
     recorder: Option<&'a mut Recorder>,
+    /// Whether this process writes the run directory (rank 0).
+    writer: bool,
+    /// The ranks, which agree on the stop flag before every batch.
+    ranks: &'a dyn Collective,
     stop: Option<&'a AtomicBool>,
     /// `--gradcheck-every`: (every N batches, threads).
     gradcheck: Option<(usize, usize)>,

@@ -26,7 +26,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("outputs", &["report", "checkpoint"]),
     ("engines", &["engine"]),
     ("rules", &["learning", "topology", "causal"]),
-    ("foundations", &["config", "trace", "fsutil", "parallel"]),
+    (
+        "foundations",
+        &["config", "trace", "fsutil", "parallel", "distributed"],
+    ),
     ("dynamics", &["neuron"]),
     ("base", &["error"]),
     ("leaves", &["data", "progress", "real", "text"]),

@@ -15,10 +15,16 @@
 //! The forward window's first layer pair takes the sparse input drive (`input`) where it
 //! applies: layer 0 tabulated per distinct input value and layer 1 driven from the nonzero
 //! inputs only, equal to the dense path up to the order of layer 1's sums.
+//!
+//! Across MPI ranks ([`ranks`]) each rank takes its share of the blocks and the per-sample
+//! results are joined in sample order before the update: the same numbers again.
+
+use std::sync::Arc;
 
 use super::{Counters, Engine, Tally};
 use crate::config::{BackwardInput, Coupling, LearningMethod, LearningRule, Settings};
 use crate::data::Dataset;
+use crate::distributed::{self, Collective};
 use crate::error::SimError;
 use crate::learning::adjoint::{self, Tape};
 use crate::learning::optimiser::{self, OptimiserState};
@@ -32,6 +38,7 @@ use crate::trace::probe::Probe;
 use crate::trace::{Selection, TraceSink, Wave};
 
 mod input;
+mod ranks;
 
 /// Samples per evaluation pass (split over the threads).
 const EVAL_CHUNK: usize = 400;
@@ -97,6 +104,10 @@ pub struct SyncEngine {
     /// Whether the forward window may take the sparse input drive (`input`) where it
     /// applies; off, every layer is integrated and driven densely.
     sparse_input: bool,
+    /// The ranks this engine is one of (one process: [`distributed::Single`]).
+    collective: Arc<dyn Collective>,
+    /// The last batch's per-sample results joined over the ranks (more than one rank).
+    joined: Option<ranks::Joined>,
 }
 
 /// One block of a minibatch: the samples a thread integrates.
@@ -130,6 +141,8 @@ impl SyncEngine {
             tapes: Vec::new(),
             optimiser,
             sparse_input: true,
+            collective: distributed::single(),
+            joined: None,
         }
     }
 
@@ -196,6 +209,7 @@ impl SyncEngine {
         during: &str,
         work: impl Fn(&Self, &mut Workspace, Block<'_>) -> Result<(), SimError> + Sync,
     ) -> Result<(), SimError> {
+        self.joined = None;
         let mut spaces = std::mem::take(&mut self.workspaces);
         let this = &*self;
         let result = parallel::for_blocks(indices, self.threads, &mut spaces, during, |ws, b| {
@@ -422,8 +436,17 @@ impl SyncEngine {
         Ok(())
     }
 
-    /// Gathers the per-thread window integrals of layer `l` into batch order.
+    /// Layer `l`'s window integrals of the last batch of `batch` samples, in batch order:
+    /// joined over the ranks, or gathered from this process's threads.
     fn gather(&self, l: usize, batch: usize, reversed: bool) -> Vec<f32> {
+        match &self.joined {
+            Some(j) => j.integrals(l, reversed).to_vec(),
+            None => self.gather_local(l, batch, reversed),
+        }
+    }
+
+    /// Gathers this process's per-thread window integrals of layer `l` into batch order.
+    fn gather_local(&self, l: usize, batch: usize, reversed: bool) -> Vec<f32> {
         let mut out = Vec::with_capacity(batch * self.sizes[l]);
         for ws in self.used_workspaces(batch) {
             let src = if reversed {
@@ -656,6 +679,15 @@ impl SyncEngine {
         lr: f32,
         trace: Option<&mut dyn TraceSink>,
     ) -> Result<Tally, SimError> {
+        if trace.is_some() && self.collective.ranks() > 1 {
+            return Err(SimError::NotDistributed {
+                what: "recording traces".into(),
+                ranks: self.collective.ranks(),
+                detail:
+                    "run without --trace (and without a trace: section), or record with one process"
+                        .into(),
+            });
+        }
         if self.settings.rule != LearningRule::Bsp {
             if trace.is_some() {
                 return Err(SimError::RuleNotRecorded(self.settings.rule.name()));
@@ -665,17 +697,18 @@ impl SyncEngine {
             return Ok(tally);
         }
         let sel = trace.as_deref().map(TraceSink::selection);
-        let windows = self.for_blocks(data, indices, "training", |this, ws, block| {
+        let local = self.local(indices);
+        let windows = self.for_blocks(data, local, "training", |this, ws, block| {
             this.forward(ws, &block, sel)?;
             this.backward(ws, &block, sel)
         });
         if let Some(sink) = trace {
-            let blocks = indices.len().div_ceil(self.block_size(indices.len()));
+            let blocks = local.len().div_ceil(self.block_size(local.len()));
             for ws in &mut self.workspaces[..blocks] {
                 ws.probe.drain(sink);
             }
         }
-        windows?;
+        self.join_ranks(local.len(), windows, true, "the minibatch's exchange")?;
         let tally = self.tally(indices.len(), data, indices, &mut Vec::new());
         self.update(indices.len(), lr)?;
         self.count(indices.len());
@@ -708,16 +741,25 @@ impl SyncEngine {
         indices: &[usize],
         predicted: &mut Vec<usize>,
     ) -> Tally {
+        let outcomes: Vec<(f32, usize)> = match &self.joined {
+            Some(j) => j.outcomes().collect(),
+            None => self
+                .used_workspaces(batch)
+                .iter()
+                .flat_map(|ws| {
+                    ws.losses
+                        .iter()
+                        .copied()
+                        .zip(ws.predictions.iter().copied())
+                })
+                .collect(),
+        };
         let mut t = Tally::default();
-        let mut k = 0;
-        for ws in self.used_workspaces(batch) {
-            for (&loss, &pred) in ws.losses.iter().zip(&ws.predictions) {
-                t.samples += 1;
-                t.loss += loss as f64;
-                t.correct += usize::from(pred == data.labels[indices[k]] as usize);
-                predicted.push(pred);
-                k += 1;
-            }
+        for (k, (loss, pred)) in outcomes.into_iter().enumerate() {
+            t.samples += 1;
+            t.loss += loss as f64;
+            t.correct += usize::from(pred == data.labels[indices[k]] as usize);
+            predicted.push(pred);
         }
         t
     }
@@ -752,9 +794,11 @@ impl Engine for SyncEngine {
         let mut total = Tally::default();
         let mut predicted = Vec::with_capacity(indices.len());
         for chunk in indices.chunks(EVAL_CHUNK) {
-            self.for_blocks(data, chunk, "evaluation", |this, ws, block| {
+            let local = self.local(chunk);
+            let done = self.for_blocks(data, local, "evaluation", |this, ws, block| {
                 this.forward(ws, &block, None)
-            })?;
+            });
+            self.join_ranks(local.len(), done, false, "the evaluation's exchange")?;
             total.add(self.tally(chunk.len(), data, chunk, &mut predicted));
         }
         let fwd: usize = self.projections.iter().map(Projection::synapses).sum();
@@ -781,6 +825,18 @@ impl Engine for SyncEngine {
 
     fn optimiser_state(&self) -> Option<&OptimiserState> {
         (!self.settings.optimiser.is_sgd()).then_some(&self.optimiser)
+    }
+
+    fn set_collective(&mut self, collective: Arc<dyn Collective>) -> Result<(), SimError> {
+        if collective.ranks() > 1 && self.settings.rule != LearningRule::Bsp {
+            return Err(SimError::NotDistributed {
+                what: format!("learning.rule: {}", self.settings.rule.name()),
+                ranks: collective.ranks(),
+                detail: "its tape runs in one process only so far; run it without mpirun (the same --threads gives the same numbers), or use learning.rule: bsp".into(),
+            });
+        }
+        self.collective = collective;
+        Ok(())
     }
 
     fn set_optimiser_state(&mut self, state: OptimiserState) -> Result<(), String> {
