@@ -16,6 +16,9 @@ pub struct Validation {
     pub synapses: usize,
     /// The step counts and dt the engines integrate with.
     pub settings: Settings,
+    /// The memory the model is estimated to take (`config::memory`, what model validation
+    /// checks against this machine), in bytes; `None` if its sizes overflow.
+    pub memory: Option<u64>,
 }
 
 /// Builds the model's engine from its seed (one thread) to count its synapses, and derives
@@ -27,6 +30,7 @@ pub fn validate(model: &Model) -> Result<Validation> {
         model: model.clone(),
         synapses,
         settings: model.settings.clone(),
+        memory: crate::config::memory::estimate(model.file()).total,
     })
 }
 
@@ -40,6 +44,13 @@ impl fmt::Display for Validation {
         writeln!(f, "  name       {}", m.name)?;
         writeln!(f, "  layers     {:?}", m.network.layers)?;
         writeln!(f, "  synapses   {}", self.synapses)?;
+        if let Some(bytes) = self.memory {
+            writeln!(
+                f,
+                "  memory     {} estimated ({bytes} bytes: synapses, neurons x batch, tape, data)",
+                crate::config::memory::human(bytes)
+            )?;
+        }
         writeln!(f, "  fixed point B0 = {:?}", m.neuron.rest)?;
         writeln!(
             f,

@@ -69,6 +69,17 @@ fn good_model_validates_and_runs() {
         .stdout(contains("epoch   1").and(contains("final test accuracy")));
 }
 
+/// `validate` states the memory estimate: for models/mnist.yaml by hand, 328,200 synapses x
+/// 32 B + 1,394 neurons x 256 B + 1,394 neurons x 50 samples x 160 B (no tape, no synthetic
+/// data) = 22,011,264 bytes.
+#[test]
+fn validate_states_the_memory_estimate() {
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/models/mnist.yaml");
+    bsp().args(["validate", model]).assert().success().stdout(
+        contains("synapses   328200").and(contains("memory     22.0 MB estimated (22011264 bytes")),
+    );
+}
+
 #[test]
 fn eval_writes_the_predictions_of_the_checkpoint() {
     let (dir, path) = model_file("good.yaml", GOOD);
