@@ -32,6 +32,18 @@ fn model_file(name: &str, yaml: &str) -> (tempfile::TempDir, std::path::PathBuf)
     (dir, path)
 }
 
+/// The one run directory a `bsp-sim run --out OUT` wrote.
+fn only_run_dir(out: &std::path::Path) -> std::path::PathBuf {
+    let mut dirs = std::fs::read_dir(out).unwrap().map(|e| e.unwrap().path());
+    let dir = dirs.next().expect("a run directory");
+    assert!(
+        dirs.next().is_none(),
+        "more than one run under {}",
+        out.display()
+    );
+    dir
+}
+
 /// Runs `bsp-sim ARGS` expecting failure with every fragment in stderr and no panic.
 fn fails_with(args: &[&str], code: i32, fragments: &[&str]) {
     let mut assert = bsp().args(args).assert().failure().code(code);
@@ -89,12 +101,7 @@ fn eval_writes_the_predictions_of_the_checkpoint() {
         .args(["run", path_s, "-q", "--out", out_s])
         .assert()
         .success();
-    let run_dir = std::fs::read_dir(&out)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let run_dir = only_run_dir(&out);
     let csv = dir.path().join("eval.csv");
     bsp()
         .args(["eval", run_dir.to_str().unwrap(), "--predictions"])
@@ -213,12 +220,7 @@ fn diverging_integration_names_layer_sample_and_dt() {
         ],
     );
     // The run directory records the failure rather than looking complete.
-    let run_dir = std::fs::read_dir(&out)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let run_dir = only_run_dir(&out);
     let summary = std::fs::read_to_string(run_dir.join("summary.json")).unwrap();
     assert!(summary.contains("\"status\": \"failed\""), "{summary}");
 }
