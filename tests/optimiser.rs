@@ -14,15 +14,7 @@ use bsp_sim::Model;
 /// The synthetic [6, 8, 4] model on the synchronous engine with `rule`, limiter `kt`,
 /// batches of 5 and `optimiser` (YAML flow mapping, or "" for none).
 fn yaml(rule: &str, kt: f32, optimiser: &str, lr: f32) -> String {
-    let opt = if optimiser.is_empty() {
-        String::new()
-    } else {
-        format!(" optimiser: {optimiser},")
-    };
-    common::synthetic_yaml("[6, 8, 4]", "connections", "softmax", lr).replace(
-        "batch_size: 10,",
-        &format!("batch_size: 5, kt: {kt}, rule: {rule},{opt}"),
-    )
+    common::optimiser_yaml(rule, kt, optimiser, lr, "")
 }
 
 fn model(rule: &str, kt: f32, optimiser: &str, lr: f32) -> Model {

@@ -12,15 +12,7 @@ use bsp_sim::Model;
 /// The synthetic [6, 8, 4] model on the synchronous engine with `rule`, limiter 0.1, batches
 /// of 5, `optimiser` (YAML flow mapping, or "" for none) and `extra` learning fields.
 fn yaml(rule: &str, optimiser: &str, lr: f32, extra: &str) -> String {
-    let opt = if optimiser.is_empty() {
-        String::new()
-    } else {
-        format!(" optimiser: {optimiser},")
-    };
-    common::synthetic_yaml("[6, 8, 4]", "connections", "softmax", lr).replace(
-        "batch_size: 10,",
-        &format!("batch_size: 5, kt: 0.1, rule: {rule},{opt}{extra}"),
-    )
+    common::optimiser_yaml(rule, 0.1, optimiser, lr, extra)
 }
 
 const ADAM: &str = "{kind: adam}";

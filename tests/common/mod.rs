@@ -30,6 +30,20 @@ learning: {{method: {method}, lr: {lr}, batch_size: 10, epochs: 3}}
     )
 }
 
+/// The synthetic [6, 8, 4] model on the synchronous engine with `rule`, limiter `kt`,
+/// batches of 5, `optimiser` (YAML flow mapping, or "" for none) and `extra` learning fields.
+pub fn optimiser_yaml(rule: &str, kt: f32, optimiser: &str, lr: f32, extra: &str) -> String {
+    let opt = if optimiser.is_empty() {
+        String::new()
+    } else {
+        format!(" optimiser: {optimiser},")
+    };
+    synthetic_yaml("[6, 8, 4]", "connections", "softmax", lr).replace(
+        "batch_size: 10,",
+        &format!("batch_size: 5, kt: {kt}, rule: {rule},{opt}{extra}"),
+    )
+}
+
 /// A dataset from explicit images and labels.
 pub fn dataset(images: Vec<Vec<f32>>, labels: Vec<u8>, classes: usize) -> Dataset {
     let dim = images[0].len();
