@@ -290,22 +290,3 @@ fn gradcheck_of_method_one_compares_k3_updates_with_the_gradient() {
     let r = gradcheck("test", &mut engine, &split.train, &idx, 2).unwrap();
     assert!(r.k3_comparisons.is_empty() && r.k3_finite_difference_error.is_none());
 }
-
-/// Method 1 by a gradient rule runs on the synchronous engine; the asynchronous one is
-/// refused with the field and the fix named.
-#[test]
-fn method_one_gradient_rules_are_refused_on_the_async_engine() {
-    let yaml = common::synthetic_yaml("[6, 5, 4]", "fixed_points", "softmax", 0.1).replace(
-        "method: fixed_points,",
-        "method: fixed_points, rule: linearised,",
-    );
-    bsp_sim::Model::from_yaml(&yaml, None).unwrap();
-    let e = match bsp_sim::Model::from_yaml(&format!("engine: async\n{yaml}"), None) {
-        Ok(_) => panic!("async accepted"),
-        Err(e) => e.to_string(),
-    };
-    assert!(
-        e.contains("learning.rule") && e.contains("engine: sync"),
-        "{e}"
-    );
-}

@@ -273,15 +273,8 @@ impl Model {
                 format!("must be >= 0 (0 turns the limiter off), got {}", l.kt),
             ));
         }
-        if l.rule != LearningRule::Bsp {
-            let rule = l.rule.name();
-            if l.method == LearningMethod::FixedPoints && file.engine == EngineKind::Async {
-                return Err(invalid(
-                    "learning.rule",
-                    format!("`{rule}` with method fixed_points runs on the synchronous engine only (the asynchronous actors run method 1 with the published rule): use engine: sync, or rule: bsp"),
-                ));
-            }
-            if l.rule == LearningRule::Linearised {
+        if l.rule == LearningRule::Linearised {
+            {
                 if file.error.backward_input != BackwardInput::Constant {
                     return Err(invalid(
                         "error.backward_input",
@@ -456,13 +449,6 @@ fn check_optimiser(file: &ModelFile) -> Result<(), (&'static str, String)> {
             }
         }
         Optimiser::Momentum { .. } => {}
-    }
-    let name = opt.name();
-    if file.engine == EngineKind::Async && file.learning.method == LearningMethod::FixedPoints {
-        return Err((
-            "learning.optimiser",
-            format!("`{name}` on method 1 (per neuron, on ln K3) runs on the synchronous engine only: use engine: sync, or learning.optimiser: {{kind: sgd}}"),
-        ));
     }
     Ok(())
 }

@@ -138,10 +138,12 @@ impl AsyncEngine {
         let threads = threads.max(1);
         let slots = config.max_in_flight;
         let ring = max.iter().copied().max().unwrap_or(0) + 1;
+        let optimiser = Optimiser::new(&settings, &projections, &sizes);
+        let fixed_points =
+            (settings.method == LearningMethod::FixedPoints).then_some(&optimiser.state);
         let workers = (0..threads)
-            .map(|w| Worker::new(w, threads, &sizes, slots, ring, &neurons))
+            .map(|w| Worker::new(w, threads, &sizes, slots, ring, &neurons, fixed_points))
             .collect();
-        let optimiser = Optimiser::new(&settings, &projections);
         let rule = StepRule {
             dt,
             integrator: settings.integrator,
@@ -359,20 +361,24 @@ impl AsyncEngine {
         Ok(())
     }
 
-    /// Method 1 moved neurons inside the workers; copy each worker's own neurons back.
+    /// Method 1 moved neurons (and their optimiser moments) inside the workers; copy each
+    /// worker's own neurons back.
     fn merge_neurons(&mut self) {
         if self.settings.method != LearningMethod::FixedPoints {
             return;
         }
+        let state = &mut self.optimiser.state;
         for w in &self.workers {
             for (l, r) in w.ranges.iter().enumerate() {
                 for j in r.clone() {
                     self.neurons[l].copy_neuron(&w.neurons[l], j);
+                    state.set_moments(l, j, w.learning.state.moments(l, j));
                 }
             }
         }
         for w in self.workers.iter_mut() {
             w.neurons.clone_from(&self.neurons);
+            w.learning.state.clone_from(state);
         }
     }
 
@@ -645,7 +651,11 @@ impl Engine for AsyncEngine {
 
     fn set_optimiser_state(&mut self, state: OptimiserState) -> Result<(), String> {
         let opt = self.settings.optimiser;
-        if !self.optimiser.active || !state.fits(opt, &self.projections) {
+        let fits = match self.settings.method {
+            LearningMethod::Connections => state.fits(opt, &self.projections),
+            LearningMethod::FixedPoints => state.fits_lengths(opt, &self.sizes),
+        };
+        if !self.optimiser.active || !fits {
             return Err(format!(
                 "its optimiser state does not fit learning.optimiser `{}` on these layer pairs",
                 opt.name()
@@ -657,6 +667,12 @@ impl Engine for AsyncEngine {
             );
         }
         self.optimiser.restore(state);
+        if self.settings.method == LearningMethod::FixedPoints {
+            for w in self.workers.iter_mut() {
+                w.learning.state.clone_from(&self.optimiser.state);
+                w.learning.clear();
+            }
+        }
         Ok(())
     }
 

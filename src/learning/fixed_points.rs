@@ -13,9 +13,9 @@
 
 use super::limiter::limiter;
 use super::optimiser::{change, OptimiserState};
-use crate::config::{FixedPointSignal, Optimiser};
-use crate::neuron::adjoint::{Rates, K3};
-use crate::neuron::LayerNeurons;
+use crate::config::{FixedPointSignal, LearningRule, Optimiser};
+use crate::neuron::adjoint::{rest_rates, Rates, K3};
+use crate::neuron::{Coefficients, LayerNeurons, ELEMENTS};
 use crate::real::Real;
 
 /// One sample's G2 for a neuron whose forward window integral is `forward` and reversed
@@ -50,6 +50,32 @@ pub fn rate_g1<T: Real>(
     k3: f32,
 ) -> f32 {
     rates[K3][output][row * n + j].to_f64() as f32 * k3
+}
+
+/// The `linearised` rule's G1 of one neuron from its own replay (an actor of the
+/// asynchronous engine): `rate`, the adjoint of its output element's K3 summed over the
+/// window's replayed steps, plus that K3's share through the rest state the window started
+/// from (`rest`, with `lambda0` the adjoint of the window's initial state), times that K3,
+/// `k3` — the batched engine's [`rate_g1`] for one sample. `c`: the neuron's forward
+/// coefficients. `None` when the Jacobian at rest is singular.
+pub fn replay_g1(
+    c: &Coefficients,
+    rest: &[f32; ELEMENTS],
+    lambda0: &[f32; ELEMENTS],
+    (rate, output, k3): (f32, usize, f32),
+) -> Option<f32> {
+    let shift = rest_rates(c, rest, lambda0)?;
+    Some((rate + shift[K3][output]) * k3)
+}
+
+/// Which way a sample's G2 moves ln K3: the published rule down (K3 ← K3·exp(−G2), Eq. 19),
+/// the gradient rules, whose G1 is the descent direction of ln K3, up.
+#[inline]
+pub fn descent(rule: LearningRule, g2: f32) -> f32 {
+    match rule {
+        LearningRule::Bsp => -g2,
+        LearningRule::Linearised | LearningRule::Adjoint => g2,
+    }
 }
 
 /// Method 1 by a gradient rule for layer `l`: each neuron's batch-mean G2 of its

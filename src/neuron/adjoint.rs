@@ -313,6 +313,22 @@ pub fn adjoint_step(
     (a, au)
 }
 
+/// [`adjoint_step`] that also returns the adjoint of the neuron's fifteen rates through
+/// this step (what method 1's `linearised` replay sums for the K3 it moves).
+pub fn adjoint_step_rates(
+    c: &Coefficients<f32>,
+    s: &Scheme<f32>,
+    x: &[f32; ELEMENTS],
+    u: f32,
+    lambda: &[f32; ELEMENTS],
+) -> ([f32; ELEMENTS], f32, RateAdjoint<f32>) {
+    match kernel::code(s.integrator) {
+        EULER => adjoint::<f32, EULER, true>(c, s, x, u, lambda),
+        SEMI_IMPLICIT => adjoint::<f32, SEMI_IMPLICIT, true>(c, s, x, u, lambda),
+        _ => adjoint::<f32, RK4, true>(c, s, x, u, lambda),
+    }
+}
+
 /// The adjoint of `neuron::layer::step` on the forward system for one step: adds `a` (the
 /// adjoint of the output signal) to the output element's λ, then replaces λ (adjoint of
 /// the state after the step) by the adjoint of the state before it (`xs`, recorded) and

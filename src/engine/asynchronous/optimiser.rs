@@ -34,11 +34,15 @@ pub type Lent<'a> = (
 /// The engine's optimiser state.
 #[derive(Debug)]
 pub struct Optimiser {
-    /// Whether minibatches end with a per-synapse optimiser step (method 2, not `sgd`).
+    /// Whether minibatches end with an optimiser step (`learning.optimiser` not `sgd`).
     pub active: bool,
-    /// The moments and the step count (minibatches trained). Every synapse has applied
-    /// every counted step once nothing is in flight (as after `Engine::finish`, when a
-    /// checkpoint reads it).
+    /// Whether that step moves synapses (method 2) rather than neurons' K3 (method 1,
+    /// whose moments the workers keep with their neurons: `worker::fixed_points`).
+    pub per_synapse: bool,
+    /// The moments and the step count (minibatches trained): per projection, one per
+    /// synapse (method 2), or per layer, one per neuron (method 1). Every parameter has
+    /// applied every counted step once nothing is in flight (as after `Engine::finish`,
+    /// when a checkpoint reads it).
     pub state: OptimiserState,
     /// Per projection: each synapse's G2 summed over the samples of its current minibatch
     /// whose updates have fallen due (zero between minibatches; empty for `sgd`).
@@ -49,17 +53,32 @@ pub struct Optimiser {
 }
 
 impl Optimiser {
-    pub fn new(settings: &Settings, projections: &[Projection]) -> Self {
-        let active = !settings.optimiser.is_sgd() && settings.method == LearningMethod::Connections;
+    pub fn new(settings: &Settings, projections: &[Projection], sizes: &[usize]) -> Self {
+        let active = !settings.optimiser.is_sgd();
+        let per_synapse = active && settings.method == LearningMethod::Connections;
         let zeros = || -> Vec<Vec<f32>> {
             projections
                 .iter()
-                .map(|p| vec![0.0; if active { p.coefficients().len() } else { 0 }])
+                .map(|p| {
+                    vec![
+                        0.0;
+                        if per_synapse {
+                            p.coefficients().len()
+                        } else {
+                            0
+                        }
+                    ]
+                })
                 .collect()
+        };
+        let state = match settings.method {
+            LearningMethod::Connections => OptimiserState::new(settings.optimiser, projections),
+            LearningMethod::FixedPoints => OptimiserState::zeros(settings.optimiser, sizes),
         };
         Optimiser {
             active,
-            state: OptimiserState::new(settings.optimiser, projections),
+            per_synapse,
+            state,
             grads: zeros(),
             deltas: zeros(),
         }
@@ -85,7 +104,7 @@ impl Optimiser {
     /// Lends each worker its rows: `lens[l][w]` synapses of projection `l` to worker `w`.
     pub fn lend<'a>(&'a mut self, lens: &[Vec<usize>]) -> Lent<'a> {
         let (mut rows, mut deltas) = (Vec::new(), Vec::new());
-        if !self.active {
+        if !self.per_synapse {
             return (rows, deltas);
         }
         let mut m = self.state.m.iter_mut();

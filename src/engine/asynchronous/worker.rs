@@ -28,12 +28,14 @@ use crate::config::{LearningRule, Settings};
 use crate::data::Dataset;
 use crate::error::SimError;
 use crate::learning::linearised::Trajectory;
+use crate::learning::optimiser::OptimiserState;
 use crate::neuron::LayerNeurons;
 use crate::topology::projection::Shape;
 use crate::trace::Selection;
 
 mod batch;
 mod delivery;
+mod fixed_points;
 mod population;
 mod record;
 mod step;
@@ -41,6 +43,7 @@ mod update;
 mod windows;
 
 use batch::Batch;
+pub use fixed_points::NeuronLearning;
 use population::Population;
 
 pub use record::{Record, RecordItem};
@@ -165,6 +168,8 @@ pub struct Worker {
     /// `linearised` rule, per layer from the first reversed one, own neurons: the recorded
     /// forward windows the reversed pass replays (empty for the other rules).
     trajectories: Vec<Vec<Trajectory>>,
+    /// Method 1: the replay's K3 sums and the per-neuron optimiser (merged like `neurons`).
+    pub learning: NeuronLearning,
 }
 
 impl Worker {
@@ -175,6 +180,8 @@ impl Worker {
         slots: usize,
         ring_len: u64,
         neurons: &[LayerNeurons],
+        // Method 1: the engine's per-neuron optimiser state.
+        fixed_points: Option<&OptimiserState>,
     ) -> Self {
         let ranges: Vec<_> = sizes.iter().map(|&n| owned(n, id, workers)).collect();
         let own = |f: &dyn Fn(usize) -> usize| -> Vec<Vec<f32>> {
@@ -208,7 +215,6 @@ impl Worker {
             inbox: Vec::new(),
             work: Work::default(),
             neurons: neurons.to_vec(),
-            ranges,
             position: Position::default(),
             records: Vec::new(),
             trace_mask: Vec::new(),
@@ -216,6 +222,10 @@ impl Worker {
             comp: Vec::new(),
             active: Vec::new(),
             trajectories: Vec::new(),
+            learning: fixed_points
+                .map(|state| NeuronLearning::new(&ranges, slots, state.clone()))
+                .unwrap_or_default(),
+            ranges,
         }
     }
 

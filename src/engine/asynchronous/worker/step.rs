@@ -7,6 +7,7 @@ use std::cmp::Reverse;
 use super::batch::Batched;
 use super::record::record;
 use super::{emit, Position, Shared, Stop, Worker};
+use crate::config::LearningMethod;
 use crate::engine::asynchronous::comm::EventKind;
 use crate::learning::linearised;
 use crate::neuron::adjoint::Scheme;
@@ -175,6 +176,7 @@ impl Worker {
             }
             Batched::No => {
                 let nr = &self.neurons[l];
+                let fixed_points = s.method == LearningMethod::FixedPoints;
                 let scheme = Scheme {
                     integrator: rule.integrator,
                     dt: rule.dt,
@@ -194,15 +196,30 @@ impl Worker {
                         let m = (n + tm.backward - one.closes) as usize;
                         let (x, u) = traj.get(slot, traj.steps() - 1 - m);
                         let unit = nr.forward.shared().unwrap_or_else(|| nr.forward.get(j));
-                        let g = linearised::reversed_step(
-                            &unit,
-                            &scheme,
-                            s.output_port,
-                            x,
-                            u,
-                            one.input,
-                            &mut one.x,
-                        );
+                        let g = if fixed_points {
+                            // Method 1 also sums the adjoint of the K3 it moves.
+                            let (g, k3) = linearised::reversed_step_k3(
+                                &unit,
+                                &scheme,
+                                s.output_port,
+                                x,
+                                u,
+                                one.input,
+                                &mut one.x,
+                            );
+                            self.learning.rate[l][slot * pop.len() + jj] += k3;
+                            g
+                        } else {
+                            linearised::reversed_step(
+                                &unit,
+                                &scheme,
+                                s.output_port,
+                                x,
+                                u,
+                                one.input,
+                                &mut one.x,
+                            )
+                        };
                         (one.signal(g, theta, rule.dt), g)
                     } else {
                         let layer_c = match system {

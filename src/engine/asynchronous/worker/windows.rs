@@ -7,7 +7,7 @@ use super::{emit, Shared, Stop, Worker};
 use crate::config::LearningMethod;
 use crate::engine::asynchronous::comm::EventKind;
 use crate::engine::asynchronous::schedule::Sample;
-use crate::learning::{fixed_points, injection, readout};
+use crate::learning::{injection, readout};
 use crate::neuron::ELEMENTS;
 
 impl Worker {
@@ -24,6 +24,15 @@ impl Worker {
         }
         let rest = |jj: usize| std::array::from_fn(|k| nr.rest[k][own.start + jj]);
         pop.open(smp.slot, closes, rest);
+        // A neuron whose fixed point moved (method 1) sends its bias, its rest output less
+        // the reference B_ref, from the window's first step, input or not: it cannot sleep.
+        let out = sh.settings.output_port;
+        for (jj, j) in own.clone().enumerate() {
+            if pop.quiescent[jj] && nr.rest[out][j] != nr.reference[j] {
+                pop.quiescent[jj] = false;
+                pop.asleep -= 1;
+            }
+        }
         if let Some(trajs) = self.trajectories.get_mut(l) {
             for (jj, traj) in trajs.iter_mut().enumerate() {
                 traj.open(smp.slot, &rest(jj));
@@ -49,6 +58,9 @@ impl Worker {
         let nr = &self.neurons[l];
         // The linearised pass starts from a zero adjoint and takes the error itself.
         let linear = !self.trajectories.is_empty();
+        if let Some(rate) = self.learning.rate.get_mut(l).filter(|_| linear) {
+            rate[smp.slot * own.len()..(smp.slot + 1) * own.len()].fill(0.0);
+        }
         pop.open(smp.slot, closes, |jj| {
             if linear {
                 [0.0; ELEMENTS]
@@ -140,22 +152,18 @@ impl Worker {
                     );
                 }
             } else {
-                // Method 1: the neuron moves its own fixed point from its own two window integrals.
+                // Method 1: the neuron moves its own fixed point from what it observed itself.
                 let forward = self.own_forward[l][smp.slot * own.len() + jj];
-                let window = s.forward_window();
-                let g2 = fixed_points::g2(
-                    s.fixed_point_signal,
+                let lambda0 = std::array::from_fn(|e| pop.state.x[e][jj]);
+                self.learning.take(
+                    sh,
+                    &mut self.neurons[l],
+                    smp,
+                    (l, j, jj, own.len()),
                     forward,
                     pop.integral[jj],
-                    window,
-                    s.kt,
-                );
-                let nr = &mut self.neurons[l];
-                fixed_points::apply(nr, j, g2, smp.scale).map_err(|detail| Stop::FixedPoint {
-                    layer: l,
-                    neuron: j,
-                    detail,
-                })?;
+                    &lambda0,
+                )?;
             }
             if pop.sent[jj] != 0.0 && l > first {
                 emit(
@@ -174,6 +182,14 @@ impl Worker {
         pop.window = None;
         if l == last {
             pop.input.fill(0.0);
+        }
+        if let Some(step) = smp.step {
+            if s.method == LearningMethod::FixedPoints {
+                // The minibatch's last sample: every own neuron of the layer takes its step.
+                let at = (step.t, step.lr);
+                self.learning
+                    .step_layer(sh, &mut self.neurons[l], l, own, at)?;
+            }
         }
         Ok(())
     }
