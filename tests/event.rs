@@ -357,29 +357,9 @@ proptest::proptest! {
 
 #[test]
 fn an_async_run_resumes_exactly() {
-    use bsp_sim::checkpoint::Checkpoint;
-    use bsp_sim::run::{run, RunOptions, Silent};
     let m = model("async", BUSY, 10);
     let dir = tempfile::tempdir().unwrap();
-    let opts = |sub: &str, epochs: usize| RunOptions {
-        epochs: Some(epochs),
-        threads: Some(2),
-        out: dir.path().join(sub),
-        ..RunOptions::default()
-    };
-    let straight = run(&m, &opts("a", 2), &mut Silent).unwrap();
-    let first = run(&m, &opts("b", 1), &mut Silent).unwrap();
-    let resumed = run(
-        &m,
-        &RunOptions {
-            resume: Some(first.run_dir.clone()),
-            ..opts("b", 2)
-        },
-        &mut Silent,
-    )
-    .unwrap();
-    let (a, _) = Checkpoint::load(&straight.run_dir).unwrap();
-    let (b, _) = Checkpoint::load(&resumed.run_dir).unwrap();
+    let (a, b, _) = common::straight_and_resumed(&m, dir.path(), 2, 2);
     assert_eq!(b.epochs_done, 2);
     assert!(a.projections == b.projections, "resumed weights differ");
     assert_eq!(a.metrics[1].test_loss, b.metrics[1].test_loss);

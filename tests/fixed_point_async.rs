@@ -5,12 +5,10 @@
 
 mod common;
 
-use common::data;
+use common::{data, train_samples as train};
 
-use bsp_sim::checkpoint::Checkpoint;
-use bsp_sim::data::Split;
 use bsp_sim::engine::Engine;
-use bsp_sim::run::{build_engine, run, RunOptions, Silent};
+use bsp_sim::run::build_engine;
 use bsp_sim::Model;
 
 const ADAM: &str = "{kind: adam, beta1: 0.9, beta2: 0.999, eps: 1.0e-8}";
@@ -42,28 +40,12 @@ fn model(engine: &str, async_yaml: &str, rule: &str, optimiser: &str, lr: f32) -
     common::model(&yaml(engine, async_yaml, rule, optimiser, 0.0, lr))
 }
 
-/// Trains `samples` samples (cycling through the training set) in the model's minibatches.
-fn train(e: &mut dyn Engine, m: &Model, split: &Split, samples: usize) {
-    let order: Vec<usize> = (0..samples).map(|k| k % split.train.len()).collect();
-    for b in order.chunks(m.training.batch_size) {
-        e.train_batch(&split.train, b, m.training.lr).unwrap();
-    }
-    e.finish().unwrap();
-}
-
 /// ln K3 of every neuron's output element, layer after layer.
 fn ln_k3(e: &dyn Engine) -> Vec<f32> {
     e.neurons()
         .iter()
         .flat_map(|l| l.k3_out.iter().map(|k| k.ln()))
         .collect()
-}
-
-fn max_diff(x: &[f32], y: &[f32]) -> f32 {
-    x.iter()
-        .zip(y)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max)
 }
 
 #[test]
@@ -88,8 +70,8 @@ fn without_overlap_async_method_one_is_the_synchronous_engines() {
         train(s.as_mut(), &sync, &split, 60);
         train(a.as_mut(), &asyn, &split, 60);
         let (ks, ka) = (ln_k3(s.as_ref()), ln_k3(a.as_ref()));
-        let moved = max_diff(&ks, &start);
-        let diff = max_diff(&ks, &ka);
+        let moved = common::max_diff(&ks, &start);
+        let diff = common::max_diff(&ks, &ka);
         assert!(moved > 0.02, "{optimiser}: ln K3 moved by only {moved}");
         assert!(
             diff < 1e-4 * moved.max(1.0),
@@ -99,15 +81,7 @@ fn without_overlap_async_method_one_is_the_synchronous_engines() {
             s.optimiser_state().map(|o| o.step),
             a.optimiser_state().map(|o| o.step)
         );
-        let test: Vec<usize> = (0..split.test.len()).collect();
-        let (ts, ta) = (
-            s.evaluate(&split.test, &test).unwrap(),
-            a.evaluate(&split.test, &test).unwrap(),
-        );
-        assert!(
-            (ts.mean_loss() - ta.mean_loss()).abs() < 1e-3,
-            "{optimiser}: {ts:?} {ta:?}"
-        );
+        common::assert_same_test_loss(s.as_mut(), a.as_mut(), &split, optimiser);
     }
 }
 
@@ -175,46 +149,13 @@ fn async_method_one_by_the_local_rule_lowers_the_loss() {
 fn an_async_method_one_run_resumes_exactly_with_its_moments() {
     let m = model("async", BUSY, "linearised", ADAM, 0.03);
     let dir = tempfile::tempdir().unwrap();
-    let opts = |sub: &str, epochs: usize| RunOptions {
-        epochs: Some(epochs),
-        threads: Some(2),
-        out: dir.path().join(sub),
-        ..RunOptions::default()
-    };
-    let straight = run(&m, &opts("a", 2), &mut Silent).unwrap();
-    let first = run(&m, &opts("b", 1), &mut Silent).unwrap();
-    let resumed = run(
-        &m,
-        &RunOptions {
-            resume: Some(first.run_dir.clone()),
-            ..opts("b", 2)
-        },
-        &mut Silent,
-    )
-    .unwrap();
-    let (a, _) = Checkpoint::load(&straight.run_dir).unwrap();
-    let (b, _) = Checkpoint::load(&resumed.run_dir).unwrap();
+    let (a, b, _) = common::straight_and_resumed(&m, dir.path(), 2, 2);
     assert_eq!(b.epochs_done, 2);
     assert!(a.neurons == b.neurons, "K3 differs after resume");
     assert_eq!(a.optimiser, b.optimiser, "moments differ after resume");
     assert_eq!(a.metrics[1].test_loss, b.metrics[1].test_loss);
     // Without the moments the resumed run would restart adam: K3 would differ.
-    let first = run(&m, &opts("c", 1), &mut Silent).unwrap();
-    let path = first.run_dir.join("checkpoint.json");
-    let (mut ck, _) = Checkpoint::load(&path).unwrap();
-    assert!(ck.optimiser.is_some(), "the checkpoint keeps the moments");
-    ck.optimiser = None;
-    std::fs::write(&path, ck.to_json()).unwrap();
-    let restarted = run(
-        &m,
-        &RunOptions {
-            resume: Some(first.run_dir.clone()),
-            ..opts("c", 2)
-        },
-        &mut Silent,
-    )
-    .unwrap();
-    let (c, _) = Checkpoint::load(&restarted.run_dir).unwrap();
+    let c = common::resumed_without_moments(&m, dir.path(), 2, 2);
     assert!(a.neurons != c.neurons, "the moments had no effect");
 }
 

@@ -7,7 +7,6 @@ mod common;
 
 use common::{data, trained};
 
-use bsp_sim::checkpoint::Checkpoint;
 use bsp_sim::run::{run, RunOptions, Silent};
 use bsp_sim::Model;
 
@@ -112,47 +111,14 @@ fn momentum_accumulates_each_synapses_own_g2() {
 fn resume_continues_the_optimiser_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let m = model("linearised", 0.1, ADAM, 0.003);
-    let opts = |sub: &str, epochs: usize| RunOptions {
-        epochs: Some(epochs),
-        threads: Some(2),
-        out: dir.path().join(sub),
-        ..RunOptions::default()
-    };
-    let straight = run(&m, &opts("a", 3), &mut Silent).unwrap();
-    let first = run(&m, &opts("b", 1), &mut Silent).unwrap();
-    let (ck1, _) = Checkpoint::load(&first.run_dir).unwrap();
-    let state = ck1.optimiser.expect("the checkpoint keeps the moments");
+    let (a, b, one) = common::straight_and_resumed(&m, dir.path(), 3, 2);
+    let state = one.optimiser.expect("the checkpoint keeps the moments");
     assert_eq!(state.step, 40, "200 samples / batch 5 = 40 steps");
     assert!(state.v.iter().flatten().any(|&v| v > 0.0));
-    let resumed = run(
-        &m,
-        &RunOptions {
-            resume: Some(first.run_dir.clone()),
-            ..opts("b", 3)
-        },
-        &mut Silent,
-    )
-    .unwrap();
-    let (a, _) = Checkpoint::load(&straight.run_dir).unwrap();
-    let (b, _) = Checkpoint::load(&resumed.run_dir).unwrap();
     assert_eq!(a.projections, b.projections, "weights differ after resume");
     assert_eq!(a.optimiser, b.optimiser, "moments differ after resume");
     // Without the moments the resumed run would restart Adam: the weights would differ.
-    let first = run(&m, &opts("c", 1), &mut Silent).unwrap();
-    let path = first.run_dir.join("checkpoint.json");
-    let (mut ck, _) = Checkpoint::load(&path).unwrap();
-    ck.optimiser = None;
-    std::fs::write(&path, ck.to_json()).unwrap();
-    let restarted = run(
-        &m,
-        &RunOptions {
-            resume: Some(first.run_dir.clone()),
-            ..opts("c", 3)
-        },
-        &mut Silent,
-    )
-    .unwrap();
-    let (c, _) = Checkpoint::load(&restarted.run_dir).unwrap();
+    let c = common::resumed_without_moments(&m, dir.path(), 3, 2);
     assert!(a.projections != c.projections, "the moments had no effect");
 }
 

@@ -5,12 +5,9 @@
 
 mod common;
 
-use common::{coefficients, data};
+use common::{coefficients, data, train_samples as train};
 
-use bsp_sim::checkpoint::Checkpoint;
-use bsp_sim::data::Split;
-use bsp_sim::engine::Engine;
-use bsp_sim::run::{build_engine, run, RunOptions, Silent};
+use bsp_sim::run::build_engine;
 use bsp_sim::Model;
 
 const ADAM: &str = "{kind: adam, beta1: 0.9, beta2: 0.999, eps: 1.0e-8}";
@@ -37,15 +34,6 @@ fn yaml(engine: &str, async_yaml: &str, rule: &str, optimiser: &str, lr: f32) ->
 
 fn model(engine: &str, async_yaml: &str, rule: &str, optimiser: &str, lr: f32) -> Model {
     common::model(&yaml(engine, async_yaml, rule, optimiser, lr))
-}
-
-/// Trains `samples` samples (cycling through the training set) in the model's minibatches.
-fn train(e: &mut dyn Engine, m: &Model, split: &Split, samples: usize) {
-    let order: Vec<usize> = (0..samples).map(|k| k % split.train.len()).collect();
-    for b in order.chunks(m.training.batch_size) {
-        e.train_batch(&split.train, b, m.training.lr).unwrap();
-    }
-    e.finish().unwrap();
 }
 
 #[test]
@@ -128,57 +116,24 @@ fn without_overlap_async_adam_is_the_synchronous_engines_adam() {
     train(s.as_mut(), &sync, &split, 100);
     train(a.as_mut(), &asyn, &split, 100);
     let (cs, ca) = (coefficients(s.as_ref()), coefficients(a.as_ref()));
-    let max_diff = |x: &[f32], y: &[f32]| {
-        x.iter()
-            .zip(y)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max)
-    };
-    let moved = max_diff(&cs, &start);
-    let diff = max_diff(&cs, &ca);
+    let moved = common::max_diff(&cs, &start);
+    let diff = common::max_diff(&cs, &ca);
     // 20 adam steps of lr 0.003 move a synapse by up to 0.06.
     assert!(moved > 0.02, "training moved the weights by only {moved}");
     assert!(diff < 1e-5, "weights differ by {diff} (moved {moved})");
     let (ms, ma) = (s.optimiser_state().unwrap(), a.optimiser_state().unwrap());
     assert_eq!(ms.step, ma.step);
-    let test: Vec<usize> = (0..split.test.len()).collect();
-    let (ts, ta) = (
-        s.evaluate(&split.test, &test).unwrap(),
-        a.evaluate(&split.test, &test).unwrap(),
-    );
-    assert!(
-        (ts.mean_loss() - ta.mean_loss()).abs() < 1e-3,
-        "{ts:?} {ta:?}"
-    );
+    common::assert_same_test_loss(s.as_mut(), a.as_mut(), &split, "adam");
 }
 
 #[test]
 fn an_async_adam_run_resumes_exactly() {
     let m = model("async", BUSY, "linearised", ADAM, 0.003);
     let dir = tempfile::tempdir().unwrap();
-    let opts = |sub: &str, epochs: usize, threads: usize| RunOptions {
-        epochs: Some(epochs),
-        threads: Some(threads),
-        out: dir.path().join(sub),
-        ..RunOptions::default()
-    };
-    let straight = run(&m, &opts("a", 3, 2), &mut Silent).unwrap();
-    let first = run(&m, &opts("b", 1, 2), &mut Silent).unwrap();
-    let (ck1, _) = Checkpoint::load(&first.run_dir).unwrap();
-    let state = ck1.optimiser.expect("the checkpoint keeps the moments");
+    let (a, b, one) = common::straight_and_resumed(&m, dir.path(), 3, 2);
+    let state = one.optimiser.expect("the checkpoint keeps the moments");
     assert_eq!(state.step, 40, "200 samples / batch 5 = 40 steps");
     assert!(state.v.iter().flatten().any(|&v| v > 0.0));
-    let resumed = run(
-        &m,
-        &RunOptions {
-            resume: Some(first.run_dir.clone()),
-            ..opts("b", 3, 2)
-        },
-        &mut Silent,
-    )
-    .unwrap();
-    let (a, _) = Checkpoint::load(&straight.run_dir).unwrap();
-    let (b, _) = Checkpoint::load(&resumed.run_dir).unwrap();
     assert_eq!(b.epochs_done, 3);
     assert!(
         a.projections == b.projections,
@@ -187,21 +142,7 @@ fn an_async_adam_run_resumes_exactly() {
     assert_eq!(a.optimiser, b.optimiser, "moments differ after resume");
     assert_eq!(a.metrics[2].test_loss, b.metrics[2].test_loss);
     // Without the moments the resumed run would restart Adam: the weights would differ.
-    let first = run(&m, &opts("c", 1, 2), &mut Silent).unwrap();
-    let path = first.run_dir.join("checkpoint.json");
-    let (mut ck, _) = Checkpoint::load(&path).unwrap();
-    ck.optimiser = None;
-    std::fs::write(&path, ck.to_json()).unwrap();
-    let restarted = run(
-        &m,
-        &RunOptions {
-            resume: Some(first.run_dir.clone()),
-            ..opts("c", 3, 2)
-        },
-        &mut Silent,
-    )
-    .unwrap();
-    let (c, _) = Checkpoint::load(&restarted.run_dir).unwrap();
+    let c = common::resumed_without_moments(&m, dir.path(), 3, 2);
     assert!(a.projections != c.projections, "the moments had no effect");
 }
 

@@ -15,7 +15,7 @@
 //! the input Σ C ĝ a neuron receives is the adjoint of its output signal per unit time
 //! (dt · Σ C ĝ = Cᵀ g, the adjoint's `a`).
 
-use crate::neuron::adjoint::{adjoint_step, adjoint_step_rates, Scheme, K3};
+use crate::neuron::adjoint::{adjoint_step, Scheme, K3};
 use crate::neuron::{Coefficients, ELEMENTS};
 
 /// One neuron's recorded forward windows, one per sample slot: the state before every step
@@ -73,37 +73,21 @@ impl Trajectory {
 /// `x` under current `u`: the adjoint `lambda` of the state after that step takes in
 /// `dt · input` at the output element, becomes the adjoint of the state before it, and the
 /// adjoint of the step's input current g is returned as ĝ = g / dt (the signal to send).
+/// With `k3` (method 1) also the step's adjoint of the K3 of the `output` element, the rate
+/// the neuron moves (summed over the window, plus the rest state's shift, it is the
+/// neuron's G1 / K3: `learning::fixed_points::replay_g1`); else 0.
 #[inline]
 pub fn reversed_step(
     unit: &Coefficients,
     scheme: &Scheme<f32>,
     output: usize,
-    x: &[f32; ELEMENTS],
-    u: f32,
+    (x, u): (&[f32; ELEMENTS], f32),
     input: f32,
     lambda: &mut [f32; ELEMENTS],
-) -> f32 {
-    lambda[output] += scheme.dt * input;
-    let (back, g) = adjoint_step(unit, scheme, x, u, lambda);
-    *lambda = back;
-    g / scheme.dt
-}
-
-/// [`reversed_step`] for method 1: also returns the step's adjoint of the K3 of the
-/// `output` element, the rate the neuron moves (summed over the window, plus the rest
-/// state's shift, it is the neuron's G1 / K3: `learning::fixed_points`).
-#[inline]
-pub fn reversed_step_k3(
-    unit: &Coefficients,
-    scheme: &Scheme<f32>,
-    output: usize,
-    x: &[f32; ELEMENTS],
-    u: f32,
-    input: f32,
-    lambda: &mut [f32; ELEMENTS],
+    k3: bool,
 ) -> (f32, f32) {
     lambda[output] += scheme.dt * input;
-    let (back, g, rates) = adjoint_step_rates(unit, scheme, x, u, lambda);
+    let (back, g, rates) = adjoint_step(unit, scheme, (x, u), lambda, k3);
     *lambda = back;
     (g / scheme.dt, rates[K3][output])
 }

@@ -297,35 +297,22 @@ fn adjoint<T: Real, const K: u8, const P: bool>(
 
 /// The adjoint of one neuron's step in `f32` (see [`adjoint_layer`] for whole layers): from
 /// `lambda`, the adjoint of the state after the step taken from `x` under current `u`, the
-/// adjoint of the state before it and of `u`.
+/// adjoint of the state before it and of `u`, and with `rates` the adjoint of the neuron's
+/// fifteen rates through this step (zeros without).
 pub fn adjoint_step(
     c: &Coefficients<f32>,
     s: &Scheme<f32>,
-    x: &[f32; ELEMENTS],
-    u: f32,
+    (x, u): (&[f32; ELEMENTS], f32),
     lambda: &[f32; ELEMENTS],
-) -> ([f32; ELEMENTS], f32) {
-    let (a, au, _) = match kernel::code(s.integrator) {
-        EULER => adjoint::<f32, EULER, false>(c, s, x, u, lambda),
-        SEMI_IMPLICIT => adjoint::<f32, SEMI_IMPLICIT, false>(c, s, x, u, lambda),
-        _ => adjoint::<f32, RK4, false>(c, s, x, u, lambda),
-    };
-    (a, au)
-}
-
-/// [`adjoint_step`] that also returns the adjoint of the neuron's fifteen rates through
-/// this step (what method 1's `linearised` replay sums for the K3 it moves).
-pub fn adjoint_step_rates(
-    c: &Coefficients<f32>,
-    s: &Scheme<f32>,
-    x: &[f32; ELEMENTS],
-    u: f32,
-    lambda: &[f32; ELEMENTS],
+    rates: bool,
 ) -> ([f32; ELEMENTS], f32, RateAdjoint<f32>) {
-    match kernel::code(s.integrator) {
-        EULER => adjoint::<f32, EULER, true>(c, s, x, u, lambda),
-        SEMI_IMPLICIT => adjoint::<f32, SEMI_IMPLICIT, true>(c, s, x, u, lambda),
-        _ => adjoint::<f32, RK4, true>(c, s, x, u, lambda),
+    match (kernel::code(s.integrator), rates) {
+        (EULER, false) => adjoint::<f32, EULER, false>(c, s, x, u, lambda),
+        (EULER, true) => adjoint::<f32, EULER, true>(c, s, x, u, lambda),
+        (SEMI_IMPLICIT, false) => adjoint::<f32, SEMI_IMPLICIT, false>(c, s, x, u, lambda),
+        (SEMI_IMPLICIT, true) => adjoint::<f32, SEMI_IMPLICIT, true>(c, s, x, u, lambda),
+        (_, false) => adjoint::<f32, RK4, false>(c, s, x, u, lambda),
+        (_, true) => adjoint::<f32, RK4, true>(c, s, x, u, lambda),
     }
 }
 

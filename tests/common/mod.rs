@@ -1,8 +1,10 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+use bsp_sim::checkpoint::Checkpoint;
 use bsp_sim::data::{Dataset, Split};
 use bsp_sim::engine::Engine;
+use bsp_sim::run::{run, RunOptions, Silent};
 use bsp_sim::Model;
 
 /// A model from YAML text; panics with the error if it does not validate.
@@ -80,4 +82,99 @@ pub fn trained(m: &Model, split: &Split, batches: usize, threads: usize) -> (Vec
     }
     e.finish().unwrap();
     (start, coefficients(e.as_ref()))
+}
+
+/// Trains `samples` samples (cycling through the training set) in the model's minibatches
+/// at the model's lr, then completes the work in flight.
+pub fn train_samples(e: &mut dyn Engine, m: &Model, split: &Split, samples: usize) {
+    let order: Vec<usize> = (0..samples).map(|k| k % split.train.len()).collect();
+    for b in order.chunks(m.training.batch_size) {
+        e.train_batch(&split.train, b, m.training.lr).unwrap();
+    }
+    e.finish().unwrap();
+}
+
+/// `bsp-sim run` of `m` in `dir` with `threads` threads: `epochs` epochs straight, and one
+/// epoch then resumed to `epochs`. Returns the two final checkpoints (straight, resumed) and
+/// the one-epoch checkpoint.
+pub fn straight_and_resumed(
+    m: &Model,
+    dir: &std::path::Path,
+    epochs: usize,
+    threads: usize,
+) -> (Checkpoint, Checkpoint, Checkpoint) {
+    let opts = |sub: &str, epochs: usize| RunOptions {
+        epochs: Some(epochs),
+        threads: Some(threads),
+        out: dir.join(sub),
+        ..RunOptions::default()
+    };
+    let straight = run(m, &opts("straight", epochs), &mut Silent).unwrap();
+    let first = run(m, &opts("resumed", 1), &mut Silent).unwrap();
+    let (one, _) = Checkpoint::load(&first.run_dir).unwrap();
+    let resumed = run(
+        m,
+        &RunOptions {
+            resume: Some(first.run_dir.clone()),
+            ..opts("resumed", epochs)
+        },
+        &mut Silent,
+    )
+    .unwrap();
+    let (a, _) = Checkpoint::load(&straight.run_dir).unwrap();
+    let (b, _) = Checkpoint::load(&resumed.run_dir).unwrap();
+    (a, b, one)
+}
+
+/// As the resumed half of [`straight_and_resumed`], with the optimiser's moments dropped
+/// from the one-epoch checkpoint before resuming (what a run that lost them would do).
+pub fn resumed_without_moments(
+    m: &Model,
+    dir: &std::path::Path,
+    epochs: usize,
+    threads: usize,
+) -> Checkpoint {
+    let opts = |epochs: usize| RunOptions {
+        epochs: Some(epochs),
+        threads: Some(threads),
+        out: dir.join("without-moments"),
+        ..RunOptions::default()
+    };
+    let first = run(m, &opts(1), &mut Silent).unwrap();
+    let path = first.run_dir.join("checkpoint.json");
+    let (mut ck, _) = Checkpoint::load(&path).unwrap();
+    assert!(ck.optimiser.is_some(), "the checkpoint keeps the moments");
+    ck.optimiser = None;
+    std::fs::write(&path, ck.to_json()).unwrap();
+    let restarted = run(
+        m,
+        &RunOptions {
+            resume: Some(first.run_dir.clone()),
+            ..opts(epochs)
+        },
+        &mut Silent,
+    )
+    .unwrap();
+    Checkpoint::load(&restarted.run_dir).unwrap().0
+}
+
+/// The largest absolute difference between two equally long runs of numbers.
+pub fn max_diff(x: &[f32], y: &[f32]) -> f32 {
+    x.iter()
+        .zip(y)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max)
+}
+
+/// Asserts that two engines' mean losses on the whole test set agree within 1e-3.
+pub fn assert_same_test_loss(a: &mut dyn Engine, b: &mut dyn Engine, split: &Split, what: &str) {
+    let test: Vec<usize> = (0..split.test.len()).collect();
+    let (ta, tb) = (
+        a.evaluate(&split.test, &test).unwrap(),
+        b.evaluate(&split.test, &test).unwrap(),
+    );
+    assert!(
+        (ta.mean_loss() - tb.mean_loss()).abs() < 1e-3,
+        "{what}: {ta:?} {tb:?}"
+    );
 }

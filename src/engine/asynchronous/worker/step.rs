@@ -196,30 +196,19 @@ impl Worker {
                         let m = (n + tm.backward - one.closes) as usize;
                         let (x, u) = traj.get(slot, traj.steps() - 1 - m);
                         let unit = nr.forward.shared().unwrap_or_else(|| nr.forward.get(j));
-                        let g = if fixed_points {
+                        let (g, k3) = linearised::reversed_step(
+                            &unit,
+                            &scheme,
+                            s.output_port,
+                            (x, u),
+                            one.input,
+                            &mut one.x,
+                            fixed_points,
+                        );
+                        if fixed_points {
                             // Method 1 also sums the adjoint of the K3 it moves.
-                            let (g, k3) = linearised::reversed_step_k3(
-                                &unit,
-                                &scheme,
-                                s.output_port,
-                                x,
-                                u,
-                                one.input,
-                                &mut one.x,
-                            );
                             self.learning.rate[l][slot * pop.len() + jj] += k3;
-                            g
-                        } else {
-                            linearised::reversed_step(
-                                &unit,
-                                &scheme,
-                                s.output_port,
-                                x,
-                                u,
-                                one.input,
-                                &mut one.x,
-                            )
-                        };
+                        }
                         (one.signal(g, theta, rule.dt), g)
                     } else {
                         let layer_c = match system {
