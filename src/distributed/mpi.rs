@@ -26,6 +26,9 @@ pub const TIMEOUT_VAR: &str = "BSP_SIM_MPI_TIMEOUT";
 /// evaluation chunk or checkpoint write between two exchanges.
 pub const DEFAULT_TIMEOUT_SECONDS: u64 = 600;
 
+/// How long [`MpiWorld`]'s wait polls without sleeping.
+const YIELDING: Duration = Duration::from_micros(200);
+
 /// MPI's world communicator, initialised for this process; MPI is finalised when it drops.
 pub struct MpiWorld {
     world: SimpleCommunicator,
@@ -95,9 +98,11 @@ impl MpiWorld {
         self.world.abort(code)
     }
 
-    /// Polls `req` until it completes, sleeping up to 1 ms between polls (an oversubscribed
-    /// rank must not take the core of a rank still computing). On timeout the request is
-    /// left to MPI, whose buffers the caller then leaks, and the job is to be aborted.
+    /// Polls `req` until it completes: yielding the core between polls for the first
+    /// [`YIELDING`] (the asynchronous engine exchanges every few microseconds, and a sleep
+    /// lasts tens of them), then sleeping up to 1 ms between polls (an oversubscribed rank
+    /// must not take the core of a rank still computing). On timeout the request is left to
+    /// MPI, whose buffers the caller then leaks, and the job is to be aborted.
     fn wait<D: ?Sized>(
         &self,
         mut req: Request<'static, D, StaticScope>,
@@ -109,6 +114,10 @@ impl MpiWorld {
             match req.test() {
                 Ok(_) => return Ok(()),
                 Err(r) => req = r,
+            }
+            if start.elapsed() < YIELDING {
+                std::thread::yield_now();
+                continue;
             }
             if start.elapsed() > self.timeout {
                 // Dropping a pending request panics in rsmpi; the job ends instead.

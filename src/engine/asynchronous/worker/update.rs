@@ -32,6 +32,8 @@ impl Worker {
     /// The rows are this worker's; the postsynaptic current is adjusted by ΔC times the
     /// value each synapse carries, so the input stays the sum of C times carried values.
     pub(super) fn apply_updates(&mut self, sh: &Shared<'_>, t: u64) {
+        // The rows of other ranks' workers, which this rank keeps too (none with one rank).
+        self.update_remote_rows(sh, t);
         if !sh.optimiser_rows.is_empty() {
             return self.apply_optimiser_updates(sh, t);
         }
