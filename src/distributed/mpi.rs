@@ -7,6 +7,8 @@
 //! job with [`SimError::ExchangeTimeout`] (the binary aborts the job) instead of a hang; a
 //! rank that exits or is killed is seen by `mpirun`, which ends the job at once.
 
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
@@ -17,7 +19,7 @@ use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 use mpi::Count;
 
-use super::Collective;
+use super::{Collective, Traffic};
 use crate::error::SimError;
 
 /// The environment variable that sets the exchange timeout, in seconds.
@@ -37,6 +39,8 @@ pub struct MpiWorld {
     /// The thread that initialised MPI (`MPI_THREAD_FUNNELED`): the only one that calls it.
     thread: ThreadId,
     timeout: Duration,
+    /// Per exchange (`what`): all-gathers so far and the bytes all ranks sent in them.
+    traffic: Mutex<BTreeMap<String, (u64, u64)>>,
     /// Dropped last: finalises MPI.
     _universe: Universe,
 }
@@ -88,6 +92,7 @@ impl MpiWorld {
             world,
             thread: std::thread::current().id(),
             timeout: Duration::from_secs(timeout),
+            traffic: Mutex::default(),
             _universe: universe,
         }))
     }
@@ -144,6 +149,13 @@ impl Collective for MpiWorld {
         self.ranks
     }
 
+    fn traffic(&self) -> Vec<Traffic> {
+        let t = self.traffic.lock().map(|t| t.clone()).unwrap_or_default();
+        t.into_iter()
+            .map(|(what, (calls, bytes))| Traffic { what, calls, bytes })
+            .collect()
+    }
+
     fn all_gather_bytes(&self, bytes: &[u8], what: &str) -> Result<Vec<Vec<u8>>, SimError> {
         if std::thread::current().id() != self.thread {
             return Err(SimError::NotDistributed {
@@ -177,6 +189,11 @@ impl Collective for MpiWorld {
                     Count::MAX
                 ),
             });
+        }
+        if let Ok(mut t) = self.traffic.lock() {
+            let entry = t.entry(what.to_string()).or_default();
+            entry.0 += 1;
+            entry.1 += total;
         }
         let counts: Vec<Count> = lens.iter().map(|&n| n as Count).collect();
         let displs: Vec<Count> = counts

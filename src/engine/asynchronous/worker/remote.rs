@@ -9,10 +9,10 @@
 //! remote workers' blocks are dealt round-robin over this rank's workers; the forward and
 //! reversed inputs the changes feed belong to the owners, which adjust them.
 
+use super::update::optimiser_sample;
 use super::{owned, Shared, Worker};
 use crate::config::LearningMethod;
 use crate::learning::connections::{change, update_sample};
-use crate::learning::optimiser;
 use crate::topology::projection::Shape;
 
 impl Worker {
@@ -35,14 +35,14 @@ impl Worker {
         if blocks.is_empty() {
             return;
         }
-        let (kt, opt) = (sh.settings.kt, sh.settings.optimiser);
+        let kt = sh.settings.kt;
         let with_optimiser = !sh.optimiser_rows.is_empty();
         let due = |s: &super::Sample, l: usize| {
             s.train && sh.timing.boundary(sh.timing.update_due(s.start, l)) == t
         };
         if with_optimiser {
             for l in 0..sh.sizes.len() - 1 {
-                if sh.samples.iter().any(|s| due(s, l) && s.step.is_some()) {
+                if Self::steps_at(sh, l, t) {
                     for &w in &blocks {
                         sh.deltas[l][w].write().expect("deltas lock").fill(0.0);
                     }
@@ -60,7 +60,9 @@ impl Worker {
                 let shape = sh.shapes[l];
                 for &w in &blocks {
                     let posts = owned(post, w, sh.workers);
-                    if !with_optimiser {
+                    if with_optimiser {
+                        optimiser_sample(sh, s, l, w, posts, p, q);
+                    } else {
                         let mut block = sh.rows[l][w].write().expect("rows lock");
                         match shape {
                             // As `update_dense`: only the presynaptic neurons that carried
@@ -79,30 +81,6 @@ impl Worker {
                                 update_sample(&shape, pre, posts, &mut block, p, q, s.scale, kt)
                             }
                         }
-                        continue;
-                    }
-                    let mut rows = sh.optimiser_rows[l][w].lock().expect("optimiser lock");
-                    let o = &mut *rows;
-                    update_sample(&shape, pre, posts, o.grad, p, q, s.scale, kt);
-                    let Some(step) = s.step else {
-                        continue;
-                    };
-                    let mut block = sh.rows[l][w].write().expect("rows lock");
-                    let mut change = vec![0.0f32; block.len()];
-                    optimiser::step_synapses(
-                        opt,
-                        step.lr,
-                        step.t,
-                        o.grad,
-                        &mut block,
-                        o.m,
-                        o.v,
-                        &mut change,
-                    );
-                    o.grad.fill(0.0);
-                    let mut delta = sh.deltas[l][w].write().expect("deltas lock");
-                    for (d, &c) in delta.iter_mut().zip(&change) {
-                        *d += c;
                     }
                 }
             }
