@@ -1,7 +1,8 @@
-//! `bsp-sim run` across MPI ranks (`mpirun`, feature `mpi`) against the same run on one
-//! process with every rank's threads: the same checkpoint and metrics bit for bit, a rank's
-//! error in rank 0's message and exit code, a rank that does not answer ending the job at
-//! the exchange timeout, and clear refusals of what does not spread over ranks yet.
+//! `bsp-sim run` across MPI ranks (`mpirun`, feature `mpi`), both engines, against the same
+//! run on one process with every rank's threads: the same checkpoint, metrics and counters
+//! bit for bit, a rank's error in rank 0's message and exit code, a rank that does not
+//! answer ending the job at the exchange timeout, and clear refusals of what does not
+//! spread over ranks yet.
 //! Needs `mpirun` (Debian: openmpi-bin); built only with `--features mpi`.
 #![cfg(feature = "mpi")]
 
@@ -442,6 +443,10 @@ fn what_does_not_spread_over_ranks_is_refused_clearly() {
         (
             &["--set", "engine=async", "--trace"][..],
             "recording traces cannot run across 2 MPI ranks",
+        ),
+        (
+            &["--set", "engine=async", "--resume", "anywhere"][..],
+            "--resume cannot run across 2 MPI ranks",
         ),
         (
             &["--trace"][..],
