@@ -73,6 +73,24 @@ fn recv(rx: &Receiver<Message>) -> Result<Message, crossbeam_channel::RecvError>
 /// Polls of [`recv`] before it blocks (about 10 microseconds).
 const SPINS: u32 = 2_000;
 
+/// [`recv`] for what crosses ranks, which takes an MPI exchange longer than a window's
+/// work: polls, yielding the core, for up to [`PATIENCE`] before it blocks (waking a
+/// blocked thread costs more than the exchange).
+fn recv_remote(rx: &Receiver<Message>) -> Result<Message, crossbeam_channel::RecvError> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < PATIENCE {
+        match rx.try_recv() {
+            Ok(m) => return Ok(m),
+            Err(TryRecvError::Disconnected) => return Err(crossbeam_channel::RecvError),
+            Err(TryRecvError::Empty) => std::thread::yield_now(),
+        }
+    }
+    rx.recv()
+}
+
+/// How long [`recv_remote`] polls.
+const PATIENCE: std::time::Duration = std::time::Duration::from_micros(200);
+
 enum Message {
     Events(Arc<Vec<Event>>),
     Token,
@@ -103,7 +121,7 @@ impl Funnel {
         // Every worker is waited for (or seen gone), so none is left sending to a funnel
         // that no longer listens.
         for rx in &self.from {
-            match recv(rx) {
+            match recv_remote(rx) {
                 Ok(Message::Events(events)) => all.extend_from_slice(&events),
                 Ok(Message::Token) | Err(_) => complete = false,
             }
@@ -192,7 +210,7 @@ impl Comm {
             }
         }
         if let Some((_, rx)) = &self.remote {
-            match recv(rx) {
+            match recv_remote(rx) {
                 Ok(Message::Events(events)) => all.extend_from_slice(&events),
                 Ok(Message::Token) | Err(_) => return Err(PeerGone),
             }
