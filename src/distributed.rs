@@ -25,6 +25,20 @@ pub trait Collective: Send + Sync + Debug {
     /// Every rank's `bytes`, in rank order; `what` names the exchange in errors (e.g. a
     /// timeout while a rank is gone).
     fn all_gather_bytes(&self, bytes: &[u8], what: &str) -> Result<Vec<Vec<u8>>, SimError>;
+    /// What the exchanges carried so far, per exchange (its `what`), in order of name;
+    /// empty for one process.
+    fn traffic(&self) -> Vec<Traffic> {
+        Vec::new()
+    }
+}
+
+/// The all-gathers of one kind (`what`) so far: how many, and the bytes all ranks sent in
+/// them (each rank receives them all), as `summary.json` records them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Traffic {
+    pub what: String,
+    pub calls: u64,
+    pub bytes: u64,
 }
 
 /// One process: rank 0 of 1; an all-gather returns its own bytes.

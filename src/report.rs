@@ -84,6 +84,10 @@ pub struct Summary {
     /// 2 -> 4 (--epochs)`), one entry per change.
     #[serde(default)]
     pub plan_changes: Vec<String>,
+    /// Across MPI ranks: the exchanges so far (how many of each kind, and the bytes all
+    /// ranks sent in them); absent for one process.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exchanges: Vec<crate::distributed::Traffic>,
 }
 
 impl Summary {

@@ -264,6 +264,7 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
         test_limit: plan.test_limit,
         writer: Some(fsutil::WriterInfo::current()),
         plan_changes: changes,
+        exchanges: Vec::new(),
     };
     summary.record(&metrics, started);
     if writer {
@@ -291,6 +292,7 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
     );
     summary.record(&metrics, started);
     summary.counters = engine.counters();
+    summary.exchanges = comm.traffic();
     if let Some(r) = recorder {
         let (status, message) = match &result {
             Ok(()) => (TraceStatus::Complete, None),
@@ -535,6 +537,7 @@ fn train_epochs(
         // After the checkpoint: the summary never claims an epoch the checkpoint lacks.
         hooks.summary.record(metrics, hooks.started);
         hooks.summary.counters = engine.counters();
+        hooks.summary.exchanges = hooks.ranks.traffic();
         hooks.summary.write(run_dir)?;
         obs.epoch_done(&record);
     }

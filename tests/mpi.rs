@@ -1,7 +1,8 @@
-//! `bsp-sim run` across MPI ranks (`mpirun`, feature `mpi`) against the same run on one
-//! process with every rank's threads: the same checkpoint and metrics bit for bit, a rank's
-//! error in rank 0's message and exit code, a rank that does not answer ending the job at
-//! the exchange timeout, and clear refusals of what does not spread over ranks yet.
+//! `bsp-sim run` across MPI ranks (`mpirun`, feature `mpi`), both engines, against the same
+//! run on one process with every rank's threads: the same checkpoint, metrics and counters
+//! bit for bit, a rank's error in rank 0's message and exit code, a rank that does not
+//! answer ending the job at the exchange timeout, and clear refusals of what does not
+//! spread over ranks yet.
 //! Needs `mpirun` (Debian: openmpi-bin); built only with `--features mpi`.
 #![cfg(feature = "mpi")]
 
@@ -92,33 +93,50 @@ fn results(out: &Path) -> (Value, String) {
 /// Runs `extra` on one process of 4 threads, 2 ranks of 2 and 4 ranks of 1, and checks that
 /// all three leave the same checkpoint and metrics, and that only rank 0 wrote.
 fn same_as_threads(extra: &[&str]) {
+    same_as_threads_in(MODEL, extra, &[(2, 2), (4, 1)]);
+}
+
+/// Runs `extra` on `yaml` as R ranks of T threads for each (R, T) of `layouts` and as one
+/// process of R·T threads, and checks that each pair leaves the same checkpoint, metrics
+/// and counters (events, deliveries, updates), and that only rank 0 wrote.
+fn same_as_threads_in(yaml: &str, extra: &[&str], layouts: &[(usize, usize)]) {
     let d = tempfile::tempdir().unwrap();
-    let model = model_file(d.path(), MODEL);
-    let args = |out: &str, threads: &str| -> Vec<String> {
+    let model = model_file(d.path(), yaml);
+    let args = |out: &str, threads: usize| -> Vec<String> {
         let mut a: Vec<String> = ["run", model.to_str().unwrap(), "--quiet", "--out", out]
             .iter()
             .map(|s| s.to_string())
             .collect();
-        a.extend(["--threads".into(), threads.into()]);
+        a.extend(["--threads".into(), threads.to_string()]);
         a.extend(extra.iter().map(|s| s.to_string()));
         a
     };
     let p = |name: &str| d.path().join(name).to_str().unwrap().to_string();
-    ok(&one_process(&args(&p("t4"), "4")));
-    ok(&mpirun(2, &args(&p("r2"), "2")));
-    ok(&mpirun(4, &args(&p("r4"), "1")));
-    let want = results(&d.path().join("t4"));
-    for r in ["r2", "r4"] {
-        let got = results(&d.path().join(r));
-        assert_eq!(got.0, want.0, "{r}: checkpoint differs from 4 threads");
-        assert_eq!(got.1, want.1, "{r}: metrics differ from 4 threads");
-        let summary: Value = serde_json::from_str(
-            &std::fs::read_to_string(run_dir(&d.path().join(r)).join("summary.json")).unwrap(),
-        )
-        .unwrap();
-        assert_eq!(summary["status"], "complete");
-        assert_eq!(summary["threads"], 4);
-        assert_eq!(summary["ranks"], if r == "r2" { 2 } else { 4 });
+    let summary = |name: &str| -> Value {
+        let dir = run_dir(&d.path().join(name));
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
+    };
+    for &(ranks, threads) in layouts {
+        let (one, many) = (
+            format!("t{}", ranks * threads),
+            format!("r{ranks}x{threads}"),
+        );
+        if !d.path().join(&one).exists() {
+            ok(&one_process(&args(&p(&one), ranks * threads)));
+        }
+        ok(&mpirun(ranks, &args(&p(&many), threads)));
+        let want = results(&d.path().join(&one));
+        let got = results(&d.path().join(&many));
+        assert_eq!(got.0, want.0, "{many}: checkpoint differs from {one}");
+        assert_eq!(got.1, want.1, "{many}: metrics differ from {one}");
+        let (s, s1) = (summary(&many), summary(&one));
+        assert_eq!(
+            s["counters"], s1["counters"],
+            "{many}: counters differ from {one}"
+        );
+        assert_eq!(s["status"], "complete");
+        assert_eq!(s["threads"], ranks * threads);
+        assert_eq!(s["ranks"], ranks);
     }
 }
 
@@ -140,6 +158,85 @@ fn adam_and_the_limiter_over_ranks_equal_threads() {
 #[test]
 fn method_1_over_ranks_equals_threads() {
     same_as_threads(&["--set", "learning.method=fixed_points"]);
+}
+
+/// The asynchronous engine on the small model, fewer samples (every window's events cross
+/// the ranks): full wiring, no delay.
+const ASYNC: [&str; 6] = [
+    "--set",
+    "engine=async",
+    "--set",
+    "data.synthetic={classes: 4, dim: 12, train: 40, test: 20, noise: 0.5}",
+    "--set",
+    "learning.epochs=1",
+];
+
+/// A deeper network for the asynchronous engine: sparse and dense layer pairs, delays drawn
+/// per synapse (so each synapse's own arrival time, and the rings, are exercised).
+const ASYNC_DEEP: &str = r#"
+name: deep
+seed: 5
+engine: async
+data:
+  dataset: synthetic
+  synthetic: {classes: 4, dim: 12, train: 40, test: 20, noise: 0.5}
+network:
+  layers: [12, 9, 7, 4]
+  connectivity: [{kind: random, fan_in: 5}, {kind: full}, {kind: random, fan_in: 3}]
+  init: {distribution: normal, mean: 0.0, std: 1.0, fan_in_scaled: true}
+learning: {lr: 0.05, batch_size: 10, epochs: 1}
+async: {delay: {kind: uniform, low: 0.1, high: 0.5}, theta: 0.01}
+"#;
+
+/// The layouts the asynchronous tests run: 2 ranks of 1 thread, 4 of 1 (more ranks than
+/// this machine may have cores), 2 of 2.
+const ASYNC_LAYOUTS: [(usize, usize); 3] = [(2, 1), (4, 1), (2, 2)];
+
+#[test]
+fn async_over_ranks_equals_threads() {
+    same_as_threads_in(MODEL, &ASYNC, &ASYNC_LAYOUTS);
+}
+
+#[test]
+fn async_adam_and_the_limiter_over_ranks_equal_threads_on_sparse_delayed_wiring() {
+    let extra = [
+        "--set",
+        "learning.optimiser={kind: adam}",
+        "--set",
+        "learning.kt=0.5",
+    ];
+    same_as_threads_in(ASYNC_DEEP, &extra, &ASYNC_LAYOUTS);
+}
+
+#[test]
+fn async_linearised_over_ranks_equals_threads() {
+    let mut extra = ASYNC.to_vec();
+    extra.extend(["--set", "learning.rule=linearised"]);
+    same_as_threads_in(MODEL, &extra, &ASYNC_LAYOUTS);
+}
+
+#[test]
+fn async_method_1_over_ranks_equals_threads() {
+    same_as_threads_in(
+        ASYNC_DEEP,
+        &["--set", "learning.method=fixed_points"],
+        &ASYNC_LAYOUTS,
+    );
+    // The local rule with the per-neuron adam: each rank's moments reach rank 0's checkpoint.
+    same_as_threads_in(
+        ASYNC_DEEP,
+        &[
+            "--set",
+            "learning.method=fixed_points",
+            "--set",
+            "learning.rule=linearised",
+            "--set",
+            "learning.optimiser={kind: adam}",
+            "--set",
+            "learning.lr=0.03",
+        ],
+        &ASYNC_LAYOUTS,
+    );
 }
 
 /// A data set (2x2 images) whose training images are dark and whose second test image is
@@ -176,22 +273,38 @@ fn diverging_set(dir: &Path) {
 
 #[test]
 fn a_rank_error_reaches_rank_0_with_its_exit_code() {
+    rank_error_reaches_rank_0("sync", 3);
+}
+
+/// On the asynchronous engine an error is met by the worker that owns the actor: with one
+/// neuron in layer 1, over 2 workers that is worker 1, rank 1's.
+#[test]
+fn an_async_rank_error_reaches_rank_0_with_its_exit_code() {
+    rank_error_reaches_rank_0("async", 1);
+}
+
+/// A run on `engine` whose second test sample diverges (layer 1 of `hidden` neurons), over
+/// 2 ranks of 1 thread, where rank 1 meets the error.
+fn rank_error_reaches_rank_0(engine: &str, hidden: usize) {
     let d = tempfile::tempdir().unwrap();
     diverging_set(d.path());
     let model = model_file(
         d.path(),
-        r#"
+        &r#"
 name: bad
 seed: 1
+engine: ENGINE
 data: {dataset: mnist}
 network:
-  layers: [4, 3, 10]
+  layers: [4, HIDDEN, 10]
   connectivity: [{kind: full}]
   init: {distribution: normal, mean: 0.0, std: 1.0, fan_in_scaled: true}
 input: {gain: 1.0e38}
 integration: {method: euler, dt: 1.0, forward_window: 10.0, backward_window: 10.0}
 learning: {lr: 0.1, batch_size: 4, epochs: 1}
-"#,
+"#
+        .replace("ENGINE", engine)
+        .replace("HIDDEN", &hidden.to_string()),
     );
     let out_dir = d.path().join("out");
     let args = [
@@ -232,8 +345,11 @@ learning: {lr: 0.1, batch_size: 4, epochs: 1}
 
 /// Starts a 2-rank run long enough to be stopped in the middle, and gives rank 1's pid
 /// (a child of this `mpirun` whose environment says rank 1).
-fn start_long_job(dir: &Path, timeout: u64) -> (std::process::Child, u32) {
-    let model = model_file(dir, &MODEL.replace("epochs: 2", "epochs: 100000"));
+fn start_long_job(dir: &Path, timeout: u64, engine: &str) -> (std::process::Child, u32) {
+    let model = MODEL
+        .replace("epochs: 2", "epochs: 100000")
+        .replace("engine: sync", &format!("engine: {engine}"));
+    let model = model_file(dir, &model);
     let mut child = Command::new("mpirun")
         .args(["--allow-run-as-root", "--oversubscribe", "-x"])
         .arg(format!("BSP_SIM_MPI_TIMEOUT={timeout}"))
@@ -292,8 +408,18 @@ fn signal(pid: u32, sig: &str) {
 
 #[test]
 fn a_rank_that_hangs_ends_the_job_at_the_exchange_timeout() {
+    a_hung_rank_ends_the_job("sync");
+}
+
+/// The asynchronous engine exchanges every window: a rank stopped there ends the job too.
+#[test]
+fn an_async_rank_that_hangs_ends_the_job_at_the_exchange_timeout() {
+    a_hung_rank_ends_the_job("async");
+}
+
+fn a_hung_rank_ends_the_job(engine: &str) {
     let d = tempfile::tempdir().unwrap();
-    let (child, rank1) = start_long_job(d.path(), 3);
+    let (child, rank1) = start_long_job(d.path(), 3, engine);
     signal(rank1, "-STOP");
     let stopped = Instant::now();
     let out = child.wait_with_output().unwrap();
@@ -311,7 +437,7 @@ fn a_rank_that_hangs_ends_the_job_at_the_exchange_timeout() {
 #[test]
 fn a_rank_that_dies_ends_the_job() {
     let d = tempfile::tempdir().unwrap();
-    let (child, rank1) = start_long_job(d.path(), 600);
+    let (child, rank1) = start_long_job(d.path(), 600, "sync");
     signal(rank1, "-KILL");
     let killed = Instant::now();
     let out = child.wait_with_output().unwrap();
@@ -330,8 +456,12 @@ fn what_does_not_spread_over_ranks_is_refused_clearly() {
     let o = out.to_str().unwrap();
     for (extra, says) in [
         (
-            &["--set", "engine=async"][..],
-            "the async engine cannot run across 2 MPI ranks",
+            &["--set", "engine=async", "--trace"][..],
+            "recording traces cannot run across 2 MPI ranks",
+        ),
+        (
+            &["--set", "engine=async", "--resume", "anywhere"][..],
+            "--resume cannot run across 2 MPI ranks",
         ),
         (
             &["--trace"][..],

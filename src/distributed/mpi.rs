@@ -7,6 +7,8 @@
 //! job with [`SimError::ExchangeTimeout`] (the binary aborts the job) instead of a hang; a
 //! rank that exits or is killed is seen by `mpirun`, which ends the job at once.
 
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
@@ -17,7 +19,7 @@ use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 use mpi::Count;
 
-use super::Collective;
+use super::{Collective, Traffic};
 use crate::error::SimError;
 
 /// The environment variable that sets the exchange timeout, in seconds.
@@ -25,6 +27,9 @@ pub const TIMEOUT_VAR: &str = "BSP_SIM_MPI_TIMEOUT";
 /// The exchange timeout unless [`TIMEOUT_VAR`] says otherwise: longer than any minibatch,
 /// evaluation chunk or checkpoint write between two exchanges.
 pub const DEFAULT_TIMEOUT_SECONDS: u64 = 600;
+
+/// How long [`MpiWorld`]'s wait polls without sleeping.
+const YIELDING: Duration = Duration::from_micros(200);
 
 /// MPI's world communicator, initialised for this process; MPI is finalised when it drops.
 pub struct MpiWorld {
@@ -34,6 +39,8 @@ pub struct MpiWorld {
     /// The thread that initialised MPI (`MPI_THREAD_FUNNELED`): the only one that calls it.
     thread: ThreadId,
     timeout: Duration,
+    /// Per exchange (`what`): all-gathers so far and the bytes all ranks sent in them.
+    traffic: Mutex<BTreeMap<String, (u64, u64)>>,
     /// Dropped last: finalises MPI.
     _universe: Universe,
 }
@@ -85,6 +92,7 @@ impl MpiWorld {
             world,
             thread: std::thread::current().id(),
             timeout: Duration::from_secs(timeout),
+            traffic: Mutex::default(),
             _universe: universe,
         }))
     }
@@ -95,9 +103,11 @@ impl MpiWorld {
         self.world.abort(code)
     }
 
-    /// Polls `req` until it completes, sleeping up to 1 ms between polls (an oversubscribed
-    /// rank must not take the core of a rank still computing). On timeout the request is
-    /// left to MPI, whose buffers the caller then leaks, and the job is to be aborted.
+    /// Polls `req` until it completes: yielding the core between polls for the first
+    /// [`YIELDING`] (the asynchronous engine exchanges every few microseconds, and a sleep
+    /// lasts tens of them), then sleeping up to 1 ms between polls (an oversubscribed rank
+    /// must not take the core of a rank still computing). On timeout the request is left to
+    /// MPI, whose buffers the caller then leaks, and the job is to be aborted.
     fn wait<D: ?Sized>(
         &self,
         mut req: Request<'static, D, StaticScope>,
@@ -109,6 +119,10 @@ impl MpiWorld {
             match req.test() {
                 Ok(_) => return Ok(()),
                 Err(r) => req = r,
+            }
+            if start.elapsed() < YIELDING {
+                std::thread::yield_now();
+                continue;
             }
             if start.elapsed() > self.timeout {
                 // Dropping a pending request panics in rsmpi; the job ends instead.
@@ -133,6 +147,13 @@ impl Collective for MpiWorld {
 
     fn ranks(&self) -> usize {
         self.ranks
+    }
+
+    fn traffic(&self) -> Vec<Traffic> {
+        let t = self.traffic.lock().map(|t| t.clone()).unwrap_or_default();
+        t.into_iter()
+            .map(|(what, (calls, bytes))| Traffic { what, calls, bytes })
+            .collect()
     }
 
     fn all_gather_bytes(&self, bytes: &[u8], what: &str) -> Result<Vec<Vec<u8>>, SimError> {
@@ -168,6 +189,11 @@ impl Collective for MpiWorld {
                     Count::MAX
                 ),
             });
+        }
+        if let Ok(mut t) = self.traffic.lock() {
+            let entry = t.entry(what.to_string()).or_default();
+            entry.0 += 1;
+            entry.1 += total;
         }
         let counts: Vec<Count> = lens.iter().map(|&n| n as Count).collect();
         let displs: Vec<Count> = counts

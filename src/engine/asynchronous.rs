@@ -12,11 +12,12 @@
 //! Actors are split over worker threads ([`worker`]), which exchange events over crossbeam
 //! channels in windows of the lookahead ([`comm`]); [`schedule`] says when each sample's
 //! windows open and close. Asynchrony lives in simulated time, so a seed gives the same
-//! numbers at any thread count (tested).
+//! numbers at any thread count (tested), and across MPI ranks ([`ranks`]) the numbers of
+//! one process with every rank's threads.
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -24,6 +25,7 @@ use rand_chacha::ChaCha8Rng;
 use super::{Counters, Engine, Tally};
 use crate::config::{AsyncSettings, LearningMethod, Settings};
 use crate::data::Dataset;
+use crate::distributed::Collective;
 use crate::error::SimError;
 use crate::learning::optimiser::OptimiserState;
 use crate::learning::{argmax, connections, injection};
@@ -37,6 +39,7 @@ pub mod actor;
 pub mod comm;
 pub mod delays;
 pub mod optimiser;
+pub mod ranks;
 pub mod schedule;
 pub mod worker;
 
@@ -86,6 +89,8 @@ pub struct AsyncEngine {
     /// The per-synapse optimiser (`learning.optimiser`): like the coefficients, each
     /// worker holds the rows of its own postsynaptic neurons while it runs.
     optimiser: Optimiser,
+    /// The MPI ranks sharing the engine, each running its share of the workers.
+    ranks: ranks::Ranks,
 }
 
 impl AsyncEngine {
@@ -175,6 +180,7 @@ impl AsyncEngine {
             trace: None,
             neurons_changed: false,
             optimiser,
+            ranks: ranks::Ranks::single(threads),
         }
     }
 
@@ -244,7 +250,8 @@ impl AsyncEngine {
             }
         }
         let samples: Vec<Sample> = self.in_flight.iter().cloned().collect();
-        let threads = self.workers.len();
+        // Over all ranks: this process runs `self.ranks.local()` of them.
+        let threads = self.ranks.workers();
         let (from, sizes, base, delays, timing, settings, rule) = (
             self.now,
             &self.sizes,
@@ -289,13 +296,21 @@ impl AsyncEngine {
             deltas,
             delays,
             workers: threads,
+            local: self.ranks.local(),
             trace: self.trace.as_ref(),
         };
         for w in self.workers.iter_mut() {
             w.index(&shared.shapes, sizes);
         }
-        let comms = Comm::mesh(threads);
-        let results: Vec<Result<(), SimError>> = std::thread::scope(|scope| {
+        let (comms, funnel) = if self.ranks.spread() {
+            let (comms, funnel) = Comm::funnelled(self.workers.len());
+            (comms, Some(funnel))
+        } else {
+            (Comm::mesh(threads), None)
+        };
+        let collective = Arc::clone(&self.ranks.collective);
+        let windows = (to - from).div_ceil(timing.lookahead);
+        let (results, funnelled) = std::thread::scope(|scope| {
             let handles: Vec<_> = self
                 .workers
                 .iter_mut()
@@ -327,7 +342,9 @@ impl AsyncEngine {
                     })
                 })
                 .collect();
-            handles
+            // Across ranks this thread exchanges the rank's events while the workers run.
+            let funnelled = funnel.map(|f| ranks::funnel(f, collective.as_ref(), windows));
+            let results: Vec<Result<(), SimError>> = handles
                 .into_iter()
                 .map(|h| {
                     h.join().unwrap_or_else(|_| {
@@ -337,7 +354,8 @@ impl AsyncEngine {
                         })
                     })
                 })
-                .collect()
+                .collect();
+            (results, funnelled)
         });
         // A worker that stopped because a peer did reports an empty panic; prefer the cause.
         let mut first_err = None;
@@ -353,9 +371,7 @@ impl AsyncEngine {
                 }
             }
         }
-        if let Some(e) = first_err {
-            return Err(e);
-        }
+        self.agree(first_err.map_or(Ok(()), Err), funnelled)?;
         self.now = to;
         self.merge_neurons();
         Ok(())
@@ -647,6 +663,13 @@ impl Engine for AsyncEngine {
 
     fn optimiser_state(&self) -> Option<&OptimiserState> {
         self.optimiser.active.then_some(&self.optimiser.state)
+    }
+
+    fn set_collective(&mut self, collective: Arc<dyn Collective>) -> Result<(), SimError> {
+        if collective.ranks() == 1 {
+            return Ok(());
+        }
+        self.spread(collective)
     }
 
     fn set_optimiser_state(&mut self, state: OptimiserState) -> Result<(), String> {

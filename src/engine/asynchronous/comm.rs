@@ -10,6 +10,10 @@
 //!
 //! One channel per ordered pair of workers keeps each peer's messages in order, so a fast
 //! worker's next message never stands in for a slow one's current message.
+//!
+//! Across MPI ranks ([`super::ranks`]) each worker also hands its events to its rank's
+//! [`Funnel`], which exchanges the rank's events with the other ranks and hands back
+//! theirs; the union, sorted, is what one process with every rank's workers would sort.
 
 use std::sync::Arc;
 
@@ -69,6 +73,24 @@ fn recv(rx: &Receiver<Message>) -> Result<Message, crossbeam_channel::RecvError>
 /// Polls of [`recv`] before it blocks (about 10 microseconds).
 const SPINS: u32 = 2_000;
 
+/// [`recv`] for what crosses ranks, which takes an MPI exchange longer than a window's
+/// work: polls, yielding the core, for up to [`PATIENCE`] before it blocks (waking a
+/// blocked thread costs more than the exchange).
+fn recv_remote(rx: &Receiver<Message>) -> Result<Message, crossbeam_channel::RecvError> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < PATIENCE {
+        match rx.try_recv() {
+            Ok(m) => return Ok(m),
+            Err(TryRecvError::Disconnected) => return Err(crossbeam_channel::RecvError),
+            Err(TryRecvError::Empty) => std::thread::yield_now(),
+        }
+    }
+    rx.recv()
+}
+
+/// How long [`recv_remote`] polls.
+const PATIENCE: std::time::Duration = std::time::Duration::from_micros(200);
+
 enum Message {
     Events(Arc<Vec<Event>>),
     Token,
@@ -79,6 +101,42 @@ pub struct Comm {
     id: usize,
     to: Vec<Option<Sender<Message>>>,
     from: Vec<Option<Receiver<Message>>>,
+    /// Across ranks: the channels to and from the rank's funnel (own events out, the other
+    /// ranks' events in).
+    remote: Option<(Sender<Message>, Receiver<Message>)>,
+}
+
+/// The funnel's ends of the channels to a rank's workers (one per worker, in order).
+pub struct Funnel {
+    from: Vec<Receiver<Message>>,
+    to: Vec<Sender<Message>>,
+}
+
+impl Funnel {
+    /// The events every worker of this rank emitted in the window, in worker order; `None`
+    /// when a worker stopped (it returned an error or panicked) instead of sending.
+    pub fn gather(&self) -> Option<Vec<Event>> {
+        let mut all = Vec::new();
+        let mut complete = true;
+        // Every worker is waited for (or seen gone), so none is left sending to a funnel
+        // that no longer listens.
+        for rx in &self.from {
+            match recv_remote(rx) {
+                Ok(Message::Events(events)) => all.extend_from_slice(&events),
+                Ok(Message::Token) | Err(_) => complete = false,
+            }
+        }
+        complete.then_some(all)
+    }
+
+    /// Hands the other ranks' events of the window to every worker of this rank (a worker
+    /// that is gone misses them; its own report says why).
+    pub fn scatter(&self, events: Vec<Event>) {
+        let events = Arc::new(events);
+        for tx in &self.to {
+            let _ = tx.send(Message::Events(Arc::clone(&events)));
+        }
+    }
 }
 
 /// The peer stopped (it returned an error or panicked; its own report says why).
@@ -93,6 +151,7 @@ impl Comm {
                 id,
                 to: (0..n).map(|_| None).collect(),
                 from: (0..n).map(|_| None).collect(),
+                remote: None,
             })
             .collect();
         for a in 0..n {
@@ -107,13 +166,36 @@ impl Comm {
         comms
     }
 
+    /// Channels between `n` workers of one rank, and between each of them and the rank's
+    /// funnel, which exchanges their events with the other ranks.
+    pub fn funnelled(n: usize) -> (Vec<Comm>, Funnel) {
+        let mut comms = Comm::mesh(n);
+        let mut funnel = Funnel {
+            from: Vec::with_capacity(n),
+            to: Vec::with_capacity(n),
+        };
+        for c in comms.iter_mut() {
+            let (out_tx, out_rx) = unbounded();
+            let (in_tx, in_rx) = unbounded();
+            funnel.from.push(out_rx);
+            funnel.to.push(in_tx);
+            c.remote = Some((out_tx, in_rx));
+        }
+        (comms, funnel)
+    }
+
     /// Sends `own` to every peer and returns the union of everyone's events, sorted.
     pub fn exchange(&self, mut own: Vec<Event>) -> Result<Vec<Event>, PeerGone> {
-        if self.to.iter().all(Option::is_none) {
+        if self.to.iter().all(Option::is_none) && self.remote.is_none() {
             own.sort_unstable_by_key(Event::key);
             return Ok(own);
         }
         let own = Arc::new(own);
+        // The funnel first: it waits for every worker of the rank before the ranks meet.
+        if let Some((tx, _)) = &self.remote {
+            tx.send(Message::Events(Arc::clone(&own)))
+                .map_err(|_| PeerGone)?;
+        }
         for tx in self.to.iter().flatten() {
             tx.send(Message::Events(Arc::clone(&own)))
                 .map_err(|_| PeerGone)?;
@@ -123,6 +205,12 @@ impl Comm {
             let Some(rx) = rx else { continue };
             debug_assert_ne!(peer, self.id);
             match recv(rx) {
+                Ok(Message::Events(events)) => all.extend_from_slice(&events),
+                Ok(Message::Token) | Err(_) => return Err(PeerGone),
+            }
+        }
+        if let Some((_, rx)) = &self.remote {
+            match recv_remote(rx) {
                 Ok(Message::Events(events)) => all.extend_from_slice(&events),
                 Ok(Message::Token) | Err(_) => return Err(PeerGone),
             }

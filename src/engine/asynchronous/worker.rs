@@ -38,6 +38,7 @@ mod delivery;
 mod fixed_points;
 mod population;
 mod record;
+mod remote;
 mod step;
 mod update;
 mod windows;
@@ -72,6 +73,9 @@ pub struct Shared<'a> {
     /// Per projection: per-synapse delays in canonical order, or one fixed delay.
     pub delays: &'a [Delays],
     pub workers: usize,
+    /// The workers this process runs (all of them, unless MPI ranks share the engine: then
+    /// this rank's, and the rows of the others are kept up to date here too).
+    pub local: Range<usize>,
     /// What to record, if anything.
     pub trace: Option<&'a Selection>,
 }
@@ -136,7 +140,8 @@ pub struct Worker {
     own_forward: Vec<Vec<f32>>,
     /// `[slot * classes + k]`: output readouts.
     pub readouts: Vec<f32>,
-    /// Readouts of finished samples, by sample seq (kept by worker 0 for the tally).
+    /// Readouts of finished samples, by sample seq (kept by this process's first worker
+    /// for the tally).
     pub finished: Vec<(u64, Vec<f32>)>,
     /// Per sparse projection: for each presynaptic i, its synapses onto own rows as
     /// (postsynaptic j, index into the coefficients).
@@ -332,7 +337,7 @@ impl Worker {
                 EventKind::Forward | EventKind::Backward => {}
             }
         }
-        if self.id == 0 {
+        if self.id == sh.local.start {
             for s in sh.samples {
                 if sh.timing.boundary(sh.timing.readout(s.start)) == t {
                     let y = self.readouts[s.slot * classes..(s.slot + 1) * classes].to_vec();

@@ -11,8 +11,9 @@
 //! overlap a step (pipelining).
 
 use std::ops::Range;
+use std::sync::RwLockWriteGuard;
 
-use super::{owned, owner_of, Shared, Worker};
+use super::{owned, owner_of, Sample, Shared, Worker};
 use crate::config::LearningMethod;
 use crate::learning::connections::{change, update_sample};
 use crate::learning::optimiser;
@@ -32,6 +33,8 @@ impl Worker {
     /// The rows are this worker's; the postsynaptic current is adjusted by ΔC times the
     /// value each synapse carries, so the input stays the sum of C times carried values.
     pub(super) fn apply_updates(&mut self, sh: &Shared<'_>, t: u64) {
+        // The rows of other ranks' workers, which this rank keeps too (none with one rank).
+        self.update_remote_rows(sh, t);
         if !sh.optimiser_rows.is_empty() {
             return self.apply_optimiser_updates(sh, t);
         }
@@ -157,7 +160,7 @@ impl Worker {
     }
 
     /// Whether a minibatch ends with an optimiser step on projection `l` at boundary `t`.
-    fn steps_at(sh: &Shared<'_>, l: usize, t: u64) -> bool {
+    pub(super) fn steps_at(sh: &Shared<'_>, l: usize, t: u64) -> bool {
         sh.samples.iter().any(|s| {
             s.train && s.step.is_some() && sh.timing.boundary(sh.timing.update_due(s.start, l)) == t
         })
@@ -169,8 +172,6 @@ impl Worker {
     /// at once (ΔC times the carried value); the reversed inputs of the presynaptic neurons,
     /// which other workers may own, follow in [`Worker::follow_optimiser_steps`].
     fn apply_optimiser_updates(&mut self, sh: &Shared<'_>, t: u64) {
-        let kt = sh.settings.kt;
-        let opt = sh.settings.optimiser;
         for l in 0..sh.sizes.len() - 1 {
             if Self::steps_at(sh, l, t) {
                 sh.deltas[l][self.id]
@@ -189,31 +190,10 @@ impl Worker {
                 let q = &self.post_integral[l + 1][s.slot * post..(s.slot + 1) * post];
                 let own = self.ranges[l + 1].clone();
                 let shape = sh.shapes[l];
-                let mut rows = sh.optimiser_rows[l][self.id]
-                    .lock()
-                    .expect("optimiser lock");
-                let o = &mut *rows;
-                update_sample(&shape, pre, own.clone(), o.grad, p, q, s.scale, kt);
-                let Some(step) = s.step else {
+                let Some((block, change)) = optimiser_sample(sh, s, l, self.id, own.clone(), p, q)
+                else {
                     continue;
                 };
-                let mut block = sh.rows[l][self.id].write().expect("rows lock");
-                let mut change = vec![0.0f32; block.len()];
-                optimiser::step_synapses(
-                    opt,
-                    step.lr,
-                    step.t,
-                    o.grad,
-                    &mut block,
-                    o.m,
-                    o.v,
-                    &mut change,
-                );
-                o.grad.fill(0.0);
-                let mut delta = sh.deltas[l][self.id].write().expect("deltas lock");
-                for (d, &c) in delta.iter_mut().zip(&change) {
-                    *d += c;
-                }
                 if let Shape::Dense = shape {
                     transpose_into(&mut self.transposed[l], &block, own.len(), pre);
                 }
@@ -281,6 +261,54 @@ impl Worker {
             }
         }
     }
+}
+
+/// Sample `s`'s share of the batch-mean G2 (`p`, `q`: its window integrals of projection
+/// `l`) into the sums of worker `w`'s rows `posts` and, when `s` ends its minibatch, the
+/// optimiser step over them: each synapse moves on its own sum and moments, the sums
+/// restart, and each change is added to `deltas[l][w]`. When it stepped: the rows, still
+/// write-locked, and the changes.
+pub(super) fn optimiser_sample<'g, 'a>(
+    sh: &'g Shared<'a>,
+    s: &Sample,
+    l: usize,
+    w: usize,
+    posts: Range<usize>,
+    p: &[f32],
+    q: &[f32],
+) -> Option<(RwLockWriteGuard<'g, &'a mut [f32]>, Vec<f32>)> {
+    let shape = sh.shapes[l];
+    let mut rows = sh.optimiser_rows[l][w].lock().expect("optimiser lock");
+    let o = &mut *rows;
+    update_sample(
+        &shape,
+        sh.sizes[l],
+        posts,
+        o.grad,
+        p,
+        q,
+        s.scale,
+        sh.settings.kt,
+    );
+    let step = s.step?;
+    let mut block = sh.rows[l][w].write().expect("rows lock");
+    let mut change = vec![0.0f32; block.len()];
+    optimiser::step_synapses(
+        sh.settings.optimiser,
+        step.lr,
+        step.t,
+        o.grad,
+        &mut block,
+        o.m,
+        o.v,
+        &mut change,
+    );
+    o.grad.fill(0.0);
+    let mut delta = sh.deltas[l][w].write().expect("deltas lock");
+    for (d, &c) in delta.iter_mut().zip(&change) {
+        *d += c;
+    }
+    Some((block, change))
 }
 
 /// Calls `f(local row, first coefficient index in the block, presynaptic indices)` for the
