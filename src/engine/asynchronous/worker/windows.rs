@@ -21,6 +21,8 @@ impl Worker {
             for (u, &v) in pop.input.iter_mut().zip(&image[own.clone()]) {
                 *u = sh.settings.gain * v;
             }
+        } else {
+            settle_inputs(&mut pop.input, &self.carried_f[l - 1], &self.ring_f[l]);
         }
         let rest = |jj: usize| std::array::from_fn(|k| nr.rest[k][own.start + jj]);
         pop.open(smp.slot, closes, rest);
@@ -54,6 +56,8 @@ impl Worker {
             for (u, &e) in pop.input.iter_mut().zip(&error[own.clone()]) {
                 *u = scale * e;
             }
+        } else {
+            settle_inputs(&mut pop.input, &self.carried_r[l + 1], &self.ring_r[l]);
         }
         let nr = &self.neurons[l];
         // The linearised pass starts from a zero adjoint and takes the error itself.
@@ -203,5 +207,47 @@ impl Worker {
         }
         let classes = sizes[sizes.len() - 1];
         self.readouts[slot * classes..(slot + 1) * classes].fill(0.0);
+    }
+}
+
+/// At a window's opening: when no neuron of the layer an actor listens to carries a
+/// signal (`carried`) and no increment waits in the actor's column of the ring (`ring`,
+/// `[slot * n_own + jj]`), its input current, a running sum of event increments, is exactly
+/// zero in exact arithmetic, and is set so. Otherwise the rounding residue would stay from
+/// sample to sample, a small constant input that a per-synapse adam turns into steady
+/// steps (`Worker::settle` drops it only when nothing is in flight). Actor by actor, so
+/// the result does not depend on how actors are split over workers.
+fn settle_inputs(input: &mut [f32], carried: &[f32], ring: &[f32]) {
+    if carried.iter().any(|&v| v != 0.0) {
+        return;
+    }
+    let n_own = input.len();
+    for (jj, u) in input.iter_mut().enumerate() {
+        if ring
+            .iter()
+            .skip(jj)
+            .step_by(n_own.max(1))
+            .all(|&v| v == 0.0)
+        {
+            *u = 0.0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::settle_inputs;
+
+    #[test]
+    fn only_actors_that_nothing_reaches_lose_their_residue() {
+        // Three own actors, a ring of two slots: an increment waits for actor 1 only.
+        let ring = [0.0, 0.0, 0.0, 0.0, 0.5, 0.0];
+        let mut input = [1e-7, -2e-8, 3e-7];
+        settle_inputs(&mut input, &[0.0, 0.0], &ring);
+        assert_eq!(input, [0.0, -2e-8, 0.0]);
+        // A presynaptic neuron still carries a signal: every input stays as it is.
+        let mut input = [1e-7, -2e-8, 3e-7];
+        settle_inputs(&mut input, &[0.0, 0.25], &[0.0; 6]);
+        assert_eq!(input, [1e-7, -2e-8, 3e-7]);
     }
 }
