@@ -52,7 +52,7 @@ impl Ranks {
         let code = lib.map_or(1, Error::exit_code);
         let (rank, ranks) = self.position();
         if ranks == 1 {
-            eprintln!("error: {e:#}");
+            say(format!("error: {e:#}\n"));
             return ExitCode::from(code);
         }
         let agreed = matches!(
@@ -64,16 +64,16 @@ impl Ranks {
         );
         if agreed {
             if rank == 0 {
-                eprintln!("error: {e:#}");
+                say(format!("error: {e:#}\n"));
             }
             return ExitCode::from(code);
         }
         // A timeout names its rank already.
         let timeout = matches!(lib, Some(Error::Sim(SimError::ExchangeTimeout { .. })));
         if timeout {
-            eprintln!("error: {e:#}");
+            say(format!("error: {e:#}\n"));
         } else {
-            eprintln!("error: rank {rank} of {ranks}: {e:#}");
+            say(format!("error: rank {rank} of {ranks}: {e:#}\n"));
         }
         #[cfg(feature = "mpi")]
         if let Some(w) = &self.world {
@@ -81,4 +81,12 @@ impl Ranks {
         }
         ExitCode::from(code)
     }
+}
+
+/// Writes `line` to standard error in one write: under `mpirun` a rank's standard error is
+/// forwarded as it is written, and a message written piece by piece can be cut by the
+/// launcher's own output (its MPI_Abort banner).
+fn say(line: String) {
+    use std::io::Write;
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
