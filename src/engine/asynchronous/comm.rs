@@ -2,9 +2,9 @@
 //!
 //! Workers advance in windows of `lookahead` steps. No event emitted inside a window can
 //! arrive inside it (its delay is at least the minimum delay and it is emitted at the end
-//! of a step), so after each window every worker sends the events it emitted to every
-//! other worker over a crossbeam channel, receives theirs, and sorts the union by
-//! (time, origin, seq). Each worker then applies, in that order, the deliveries to the
+//! of a step), so after each window every worker sorts the events it emitted by
+//! (time, origin, seq), sends them to every other worker over a crossbeam channel,
+//! receives theirs, and merges them into one list in that order. Each worker then applies, in that order, the deliveries to the
 //! actors it owns. The order — and so every floating-point sum — is the same however the
 //! actors are split, which makes a run bit-identical at any thread count.
 //!
@@ -139,6 +139,26 @@ impl Funnel {
     }
 }
 
+/// Merges the sorted `other` into the sorted `all` (keys are unique: no ties to order).
+fn merge_into(all: &mut Vec<Event>, other: &[Event], scratch: &mut Vec<Event>) {
+    if other.is_empty() {
+        return;
+    }
+    scratch.clear();
+    scratch.reserve(all.len() + other.len());
+    let (mut a, mut b) = (all.iter().peekable(), other.iter().peekable());
+    while let (Some(x), Some(y)) = (a.peek(), b.peek()) {
+        if x.key() < y.key() {
+            scratch.push(*a.next().expect("peeked"));
+        } else {
+            scratch.push(*b.next().expect("peeked"));
+        }
+    }
+    scratch.extend(a);
+    scratch.extend(b);
+    std::mem::swap(all, scratch);
+}
+
 /// The peer stopped (it returned an error or panicked; its own report says why).
 #[derive(Debug, Clone, Copy)]
 pub struct PeerGone;
@@ -186,8 +206,8 @@ impl Comm {
 
     /// Sends `own` to every peer and returns the union of everyone's events, sorted.
     pub fn exchange(&self, mut own: Vec<Event>) -> Result<Vec<Event>, PeerGone> {
+        own.sort_unstable_by_key(Event::key);
         if self.to.iter().all(Option::is_none) && self.remote.is_none() {
-            own.sort_unstable_by_key(Event::key);
             return Ok(own);
         }
         let own = Arc::new(own);
@@ -200,22 +220,28 @@ impl Comm {
             tx.send(Message::Events(Arc::clone(&own)))
                 .map_err(|_| PeerGone)?;
         }
+        // Every worker sends its events sorted, so the union is a merge, not a sort.
         let mut all: Vec<Event> = own.as_ref().clone();
+        let mut scratch = Vec::new();
         for (peer, rx) in self.from.iter().enumerate() {
             let Some(rx) = rx else { continue };
             debug_assert_ne!(peer, self.id);
             match recv(rx) {
-                Ok(Message::Events(events)) => all.extend_from_slice(&events),
+                Ok(Message::Events(events)) => merge_into(&mut all, &events, &mut scratch),
                 Ok(Message::Token) | Err(_) => return Err(PeerGone),
             }
         }
         if let Some((_, rx)) = &self.remote {
             match recv_remote(rx) {
-                Ok(Message::Events(events)) => all.extend_from_slice(&events),
+                Ok(Message::Events(events)) => {
+                    // The other ranks' events, rank after rank: sorted runs, not one.
+                    let mut remote = events.as_ref().clone();
+                    remote.sort_unstable_by_key(Event::key);
+                    merge_into(&mut all, &remote, &mut scratch);
+                }
                 Ok(Message::Token) | Err(_) => return Err(PeerGone),
             }
         }
-        all.sort_unstable_by_key(Event::key);
         Ok(all)
     }
 
