@@ -76,6 +76,13 @@ impl Counters {
     }
 }
 
+/// Every coefficient and the optimiser state, as a checkpoint keeps them ([`Engine::gather`]).
+#[derive(Debug, Clone)]
+pub struct Gathered {
+    pub projections: Vec<Projection>,
+    pub optimiser: Option<OptimiserState>,
+}
+
 /// The interface the runner drives; implemented by every engine.
 pub trait Engine: Send {
     /// `sync` or `async`.
@@ -150,6 +157,17 @@ pub trait Engine: Send {
             ranks: collective.ranks(),
             detail: "it runs in one process only so far; run it without mpirun (the same --threads gives the same numbers), or use engine: sync".into(),
         })
+    }
+    /// What a checkpoint keeps of the engine: every coefficient and the per-synapse
+    /// optimiser state, on the rank that writes it. Across MPI ranks every rank calls it
+    /// (an engine whose ranks each keep only a part gathers the parts here) and only rank
+    /// 0's answer is whole; the default copies [`Engine::projections`] and
+    /// [`Engine::optimiser_state`], which every rank keeps whole.
+    fn gather(&mut self) -> Result<Option<Gathered>, SimError> {
+        Ok(Some(Gathered {
+            projections: self.projections().to_vec(),
+            optimiser: self.optimiser_state().cloned(),
+        }))
     }
     /// Restores a checkpoint's optimiser state; refused when it does not fit.
     fn set_optimiser_state(&mut self, _state: OptimiserState) -> Result<(), String> {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use crate::checkpoint::{self, Checkpoint, Plan};
-use crate::config::Model;
+use crate::config::{EngineKind, Model};
 use crate::data::Split;
 use crate::distributed::{self, Collective};
 use crate::engine::sync::SyncEngine;
@@ -34,8 +34,8 @@ mod resume;
 pub mod sample;
 
 pub use assemble::{
-    build_async_engine, build_engine, build_sync_engine, epoch_order, load_data, restore,
-    thread_count,
+    build_async_engine, build_engine, build_engine_on, build_sync_engine, epoch_order, load_data,
+    restore, thread_count,
 };
 pub use evaluation::{evaluate_checkpoint, Evaluation};
 pub use recording::{
@@ -144,6 +144,9 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
     if ranks > 1 && opts.resume.is_some() {
         return refuse("--resume", "resume with one process: --threads R x T gives the same numbers as R ranks of T threads");
     }
+    if ranks > 1 && opts.gradcheck_every.is_some() && model.engine == EngineKind::Async {
+        return refuse("--gradcheck-every on the asynchronous engine", "each rank keeps only its part of the coefficients: check the gradient with one process (--threads R x T gives the same numbers), or on a checkpoint with `bsp-sim gradcheck`");
+    }
 
     let resumed = match &opts.resume {
         Some(dir) => Some(resume::continuation(model, dir, opts, threads, obs)?),
@@ -196,8 +199,7 @@ pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<R
             );
         }
     }
-    let mut engine = build_engine(&model, seed, threads)?;
-    engine.set_collective(Arc::clone(&comm))?;
+    let mut engine = build_engine_on(&model, seed, threads, &comm)?;
     let writer = comm.rank() == 0;
     let mut metrics = Vec::new();
     let (run_dir, _lock, changes) = match resumed {
@@ -497,10 +499,12 @@ fn train_epochs(
             samples_per_second: running.samples as f64 / train_seconds.max(1e-9),
         };
         metrics.push(record.clone());
-        if !hooks.writer {
+        // Every rank takes part: a rank may keep only its part of the coefficients.
+        let gathered = engine.gather()?;
+        let Some(gathered) = gathered.filter(|_| hooks.writer) else {
             obs.epoch_done(&record);
             continue;
-        }
+        };
         fsutil::write_atomic(&run_dir.join("metrics.csv"), &report::metrics_csv(metrics))?;
         if probe.is_some() {
             fsutil::write_atomic(&probe_path, probe_csv.as_bytes())?;
@@ -525,11 +529,11 @@ fn train_epochs(
                 epochs_done: epoch + 1,
                 ..*plan
             },
-            engine.projections().to_vec(),
+            gathered.projections,
             engine.neurons().iter().map(LayerNeurons::state).collect(),
             metrics.clone(),
         );
-        ck.optimiser = engine.optimiser_state().cloned();
+        ck.optimiser = gathered.optimiser;
         fsutil::write_atomic(
             &run_dir.join(checkpoint::FILE_NAME),
             ck.to_json().as_bytes(),

@@ -59,16 +59,22 @@ impl Network {
         init: InitSection,
         rng: &mut impl Rng,
     ) -> Network {
-        let total_edges: usize = layers
-            .windows(2)
-            .zip(connectivity)
-            .map(|(w, c)| match c {
-                Connectivity::Full => w[0] * w[1],
-                Connectivity::OneToOne { .. } => w[0].max(w[1]),
-                Connectivity::Random { fan_in } => fan_in * w[1],
-            })
-            .sum();
-        let mut graph = DiGraph::with_capacity(layers.iter().sum(), total_edges);
+        Self::build_part(layers, connectivity, init, rng, |_, _, _| true)
+    }
+
+    /// Builds only the synapses `keep(l, j, i)` accepts (layer pair `l`, postsynaptic `j`,
+    /// presynaptic `i`), with the same draws as [`Network::build`]: every wiring and every
+    /// C is drawn in canonical order, kept or not, so a kept synapse has the C it has in the
+    /// whole network. What an MPI rank builds of a network too large to replicate: the
+    /// synapses its workers read, without the graph's 20 bytes for each of the others.
+    pub fn build_part(
+        layers: &[usize],
+        connectivity: &[Connectivity],
+        init: InitSection,
+        rng: &mut impl Rng,
+        keep: impl Fn(usize, usize, usize) -> bool,
+    ) -> Network {
+        let mut graph = DiGraph::with_capacity(layers.iter().sum(), 0);
         let mut first_node = Vec::with_capacity(layers.len());
         for (layer, &n) in layers.iter().enumerate() {
             first_node.push(graph.node_count());
@@ -79,17 +85,23 @@ impl Network {
         let mut pairs = Vec::with_capacity(layers.len() - 1);
         for (l, &conn) in connectivity.iter().enumerate().take(layers.len() - 1) {
             let (n_pre, n_post) = (layers[l], layers[l + 1]);
-            let inputs = presynaptic_lists(conn, n_pre, n_post, rng);
+            let inputs = Inputs::draw(conn, n_pre, n_post, rng);
+            let kept: usize = (0..n_post)
+                .map(|j| inputs.of(j).filter(|&i| keep(l, j, i)).count())
+                .sum();
+            graph.reserve_exact_edges(kept);
             let start = graph.edge_count();
-            for (j, pre) in inputs.iter().enumerate() {
-                let fan_in = pre.len();
-                for &i in pre {
+            for j in 0..n_post {
+                let fan_in = inputs.of(j).len();
+                for i in inputs.of(j) {
                     let c = draw(init, fan_in, rng);
-                    graph.add_edge(
-                        NodeIndex::new(first_node[l] + i),
-                        NodeIndex::new(first_node[l + 1] + j),
-                        Synapse { c },
-                    );
+                    if keep(l, j, i) {
+                        graph.add_edge(
+                            NodeIndex::new(first_node[l] + i),
+                            NodeIndex::new(first_node[l + 1] + j),
+                            Synapse { c },
+                        );
+                    }
                 }
             }
             pairs.push(LayerPair {
@@ -105,6 +117,17 @@ impl Network {
         }
     }
 
+    /// Layer pair `l`'s synapses in canonical order: (postsynaptic j, presynaptic i, C)
+    /// (of a part, the kept ones).
+    pub fn synapses(&self, l: usize) -> impl Iterator<Item = (usize, usize, f32)> + '_ {
+        let (base_pre, base_post) = (self.first_node[l], self.first_node[l + 1]);
+        self.pairs[l].edges.clone().map(move |e| {
+            let e = EdgeIndex::new(e);
+            let (a, b) = self.graph.edge_endpoints(e).expect("edge in range");
+            (b.index() - base_post, a.index() - base_pre, self.graph[e].c)
+        })
+    }
+
     /// The node of neuron `index` in `layer`.
     pub fn node(&self, layer: usize, index: usize) -> NodeIndex {
         NodeIndex::new(self.first_node[layer] + index)
@@ -112,16 +135,9 @@ impl Network {
 
     /// Compiles layer pair `l` into the dense or sparse form the engines compute with.
     pub fn projection(&self, l: usize) -> Projection {
-        let pair = &self.pairs[l];
         let (n_pre, n_post) = (self.layers[l], self.layers[l + 1]);
-        let base_pre = self.first_node[l];
-        let base_post = self.first_node[l + 1];
-        let synapses = pair.edges.clone().map(|e| {
-            let e = EdgeIndex::new(e);
-            let (a, b) = self.graph.edge_endpoints(e).expect("edge in range");
-            (b.index() - base_post, a.index() - base_pre, self.graph[e].c)
-        });
-        match pair.connectivity {
+        let synapses = self.synapses(l);
+        match self.pairs[l].connectivity {
             Connectivity::Full => Projection::dense(n_pre, n_post, synapses),
             _ => Projection::sparse(n_pre, n_post, synapses),
         }
@@ -146,35 +162,47 @@ impl Network {
     }
 }
 
-/// For each postsynaptic neuron, its presynaptic neurons in increasing order.
-fn presynaptic_lists(
-    conn: Connectivity,
-    n_pre: usize,
-    n_post: usize,
-    rng: &mut impl Rng,
-) -> Vec<Vec<usize>> {
-    match conn {
-        Connectivity::Full => vec![(0..n_pre).collect(); n_post],
-        Connectivity::OneToOne { shuffle: false } => one_to_one(n_pre, n_post),
-        Connectivity::OneToOne { shuffle: true } => {
-            let mut order: Vec<usize> = (0..n_pre).collect();
-            order.shuffle(rng);
-            one_to_one(n_pre, n_post)
-                .into_iter()
-                .map(|list| {
-                    let mut v: Vec<usize> = list.into_iter().map(|i| order[i]).collect();
+/// Each postsynaptic neuron's presynaptic neurons, in increasing order.
+enum Inputs {
+    /// Every presynaptic neuron (`full`), without a list per postsynaptic neuron.
+    All(usize),
+    Lists(Vec<Vec<usize>>),
+}
+
+impl Inputs {
+    /// Draws the wiring (random and shuffled kinds draw from `rng`).
+    fn draw(conn: Connectivity, n_pre: usize, n_post: usize, rng: &mut impl Rng) -> Inputs {
+        Inputs::Lists(match conn {
+            Connectivity::Full => return Inputs::All(n_pre),
+            Connectivity::OneToOne { shuffle: false } => one_to_one(n_pre, n_post),
+            Connectivity::OneToOne { shuffle: true } => {
+                let mut order: Vec<usize> = (0..n_pre).collect();
+                order.shuffle(rng);
+                one_to_one(n_pre, n_post)
+                    .into_iter()
+                    .map(|list| {
+                        let mut v: Vec<usize> = list.into_iter().map(|i| order[i]).collect();
+                        v.sort_unstable();
+                        v
+                    })
+                    .collect()
+            }
+            Connectivity::Random { fan_in } => (0..n_post)
+                .map(|_| {
+                    let mut v = sample(rng, n_pre, fan_in).into_vec();
                     v.sort_unstable();
                     v
                 })
-                .collect()
+                .collect(),
+        })
+    }
+
+    /// The presynaptic neurons of postsynaptic neuron `j`.
+    fn of(&self, j: usize) -> Box<dyn ExactSizeIterator<Item = usize> + '_> {
+        match self {
+            Inputs::All(n) => Box::new(0..*n),
+            Inputs::Lists(lists) => Box::new(lists[j].iter().copied()),
         }
-        Connectivity::Random { fan_in } => (0..n_post)
-            .map(|_| {
-                let mut v = sample(rng, n_pre, fan_in).into_vec();
-                v.sort_unstable();
-                v
-            })
-            .collect(),
     }
 }
 

@@ -22,7 +22,7 @@ use std::sync::{Arc, RwLock};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::{Counters, Engine, Tally};
+use super::{Counters, Engine, Gathered, Tally};
 use crate::config::{AsyncSettings, LearningMethod, Settings};
 use crate::data::Dataset;
 use crate::distributed::Collective;
@@ -39,6 +39,7 @@ pub mod actor;
 pub mod comm;
 pub mod delays;
 pub mod optimiser;
+pub mod parts;
 pub mod ranks;
 pub mod schedule;
 pub mod worker;
@@ -47,6 +48,7 @@ use actor::StepRule;
 use comm::Comm;
 use delays::{delay_stats, draw_delays, Delays};
 use optimiser::{split_rows, Optimiser};
+use parts::Parted;
 use schedule::{OptimiserStep, Sample, Timing};
 use worker::{Shared, Work, Worker};
 
@@ -59,7 +61,11 @@ pub struct AsyncEngine {
     pub settings: Settings,
     rule: StepRule,
     timing: Timing,
+    /// The coefficients; a layer pair in `parted` holds none here (a dense pair of a rank
+    /// that keeps only its part: [`parts`]).
     projections: Vec<Projection>,
+    /// Per layer pair: this rank's part of the coefficients, across MPI ranks.
+    parted: Vec<Option<Parted>>,
     neurons: Vec<LayerNeurons>,
     delays: Vec<Delays>,
     sizes: Vec<usize>,
@@ -104,13 +110,39 @@ impl AsyncEngine {
         threads: usize,
         seed: u64,
     ) -> Self {
+        let parted = vec![None; projections.len()];
+        Self::with_parts(
+            settings,
+            config,
+            projections,
+            parted,
+            neurons,
+            threads,
+            seed,
+        )
+    }
+
+    /// [`AsyncEngine::new`] for one MPI rank that keeps only its part of the layer pairs
+    /// `parted` (their `projections` entries carry no coefficients); the collective it is
+    /// then given must be the one the parts were cut for.
+    pub fn with_parts(
+        settings: Settings,
+        config: &AsyncSettings,
+        projections: Vec<Projection>,
+        parted: Vec<Option<Parted>>,
+        neurons: Vec<LayerNeurons>,
+        threads: usize,
+        seed: u64,
+    ) -> Self {
         let dt = settings.dt;
         let steps = |v: f32| (v / dt).round().max(0.0) as u64;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(DELAY_STREAM);
-        let delays: Vec<Delays> = projections
-            .iter()
-            .map(|p| draw_delays(config.delay, p.synapses(), dt, &mut rng))
+        let delays: Vec<Delays> = (projections.iter().zip(&parted))
+            .map(|(p, q)| {
+                let synapses = q.as_ref().map_or(p.synapses(), |q| q.pre * q.post);
+                draw_delays(config.delay, synapses, dt, &mut rng)
+            })
             .collect();
         let stats: Vec<(u64, u64, u64)> = delays.iter().map(delay_stats).collect();
         let min_delay = stats.iter().map(|s| s.0).min().unwrap_or(0);
@@ -143,7 +175,10 @@ impl AsyncEngine {
         let threads = threads.max(1);
         let slots = config.max_in_flight;
         let ring = max.iter().copied().max().unwrap_or(0) + 1;
-        let optimiser = Optimiser::new(&settings, &projections, &sizes);
+        let stored: Vec<usize> = (projections.iter().zip(&parted))
+            .map(|(p, q)| q.as_ref().map_or(p.coefficients().len(), Parted::len))
+            .collect();
+        let optimiser = Optimiser::new(&settings, &stored, &sizes);
         let fixed_points =
             (settings.method == LearningMethod::FixedPoints).then_some(&optimiser.state);
         let workers = (0..threads)
@@ -163,6 +198,7 @@ impl AsyncEngine {
             rule,
             timing,
             projections,
+            parted,
             neurons,
             delays,
             sizes,
@@ -264,7 +300,20 @@ impl AsyncEngine {
         let mut shapes = Vec::new();
         let mut rows = Vec::new();
         let mut lens = Vec::new();
-        for p in self.projections.iter_mut() {
+        let slabs = (self.parted.iter())
+            .map(|q| q.as_ref().map(|q| q.cols.clone()))
+            .collect();
+        for (p, part) in self.projections.iter_mut().zip(self.parted.iter_mut()) {
+            if let Some(part) = part {
+                lens.push(part.blocks.iter().map(Vec::len).collect());
+                rows.push(
+                    (part.blocks.iter_mut())
+                        .map(|b| RwLock::new(b.as_mut_slice()))
+                        .collect(),
+                );
+                shapes.push(Shape::Dense);
+                continue;
+            }
             let (shape, c) = p.shape_and_coefficients();
             let post = sizes[shapes.len() + 1];
             let block_lens: Vec<usize> = (0..threads)
@@ -294,6 +343,7 @@ impl AsyncEngine {
             rows,
             optimiser_rows,
             deltas,
+            slabs,
             delays,
             workers: threads,
             local: self.ranks.local(),
@@ -636,7 +686,65 @@ impl Engine for AsyncEngine {
     }
 
     fn projections(&self) -> &[Projection] {
+        debug_assert!(
+            self.parted.iter().all(Option::is_none),
+            "a rank's part is read through `gather`"
+        );
         &self.projections
+    }
+
+    fn gather(&mut self) -> Result<Option<Gathered>, SimError> {
+        if self.parted.iter().all(Option::is_none) {
+            return Ok(Some(Gathered {
+                projections: self.projections.clone(),
+                optimiser: self.optimiser_state().cloned(),
+            }));
+        }
+        let c = Arc::clone(&self.ranks.collective);
+        let state = &self.optimiser.state;
+        // Method 2's moments are per synapse, laid out as the coefficients (method 1's are
+        // per neuron: every rank has them all).
+        let per_synapse = self.optimiser.per_synapse;
+        let (mut projections, mut m, mut v) = (Vec::new(), Vec::new(), Vec::new());
+        for (l, (p, part)) in self.projections.iter().zip(&self.parted).enumerate() {
+            let Some(part) = part else {
+                projections.push(Some(p.clone()));
+                if per_synapse {
+                    m.extend(state.m.get(l).map(|x| Some(x.clone())));
+                    v.extend(state.v.get(l).map(|x| Some(x.clone())));
+                }
+                continue;
+            };
+            let lens: Vec<usize> = part.blocks.iter().map(Vec::len).collect();
+            let blocks: Vec<&[f32]> = part.blocks.iter().map(Vec::as_slice).collect();
+            projections
+                .push(parts::gather(c.as_ref(), part, &blocks)?.map(|w| parts::whole(part, w)));
+            for (flat, out) in [(state.m.get(l), &mut m), (state.v.get(l), &mut v)] {
+                if let Some(flat) = flat.filter(|_| per_synapse) {
+                    out.push(parts::gather(
+                        c.as_ref(),
+                        part,
+                        &parts::blocks_of(flat, &lens),
+                    )?);
+                }
+            }
+        }
+        if c.rank() != 0 {
+            return Ok(None);
+        }
+        let projections: Vec<Projection> = projections.into_iter().flatten().collect();
+        let optimiser = self.optimiser_state().map(|state| {
+            let mut whole = state.clone();
+            if per_synapse {
+                whole.m = m.into_iter().flatten().collect();
+                whole.v = v.into_iter().flatten().collect();
+            }
+            whole
+        });
+        Ok(Some(Gathered {
+            projections,
+            optimiser,
+        }))
     }
 
     fn projections_mut(&mut self) -> &mut [Projection] {

@@ -3,21 +3,24 @@
 //! and each epoch's seeded sample order.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::checkpoint::Checkpoint;
-use crate::config::{DataSource, EngineKind, Model};
+use crate::config::{Connectivity, DataSource, EngineKind, Model};
 use crate::data::{self, DataSearch, Dataset, Split};
+use crate::distributed::Collective;
+use crate::engine::asynchronous::parts::Parted;
 use crate::engine::asynchronous::AsyncEngine;
 use crate::engine::sync::SyncEngine;
 use crate::engine::Engine;
 use crate::error::{CheckpointError, Result, SimError};
 use crate::neuron::LayerNeurons;
 use crate::progress::Progress;
-use crate::topology::build::build_network;
+use crate::topology::build::{build_network, build_network_part};
 use crate::topology::{Network, Projection};
 
 /// Streams `SHUFFLE_STREAM + epoch` order each epoch's training samples.
@@ -28,6 +31,75 @@ pub fn thread_count(threads: Option<usize>) -> usize {
     threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1)
+}
+
+/// The model's engine as one of the processes of `comm`, or the only one: across MPI ranks
+/// the asynchronous engine builds and keeps only this rank's part of each dense layer pair
+/// ([`crate::engine::asynchronous::parts`]); the synchronous engine keeps everything.
+pub fn build_engine_on(
+    model: &Model,
+    seed: u64,
+    threads: usize,
+    comm: &Arc<dyn Collective>,
+) -> Result<Box<dyn Engine>> {
+    let mut engine: Box<dyn Engine> = match model.engine {
+        EngineKind::Async if comm.ranks() > 1 => Box::new(build_async_part(
+            model,
+            seed,
+            threads,
+            comm.rank(),
+            comm.ranks(),
+        )),
+        _ => build_engine(model, seed, threads)?,
+    };
+    engine.set_collective(Arc::clone(comm))?;
+    Ok(engine)
+}
+
+/// Rank `rank`'s asynchronous engine of `ranks` with `threads` workers each: its part of
+/// every dense (`full`) layer pair, the sparse ones whole.
+fn build_async_part(
+    model: &Model,
+    seed: u64,
+    threads: usize,
+    rank: usize,
+    ranks: usize,
+) -> AsyncEngine {
+    let layers = &model.network.layers;
+    let workers = threads * ranks;
+    let local = rank * threads..(rank + 1) * threads;
+    let keeps: Vec<Option<_>> = (model.network.connectivity.iter().enumerate())
+        .take(layers.len() - 1)
+        .map(|(l, c)| {
+            matches!(c, Connectivity::Full)
+                .then(|| Parted::keeps(layers[l], layers[l + 1], workers, &local))
+        })
+        .collect();
+    let net = build_network_part(model, seed, |l, j, i| {
+        keeps[l].as_ref().is_none_or(|keep| keep(j, i))
+    });
+    let (projections, parted) = (0..keeps.len())
+        .map(|l| match keeps[l] {
+            Some(_) => (
+                Projection::Dense {
+                    pre: layers[l],
+                    post: layers[l + 1],
+                    c: Vec::new(),
+                },
+                Some(Parted::compile(&net, l, workers, local.clone())),
+            ),
+            None => (net.projection(l), None),
+        })
+        .unzip();
+    AsyncEngine::with_parts(
+        model.settings.clone(),
+        &model.asynchronous,
+        projections,
+        parted,
+        layer_neurons(model, &net),
+        threads,
+        seed,
+    )
 }
 
 /// Builds the network from the seed and compiles it into the model's engine.

@@ -13,7 +13,6 @@ use std::sync::{Mutex, RwLock};
 use super::schedule::OptimiserStep;
 use crate::config::{LearningMethod, Settings};
 use crate::learning::optimiser::OptimiserState;
-use crate::topology::Projection;
 
 /// A worker's share of the optimiser state of one projection, row for row with its
 /// coefficients: the G2 its synapses have summed so far in the current minibatch, and
@@ -53,26 +52,18 @@ pub struct Optimiser {
 }
 
 impl Optimiser {
-    pub fn new(settings: &Settings, projections: &[Projection], sizes: &[usize]) -> Self {
+    /// The state of synapses stored in blocks of `lens[l]` coefficients per projection (a
+    /// whole projection, or a rank's part of it), or of `sizes[l]` neurons per layer.
+    pub fn new(settings: &Settings, lens: &[usize], sizes: &[usize]) -> Self {
         let active = !settings.optimiser.is_sgd();
         let per_synapse = active && settings.method == LearningMethod::Connections;
         let zeros = || -> Vec<Vec<f32>> {
-            projections
-                .iter()
-                .map(|p| {
-                    vec![
-                        0.0;
-                        if per_synapse {
-                            p.coefficients().len()
-                        } else {
-                            0
-                        }
-                    ]
-                })
+            lens.iter()
+                .map(|&n| vec![0.0; if per_synapse { n } else { 0 }])
                 .collect()
         };
         let state = match settings.method {
-            LearningMethod::Connections => OptimiserState::new(settings.optimiser, projections),
+            LearningMethod::Connections => OptimiserState::zeros(settings.optimiser, lens),
             LearningMethod::FixedPoints => OptimiserState::zeros(settings.optimiser, sizes),
         };
         Optimiser {

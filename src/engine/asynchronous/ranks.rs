@@ -6,9 +6,10 @@
 //! the rank's workers hand their events to the rank's funnel ([`super::comm::Funnel`]),
 //! which runs on the thread that started MPI: it packs them (25 bytes an event: time,
 //! origin, seq, kind, slot, value), all-gathers them with the other ranks through the
-//! [`Collective`], and hands the other ranks' events back; every worker sorts the union by
-//! (time, origin, seq), so deliveries, and every floating-point sum, come in the order of
-//! one process. Each rank keeps every coefficient and applies the other ranks' rows'
+//! [`Collective`], and hands the other ranks' events back; every worker merges them with
+//! its rank's by (time, origin, seq), so deliveries, and every floating-point sum, come in
+//! the order of one process. Each rank keeps its rows and, of the other ranks' rows, the
+//! columns its backward deliveries read ([`super::parts`]), and applies those columns'
 //! updates itself ([`super::worker`]'s `remote`), so neither rows nor per-row ΔC cross
 //! ranks. After each call one more all-gather agrees on the outcome (the lowest failing
 //! rank's error on every rank, [`SimError::Rank`]) and carries each rank's counts and, for
@@ -183,6 +184,20 @@ impl AsyncEngine {
             collective,
             threads,
         };
+        let (all, local) = (self.ranks.workers(), self.ranks.local());
+        if let Some(part) =
+            (self.parted.iter().flatten()).find(|p| p.blocks.len() != all || p.local != local)
+        {
+            return Err(SimError::NotDistributed {
+                what: "the asynchronous engine".into(),
+                ranks: self.ranks.collective.ranks(),
+                detail: format!(
+                    "its coefficients were cut for workers {:?} of {}, not {local:?} of {all}",
+                    part.local,
+                    part.blocks.len()
+                ),
+            });
+        }
         let ring = self
             .delays
             .iter()

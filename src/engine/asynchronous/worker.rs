@@ -72,6 +72,10 @@ pub struct Shared<'a> {
     /// step; written by worker w, read after the update barrier by the workers that own the
     /// presynaptic neurons (their reversed inputs follow the change).
     pub deltas: Vec<Vec<RwLock<&'a mut [f32]>>>,
+    /// Per projection, when this MPI rank keeps only its part of it (`parts`): the
+    /// columns, this rank's presynaptic neurons, that the other ranks' workers' blocks in
+    /// `rows` and `deltas` hold of their rows.
+    pub slabs: Vec<Option<Range<usize>>>,
     /// Per projection: per-synapse delays in canonical order, or one fixed delay.
     pub delays: &'a [Delays],
     pub workers: usize,
@@ -80,6 +84,17 @@ pub struct Shared<'a> {
     pub local: Range<usize>,
     /// What to record, if anything.
     pub trace: Option<&'a Selection>,
+}
+
+impl Shared<'_> {
+    /// Row width and first column of worker `w`'s blocks of projection `l`: whole rows, or
+    /// the slab of this rank's columns of another rank's rows.
+    pub fn block_width(&self, l: usize, w: usize) -> (usize, usize) {
+        match &self.slabs[l] {
+            Some(cols) if !self.local.contains(&w) => (cols.len(), cols.start),
+            _ => (self.sizes[l], 0),
+        }
+    }
 }
 
 /// The neurons of `layer` owned by worker `w` of `workers`.

@@ -174,6 +174,10 @@ impl Worker {
                     let owner = owner_of(sh.sizes[l], j, sh.workers);
                     let block = &rows[p][owner];
                     let first_row = owned(sh.sizes[l], owner, sh.workers).start;
+                    // Row j of the owner's block: whole, or across ranks the slab of this
+                    // rank's columns (which hold every own presynaptic neuron).
+                    let (width, col0) = sh.block_width(p, owner);
+                    let cols = own.start - col0..own.end - col0;
                     let ring = &mut self.ring_r[p];
                     let n_own = own.len();
                     let delays = &sh.delays[p];
@@ -188,10 +192,10 @@ impl Worker {
                     };
                     match &sh.shapes[p] {
                         Shape::Dense if matches!(delays, Delays::Fixed(_)) => {
-                            let row = &block[(j - first_row) * pre..(j - first_row + 1) * pre];
+                            let row = &block[(j - first_row) * width..][..width];
                             let at = ev.time + delays.of(0);
                             let slots = &mut ring[(at % r) as usize * n_own..][..n_own];
-                            for (slot, &c) in slots.iter_mut().zip(&row[own.clone()]) {
+                            for (slot, &c) in slots.iter_mut().zip(&row[cols]) {
                                 *slot += c * delta;
                             }
                             if pop.asleep > 0 {
@@ -202,11 +206,12 @@ impl Worker {
                             self.work.deliveries += n_own as u64;
                         }
                         Shape::Dense => {
-                            let row = &block[(j - first_row) * pre..(j - first_row + 1) * pre];
+                            let row = &block[(j - first_row) * width..][..width];
                             for ii in 0..n_own {
                                 let k = j * pre + own.start + ii;
                                 let at = ev.time + delays.of(k);
-                                ring[(at % r) as usize * n_own + ii] += row[own.start + ii] * delta;
+                                ring[(at % r) as usize * n_own + ii] +=
+                                    row[cols.start + ii] * delta;
                                 wake(ii, at);
                             }
                             self.work.deliveries += n_own as u64;

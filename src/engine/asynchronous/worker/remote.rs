@@ -1,13 +1,14 @@
 //! The synapse rows of workers on other MPI ranks, kept up to date on this rank.
 //!
-//! Across ranks every rank keeps all coefficients (and, with a per-synapse optimiser, all
-//! moments): its workers' backward deliveries read the rows of any postsynaptic neuron, and
-//! a checkpoint needs them all. A synapse's update reads only the two window integrals it
-//! carried, which every worker receives as events, and its own state, so each rank applies
-//! the updates of the other ranks' rows itself, with the same arithmetic in the same order
-//! as their owners: the rows stay bit-identical on every rank without exchanging them. The
-//! remote workers' blocks are dealt round-robin over this rank's workers; the forward and
-//! reversed inputs the changes feed belong to the owners, which adjust them.
+//! Across ranks a rank keeps, of the other ranks' rows, what its workers' backward
+//! deliveries read: the columns of its own presynaptic neurons of a dense pair
+//! ([`crate::engine::asynchronous::parts`]), every row of a sparse one (and, with a
+//! per-synapse optimiser, their moments). A synapse's update reads only the two window
+//! integrals it carried, which every worker receives as events, and its own state, so each
+//! rank applies the updates of those synapses itself, with the same arithmetic in the same
+//! order as their owners: they stay bit-identical on every rank without exchanging them.
+//! The remote workers' blocks are dealt round-robin over this rank's workers; the forward
+//! and reversed inputs the changes feed belong to the owners, which adjust them.
 
 use super::update::optimiser_sample;
 use super::{owned, Shared, Worker};
@@ -68,8 +69,11 @@ impl Worker {
                             // As `update_dense`: only the presynaptic neurons that carried
                             // something, C + ΔC per synapse.
                             Shape::Dense => {
+                                // Whole rows, or the slab of this rank's columns (`parts`).
+                                let (width, col0) = sh.block_width(l, w);
+                                let p = &p[col0..col0 + width];
                                 for (jj, j) in posts.enumerate() {
-                                    let row = &mut block[jj * pre..(jj + 1) * pre];
+                                    let row = &mut block[jj * width..(jj + 1) * width];
                                     for (i, c) in row.iter_mut().enumerate() {
                                         if p[i] != 0.0 {
                                             *c += change(p[i], q[j], s.scale, kt, true);

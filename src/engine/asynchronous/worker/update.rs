@@ -224,7 +224,7 @@ impl Worker {
             if !Self::steps_at(sh, l, t) || carried.iter().all(|&v| v == 0.0) {
                 continue;
             }
-            let (pre, post) = (sh.sizes[l], sh.sizes[l + 1]);
+            let post = sh.sizes[l + 1];
             let deltas: Vec<_> = sh.deltas[l]
                 .iter()
                 .map(|d| d.read().expect("deltas lock"))
@@ -240,8 +240,10 @@ impl Worker {
                 let block = &deltas[owner];
                 match sh.shapes[l] {
                     Shape::Dense => {
-                        let row = &block[(j - first_row) * pre..(j - first_row + 1) * pre];
-                        for (cv, &d) in comp.iter_mut().zip(&row[own_pre.clone()]) {
+                        let (width, col0) = sh.block_width(l, owner);
+                        let row = &block[(j - first_row) * width..][..width];
+                        let cols = own_pre.start - col0..own_pre.end - col0;
+                        for (cv, &d) in comp.iter_mut().zip(&row[cols]) {
                             *cv += d * v;
                         }
                     }
@@ -280,12 +282,14 @@ pub(super) fn optimiser_sample<'g, 'a>(
     let shape = sh.shapes[l];
     let mut rows = sh.optimiser_rows[l][w].lock().expect("optimiser lock");
     let o = &mut *rows;
+    // A slab of another rank's rows is a dense block of its own width (`parts`).
+    let (width, col0) = sh.block_width(l, w);
     update_sample(
         &shape,
-        sh.sizes[l],
+        width,
         posts,
         o.grad,
-        p,
+        &p[col0..],
         q,
         s.scale,
         sh.settings.kt,
