@@ -149,6 +149,11 @@ impl Checkpoint {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("checkpoint serialises")
     }
+
+    /// Streams the checkpoint's JSON (what [`Checkpoint::to_json`] returns) into `w`.
+    pub fn write_json(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        serde_json::to_writer(w, self).map_err(std::io::Error::other)
+    }
 }
 
 fn check(ck: &Checkpoint, layers: &[usize]) -> Result<(), String> {

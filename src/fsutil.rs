@@ -37,14 +37,35 @@ fn tmp_path(path: &Path) -> PathBuf {
 /// and its directory: after a crash or power loss the path holds the old or the new
 /// contents, and the rename itself is on disk.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), OutputError> {
-    replace(path, contents, true)
+    replace(path, |f| f.write_all(contents), true)
 }
 
-fn replace(path: &Path, contents: &[u8], durable: bool) -> Result<(), OutputError> {
+/// [`write_atomic`] for contents that `write` streams out (buffered), so that a large file
+/// (a wide network's checkpoint) never sits whole in memory.
+pub fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), OutputError> {
+    replace(
+        path,
+        |f| {
+            let mut w = std::io::BufWriter::new(f);
+            write(&mut w)?;
+            w.flush()
+        },
+        true,
+    )
+}
+
+fn replace(
+    path: &Path,
+    write: impl FnOnce(&mut File) -> std::io::Result<()>,
+    durable: bool,
+) -> Result<(), OutputError> {
     let tmp = tmp_path(path);
     let result = (|| {
         let mut f = File::create(&tmp)?;
-        f.write_all(contents)?;
+        write(&mut f)?;
         if durable {
             f.sync_all()?;
         }
@@ -103,7 +124,7 @@ fn status(path: &Path, json: &[u8], durable: bool) -> Result<(), OutputError> {
     padded.extend_from_slice(json);
     padded.resize(json.len() + STATUS_RESERVE, b' ');
     padded.push(b'\n');
-    match replace(path, &padded, durable) {
+    match replace(path, |f| f.write_all(&padded), durable) {
         Ok(()) => Ok(()),
         Err(first) => match overwrite_in_place(path, json) {
             Ok(true) => Ok(()),

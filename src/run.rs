@@ -534,10 +534,8 @@ fn train_epochs(
             metrics.clone(),
         );
         ck.optimiser = gathered.optimiser;
-        fsutil::write_atomic(
-            &run_dir.join(checkpoint::FILE_NAME),
-            ck.to_json().as_bytes(),
-        )?;
+        // Streamed: a wide network's checkpoint is never whole in memory as text.
+        fsutil::write_atomic_with(&run_dir.join(checkpoint::FILE_NAME), |w| ck.write_json(w))?;
         // After the checkpoint: the summary never claims an epoch the checkpoint lacks.
         hooks.summary.record(metrics, hooks.started);
         hooks.summary.counters = engine.counters();

@@ -151,3 +151,32 @@ fn shuffled_one_to_one_keeps_fan_out_one_and_mixes_the_layer() {
     pre.sort();
     assert!(pre.windows(2).any(|w| w[1] != w[0] + 1), "{pre:?}");
 }
+
+/// A part keeps exactly the synapses asked for, each with the C it has in the whole
+/// network, for every wiring kind (the random ones draw their wiring before the C).
+#[test]
+fn a_part_keeps_the_whole_networks_draws() {
+    let layers = [13, 11, 7];
+    for conn in [
+        Connectivity::Full,
+        Connectivity::Random { fan_in: 4 },
+        Connectivity::OneToOne { shuffle: true },
+    ] {
+        let whole = build(&layers, conn, 9);
+        let keep = |l: usize, j: usize, i: usize| !(l + 2 * j + 3 * i).is_multiple_of(5);
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let part = Network::build_part(&layers, &[conn, conn], NORMAL, &mut rng, keep);
+        for l in 0..2 {
+            let want: Vec<_> = whole
+                .synapses(l)
+                .filter(|&(j, i, _)| keep(l, j, i))
+                .collect();
+            let got: Vec<_> = part.synapses(l).collect();
+            assert!(!got.is_empty());
+            assert_eq!(got, want, "{conn:?}, pair {l}");
+            if conn == Connectivity::Full {
+                assert!(got.len() < whole.synapses(l).count());
+            }
+        }
+    }
+}

@@ -176,7 +176,7 @@ impl AsyncEngine {
         let slots = config.max_in_flight;
         let ring = max.iter().copied().max().unwrap_or(0) + 1;
         let stored: Vec<usize> = (projections.iter().zip(&parted))
-            .map(|(p, q)| q.as_ref().map_or(p.coefficients().len(), Parted::len))
+            .map(|(p, q)| q.as_ref().map_or(p.coefficients().len(), Parted::kept))
             .collect();
         let optimiser = Optimiser::new(&settings, &stored, &sizes);
         let fixed_points =

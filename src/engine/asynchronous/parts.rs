@@ -91,7 +91,7 @@ impl Parted {
     }
 
     /// Coefficients kept here.
-    pub fn len(&self) -> usize {
+    pub fn kept(&self) -> usize {
         self.blocks.iter().map(Vec::len).sum()
     }
 }
@@ -157,5 +157,46 @@ pub fn whole(part: &Parted, c: Vec<f32>) -> Projection {
         pre: part.pre,
         post: part.post,
         c,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Connectivity, InitSection};
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    /// Rank 1 of 2 ranks of 2 workers: whole rows for workers 2 and 3, and of workers 0
+    /// and 1 the columns of its own presynaptic neurons, each equal to the whole matrix.
+    #[test]
+    fn a_ranks_blocks_are_its_rows_and_its_columns_of_the_others() {
+        let (layers, workers, local) = ([10, 9], 4, 2..4);
+        let init = InitSection::Normal {
+            mean: 0.0,
+            std: 1.0,
+            fan_in_scaled: true,
+        };
+        let net = |keep: &dyn Fn(usize, usize, usize) -> bool| {
+            let mut rng = ChaCha8Rng::seed_from_u64(3);
+            Network::build_part(&layers, &[Connectivity::Full], init, &mut rng, keep)
+        };
+        let whole = net(&|_, _, _| true).projection(0);
+        let keeps = Parted::keeps(10, 9, workers, &local);
+        let part = Parted::compile(&net(&|_, j, i| keeps(j, i)), 0, workers, local);
+        let c = whole.coefficients();
+        assert_eq!(part.cols, 5..10);
+        for w in 0..workers {
+            let (width, col0) = part.width(w);
+            let rows = owned(9, w, workers);
+            assert_eq!(part.blocks[w].len(), rows.len() * width);
+            for (r, j) in rows.enumerate() {
+                for k in 0..width {
+                    assert_eq!(part.blocks[w][r * width + k], c[j * 10 + col0 + k]);
+                }
+            }
+        }
+        // Rows 4..9 whole (5 x 10) and the columns 5..10 of rows 0..4 (4 x 5), of 90.
+        assert_eq!(part.kept(), 70);
     }
 }
