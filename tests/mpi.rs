@@ -471,6 +471,10 @@ fn what_does_not_spread_over_ranks_is_refused_clearly() {
             &["--set", "learning.rule=adjoint"][..],
             "learning.rule: adjoint cannot run across 2 MPI ranks",
         ),
+        (
+            &["--set", "engine=async", "--gradcheck-every", "1"][..],
+            "--gradcheck-every on the asynchronous engine cannot run across 2 MPI ranks",
+        ),
     ] {
         let mut args = vec!["run", m, "--quiet", "--threads", "1", "--out", o];
         args.extend(extra);
