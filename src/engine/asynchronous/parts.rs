@@ -14,7 +14,7 @@
 
 use std::ops::Range;
 
-use super::worker::owned;
+use super::worker::{owned, owned_by};
 use crate::distributed::Collective;
 use crate::error::SimError;
 use crate::topology::{Network, Projection};
@@ -37,7 +37,7 @@ impl Parted {
     /// synapses are [`Parted::keeps`]'s.
     pub fn compile(net: &Network, l: usize, workers: usize, local: Range<usize>) -> Parted {
         let (pre, post) = (net.layers[l], net.layers[l + 1]);
-        let cols = Self::columns(pre, workers, &local);
+        let cols = owned_by(pre, &local, workers);
         let blocks = (0..workers)
             .map(|w| {
                 let width = if local.contains(&w) { pre } else { cols.len() };
@@ -51,14 +51,14 @@ impl Parted {
             cols,
             blocks,
         };
-        let mut w = 0;
+        let (mut w, mut rows) = (0, owned(post, 0, workers));
         for (j, i, c) in net.synapses(l) {
-            while !owned(post, w, workers).contains(&j) {
+            while !rows.contains(&j) {
                 w += 1;
+                rows = owned(post, w, workers);
             }
             let (width, col0) = part.width(w);
-            let row = j - owned(post, w, workers).start;
-            part.blocks[w][row * width + i - col0] = c;
+            part.blocks[w][(j - rows.start) * width + i - col0] = c;
         }
         part
     }
@@ -71,14 +71,9 @@ impl Parted {
         workers: usize,
         local: &Range<usize>,
     ) -> impl Fn(usize, usize) -> bool {
-        let rows = owned(post, local.start, workers).start..owned(post, local.end - 1, workers).end;
-        let cols = Self::columns(pre, workers, local);
+        let rows = owned_by(post, local, workers);
+        let cols = owned_by(pre, local, workers);
         move |j, i| rows.contains(&j) || cols.contains(&i)
-    }
-
-    /// The presynaptic neurons that workers `local` own.
-    fn columns(pre: usize, workers: usize, local: &Range<usize>) -> Range<usize> {
-        owned(pre, local.start, workers).start..owned(pre, local.end - 1, workers).end
     }
 
     /// Row width and first column of worker `w`'s block.
@@ -120,9 +115,9 @@ pub fn gather(
         let all = c.all_gather_bytes(&mine, GATHER)?;
         if let Some(whole) = whole.as_mut() {
             let rows = &all[rank];
-            let first = owned(part.post, rank * threads, c.ranks() * threads).start;
-            let last = owned(part.post, (rank + 1) * threads - 1, c.ranks() * threads).end;
-            if rows.len() != (last - first) * part.pre * 4 {
+            let senders = rank * threads..(rank + 1) * threads;
+            let posts = owned_by(part.post, &senders, c.ranks() * threads);
+            if rows.len() != posts.len() * part.pre * 4 {
                 return Err(SimError::Rank {
                     rank,
                     ranks: c.ranks(),

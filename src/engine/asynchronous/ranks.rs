@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use super::comm::{Event, EventKind, Funnel};
 use super::delays::delay_stats;
-use super::worker::{owned, Work, Worker};
+use super::worker::{owned_by, Work, Worker};
 use super::AsyncEngine;
 use crate::config::LearningMethod;
 use crate::distributed::{self, Collective};
@@ -66,8 +66,7 @@ impl Ranks {
 
     /// The neurons of a layer of `n` that rank `rank`'s workers own (contiguous).
     fn neurons_of(&self, n: usize, rank: usize) -> Range<usize> {
-        let w = self.of(rank);
-        owned(n, w.start, self.workers()).start..owned(n, w.end - 1, self.workers()).end
+        owned_by(n, &self.of(rank), self.workers())
     }
 }
 

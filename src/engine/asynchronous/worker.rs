@@ -102,6 +102,12 @@ pub fn owned(n: usize, w: usize, workers: usize) -> Range<usize> {
     w * n / workers..(w + 1) * n / workers
 }
 
+/// The neurons of a layer of `n` that the consecutive workers `ws` of `workers` own
+/// together (one contiguous range: an MPI rank's).
+pub fn owned_by(n: usize, ws: &Range<usize>, workers: usize) -> Range<usize> {
+    owned(n, ws.start, workers).start..owned(n, ws.end - 1, workers).end
+}
+
 /// Work done, summed over workers.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Work {
