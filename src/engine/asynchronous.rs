@@ -708,10 +708,12 @@ impl Engine for AsyncEngine {
         let (mut projections, mut m, mut v) = (Vec::new(), Vec::new(), Vec::new());
         for (l, (p, part)) in self.projections.iter().zip(&self.parted).enumerate() {
             let Some(part) = part else {
-                projections.push(Some(p.clone()));
+                // Whole on every rank: only the writer copies it.
+                let root = c.rank() == 0;
+                projections.push(root.then(|| p.clone()));
                 if per_synapse {
-                    m.extend(state.m.get(l).map(|x| Some(x.clone())));
-                    v.extend(state.v.get(l).map(|x| Some(x.clone())));
+                    m.extend(state.m.get(l).map(|x| root.then(|| x.clone())));
+                    v.extend(state.v.get(l).map(|x| root.then(|| x.clone())));
                 }
                 continue;
             };
