@@ -100,6 +100,43 @@ fn recording_changes_no_result() {
     assert!(mf.counts.events > 1000, "{} events", mf.counts.events);
 }
 
+/// A recording run integrates its windows one step at a time (the probe sees the layers
+/// in step order); an unrecorded one layer by layer over chunks of steps, each layer's
+/// drive over a chunk one matrix product. Both must give the same numbers bit for bit,
+/// also where a chunk ends inside a window: batches of 80 on 2 threads are blocks of 40
+/// rows, so the 30-step windows run as chunks of 26 and 4 steps (1,024 rows a product),
+/// and the evaluation's blocks of 50 as chunks of 21 and 9; with `delayed` coupling a
+/// chunk's first step reads the signal the previous chunk ended with, and the
+/// time-varying error replays the forward output step by step.
+#[test]
+fn chunked_windows_give_the_numbers_of_lockstep_steps() {
+    for (coupling, backward_input) in [("same_step", "constant"), ("delayed", "time_varying")] {
+        let yaml = common::synthetic_yaml("[6, 8, 8, 4]", "connections", "softmax", 0.3)
+            .replace(
+                "backward_window: 3.0}",
+                &format!("backward_window: 3.0, coupling: {coupling}}}"),
+            )
+            .replace(
+                "beta: 3.0}",
+                &format!("beta: 3.0, backward_input: {backward_input}}}"),
+            )
+            .replace("batch_size: 10", "batch_size: 80");
+        let m = common::model(&yaml);
+        let dir = tempfile::tempdir().unwrap();
+        let plain = run::run(&m, &opts(&dir.path().join("a"), 1, None), &mut Silent).unwrap();
+        let spec = "layers=all;neurons=all;samples=all;every=1;theta=0.001";
+        let traced =
+            run::run(&m, &opts(&dir.path().join("b"), 1, Some(spec)), &mut Silent).unwrap();
+        let (a, _) = Checkpoint::load(&plain.run_dir).unwrap();
+        let (b, _) = Checkpoint::load(&traced.run_dir).unwrap();
+        assert_eq!(a.projections, b.projections, "{coupling}, {backward_input}");
+        let (pa, pb) = (&plain.summary.metrics[0], &traced.summary.metrics[0]);
+        assert_eq!(pa.train_loss, pb.train_loss, "{coupling}, {backward_input}");
+        assert_eq!(pa.test_loss, pb.test_loss, "{coupling}, {backward_input}");
+        assert!(pa.train_loss.is_finite() && pa.train_loss > 0.0);
+    }
+}
+
 /// Runs one traced minibatch of the small model and returns the sink and the tally.
 fn traced_batch(spec: &str, threads: usize) -> (VecSink, Tally) {
     let m = small_model();

@@ -5,7 +5,9 @@
 //! layer's synapses see the signal its presynaptic layer produced in that same step; with
 //! `coupling: delayed` every layer sees the signal of the previous step (the asynchronous
 //! engine's zero-delay semantics). The backward window runs output side first through the
-//! reversed systems, coupled the same way.
+//! reversed systems, coupled the same way. Since no layer reads one downstream of it,
+//! `window` lets a layer take a chunk of steps before the next one does, giving each
+//! layer's drive over the chunk as one matrix product: the same numbers as lockstep steps.
 //!
 //! Parallelism: the minibatch is split into contiguous blocks of samples, one per thread,
 //! each integrating its samples' windows independently. The update then sums over the whole
@@ -22,15 +24,15 @@
 use std::sync::Arc;
 
 use super::{Counters, Engine, Tally};
-use crate::config::{BackwardInput, Coupling, LearningMethod, LearningRule, Settings};
+use crate::config::{LearningMethod, LearningRule, Settings};
 use crate::data::Dataset;
 use crate::distributed::{self, Collective};
 use crate::error::SimError;
 use crate::learning::adjoint::Tape;
 use crate::learning::optimiser::OptimiserState;
 use crate::learning::{argmax, injection, readout};
-use crate::neuron::layer::{self, LayerState, Ports};
-use crate::neuron::{LayerNeurons, System};
+use crate::neuron::layer::LayerState;
+use crate::neuron::LayerNeurons;
 use crate::parallel;
 use crate::topology::Projection;
 use crate::trace::probe::Probe;
@@ -39,6 +41,7 @@ use crate::trace::{Selection, TraceSink, Wave};
 mod input;
 mod learn;
 mod ranks;
+mod window;
 
 /// Samples per evaluation pass (split over the threads).
 const EVAL_CHUNK: usize = 400;
@@ -49,11 +52,10 @@ struct Workspace {
     rows: usize,
     forward: Vec<LayerState>,
     reversed: Vec<LayerState>,
-    /// Per layer: the current input current, output signal and signal integral.
+    /// Per layer: the entry layers' input current and each system's signal integral (the
+    /// signals themselves live in `history`).
     current: Vec<Vec<f32>>,
-    signal: Vec<Vec<f32>>,
     integral: Vec<Vec<f32>>,
-    rsignal: Vec<Vec<f32>>,
     rintegral: Vec<Vec<f32>>,
     /// Output-layer forward signal at every step (for the time-varying error).
     output_trace: Vec<f32>,
@@ -65,6 +67,8 @@ struct Workspace {
     probe: Probe,
     /// Layer 0 tabulated per input value and layer 1's drive from it (`input`).
     input: input::InputDrive,
+    /// Each layer's signals over a chunk of steps and one layer's drive (`window`).
+    history: window::History,
 }
 
 impl Workspace {
@@ -77,9 +81,7 @@ impl Workspace {
         self.forward = sizes.iter().map(|&n| LayerState::new(rows, n)).collect();
         self.reversed = sizes.iter().map(|&n| LayerState::new(rows, n)).collect();
         self.current = sizes.iter().map(|&n| buf(n)).collect();
-        self.signal = sizes.iter().map(|&n| buf(n)).collect();
         self.integral = sizes.iter().map(|&n| buf(n)).collect();
-        self.rsignal = sizes.iter().map(|&n| buf(n)).collect();
         self.rintegral = sizes.iter().map(|&n| buf(n)).collect();
         let classes = *sizes.last().unwrap_or(&0);
         self.readout = buf(classes);
@@ -278,162 +280,6 @@ impl SyncEngine {
             *c = injected * e;
         }
         self.window(Wave::Backward, ws, block, trace)
-    }
-
-    /// One window of a block, the input current of its entry layer already set (the image
-    /// for the forward wave, the injected error for the backward one). The two windows are
-    /// mirror images: the forward wave integrates the forward systems input side first, each
-    /// layer driven by C·D from below; the backward wave the reversed systems output side
-    /// first, each driven by Cᵀ·D̂ from above, with the ports swapped. A window starts at
-    /// rest and fails on a non-finite integral, naming the phase, layer and sample.
-    fn window(
-        &self,
-        wave: Wave,
-        ws: &mut Workspace,
-        block: &Block<'_>,
-        trace: Option<&Selection>,
-    ) -> Result<(), SimError> {
-        let s = &self.settings;
-        let rows = block.indices.len();
-        let last = self.sizes.len() - 1;
-        let forward = wave == Wave::Forward;
-        let (first, system, steps, t0) = match wave {
-            Wave::Forward => (0, System::Forward, s.forward_steps, 0),
-            Wave::Backward => {
-                let first = self.first_reversed_layer();
-                (first, System::Reversed, s.backward_steps, s.forward_steps)
-            }
-        };
-        let (input, output) = match wave {
-            Wave::Forward => (s.input_port, s.output_port),
-            Wave::Backward => (s.output_port, s.input_port),
-        };
-        let Workspace {
-            forward: forward_state,
-            reversed: reversed_state,
-            current,
-            signal: forward_signal,
-            integral: forward_integral,
-            rsignal,
-            rintegral,
-            output_trace,
-            probe,
-            input: tabulated,
-            ..
-        } = ws;
-        let (state, signal, integral) = match wave {
-            Wave::Forward => (forward_state, forward_signal, forward_integral),
-            Wave::Backward => (reversed_state, rsignal, rintegral),
-        };
-        for l in first..=last {
-            let neurons = &self.neurons[l];
-            state[l].reset(if forward {
-                &neurons.rest
-            } else {
-                &neurons.rest_reversed
-            });
-            integral[l].fill(0.0);
-            signal[l].fill(0.0);
-        }
-        let entry = if forward { first } else { last };
-        let layers = last - first + 1;
-        let layer_at = |k: usize| if forward { first + k } else { last - k };
-        let delayed = s.coupling == Coupling::Delayed;
-        let varying = !forward && s.backward_input == BackwardInput::TimeVarying;
-        let record = forward && s.backward_input == BackwardInput::TimeVarying;
-        let classes = self.sizes[last];
-        let injected = injection(s.rule, s.error_scale);
-        let trace_len = rows * classes;
-        let probe_sel = trace.filter(|_| probe.is_active());
-        // With the sparse input drive, layer 0 is read from its table (and still integrated
-        // when a probe records it: the same numbers), layer 1's drive from the precomputed one.
-        let tabulated = (forward && tabulated.ready).then_some(&*tabulated);
-        let skip_entry = tabulated.is_some() && probe_sel.is_none();
-        probe.begin_window();
-        let dt = crate::trace::decimal(s.dt);
-        // Layer l's drive at `step`: C·D_{l−1} forward, Cᵀ·D̂_{l+1} backward; the entry layer
-        // has none.
-        let drive = |l: usize, step: usize, signal: &[Vec<f32>], current: &mut [Vec<f32>]| match (
-            wave, tabulated,
-        ) {
-            (Wave::Forward, Some(t)) if l == 1 => t.drive_at(step, delayed, rows, &mut current[1]),
-            (Wave::Forward, _) => {
-                self.projections[l - 1].forward(rows, &signal[l - 1], &mut current[l])
-            }
-            (Wave::Backward, _) => {
-                self.projections[l].backward(rows, &signal[l + 1], &mut current[l])
-            }
-        };
-        for step in 0..steps {
-            if varying {
-                // Replay the forward output signal: e(t) = target - D(t), step by step.
-                let t = step.min(s.forward_steps - 1);
-                let d = &output_trace[t * trace_len..(t + 1) * trace_len];
-                for r in 0..rows {
-                    let label = block.data.labels[block.indices[r]] as usize;
-                    let range = r * classes..(r + 1) * classes;
-                    let cur = &mut current[last][range.clone()];
-                    s.error.error(&d[range], label, cur);
-                    for c in cur.iter_mut() {
-                        *c *= injected;
-                    }
-                }
-            }
-            if delayed {
-                for l in (0..layers).map(layer_at).filter(|&l| l != entry) {
-                    drive(l, step, signal, current);
-                }
-            }
-            for l in (0..layers).map(layer_at) {
-                if l != entry && !delayed {
-                    drive(l, step, signal, current);
-                }
-                if l == entry && skip_entry {
-                    continue;
-                }
-                let neurons = &self.neurons[l];
-                let (coefficients, reference) = match wave {
-                    Wave::Forward => (&neurons.forward, &neurons.reference),
-                    Wave::Backward => (&neurons.reversed, &neurons.reference_reversed),
-                };
-                layer::step(
-                    system,
-                    coefficients,
-                    &mut state[l],
-                    Ports {
-                        input,
-                        current: &current[l],
-                        output,
-                        reference,
-                        signal: &mut signal[l],
-                        integral: &mut integral[l],
-                    },
-                    s.stepping(),
-                );
-                if let Some(sel) = probe_sel {
-                    let time = crate::trace::step_time(t0 + step + 1, dt);
-                    let (n, x) = (self.sizes[l], &state[l].x);
-                    probe.observe(sel, wave, l, step, time, n, &signal[l], x);
-                }
-            }
-            if record {
-                output_trace.extend_from_slice(&signal[last]);
-            }
-        }
-        if let (true, Some(t)) = (skip_entry, tabulated) {
-            t.finish(&mut state[entry], &mut signal[entry], &mut integral[entry]);
-        }
-        for l in first..=last {
-            if let Some(pos) = integral[l].iter().position(|v| !v.is_finite()) {
-                return Err(SimError::NonFinite {
-                    phase: if forward { "forward" } else { "backward" },
-                    layer: l,
-                    sample: block.indices[pos / self.sizes[l]],
-                    dt: s.dt,
-                });
-            }
-        }
-        Ok(())
     }
 
     /// Layer `l`'s window integrals of the last batch of `batch` samples, in batch order:

@@ -33,14 +33,15 @@ pub struct InputDrive {
     signal: Vec<f32>,
     /// Whether a value's signal is non-zero at some step.
     active: Vec<bool>,
-    /// Each value's window integral, last signal and final state.
+    /// Each value's window integral and final state.
     integral: Vec<f32>,
-    last: Vec<f32>,
     state: LayerState,
     /// The first projection's coefficients transposed: `[pre][post]`.
     transposed: Vec<f32>,
-    /// Layer 1's drive of each row at each step, `[row][step][post]`.
+    /// Layer 1's drive of each row at each step, `[step][row][post]`: a step's drive of the
+    /// whole block is one contiguous slice.
     drive: Vec<f32>,
+    rows: usize,
     /// Scratch of one sample: (value, input neuron) pairs, the grouped columns, the values'
     /// signals.
     pairs: Vec<(u32, u32)>,
@@ -85,6 +86,7 @@ impl InputDrive {
                 self.transposed[i * post + j] = w;
             }
         }
+        self.rows = rows;
         self.drive.resize(rows * steps * post, 0.0);
         for r in 0..rows {
             self.sample_drive(r, n);
@@ -136,7 +138,6 @@ impl InputDrive {
                 self.signal[v * steps + t] = d;
             }
         }
-        self.last = sig;
         self.active.clear();
         self.active.extend(
             self.signal
@@ -183,13 +184,19 @@ impl InputDrive {
                 .extend_from_slice(&self.signal[v * steps..(v + 1) * steps]);
             groups += 1;
         }
-        let out = &mut self.drive[r * steps * post..(r + 1) * steps * post];
+        // Row r of step t sits at (t * rows + r) * post.
+        let stride = self.rows * post;
         if groups == 0 || steps == 0 || post == 0 {
-            out.fill(0.0);
+            for t in 0..steps {
+                let at = t * stride + r * post;
+                self.drive[at..at + post].fill(0.0);
+            }
             return;
         }
+        assert!(self.drive.len() >= (steps - 1) * stride + (r + 1) * post);
         // SAFETY: `signals` is groups x steps (read transposed: steps x groups), `columns`
-        // groups x post, `out` steps x post, all row-major as the strides say.
+        // groups x post, row-major; the output is steps x post with row stride `stride`
+        // from row r's first element, inside `drive` (asserted above).
         unsafe {
             matrixmultiply::sgemm(
                 steps,
@@ -203,49 +210,32 @@ impl InputDrive {
                 post as isize,
                 1,
                 0.0,
-                out.as_mut_ptr(),
-                post as isize,
+                self.drive.as_mut_ptr().add(r * post),
+                stride as isize,
                 1,
             );
         }
     }
 
-    /// Writes layer 1's drive at `step` into `current` (`rows` x post): the signal layer 0
-    /// produced in this step (`same_step`) or in the previous one (`delayed`, zero at the
-    /// first step).
-    pub fn drive_at(&self, step: usize, delayed: bool, rows: usize, current: &mut [f32]) {
-        let (post, steps) = (self.post, self.steps);
-        let source = if delayed {
-            step.checked_sub(1)
-        } else {
-            Some(step)
-        };
-        for (r, out) in current[..rows * post].chunks_exact_mut(post).enumerate() {
-            match source {
-                Some(t) => {
-                    let at = (r * steps + t) * post;
-                    out.copy_from_slice(&self.drive[at..at + post]);
-                }
-                None => out.fill(0.0),
-            }
-        }
+    /// Layer 1's drive of the whole block at `step`: from the signal layer 0 produced in
+    /// this step (`same_step`) or in the previous one (`delayed`; `None`, a zero drive, at
+    /// the first step).
+    pub fn step_drive(&self, step: usize, delayed: bool) -> Option<&[f32]> {
+        let t = if delayed { step.checked_sub(1)? } else { step };
+        let width = self.rows * self.post;
+        Some(&self.drive[t * width..(t + 1) * width])
     }
 
-    /// Writes layer 0's state, last signal and window integral at the end of the window, as
-    /// integrating it would have left them.
-    pub fn finish(&self, state: &mut LayerState, signal: &mut [f32], integral: &mut [f32]) {
+    /// Writes layer 0's state and window integral at the end of the window, as integrating
+    /// it would have left them.
+    pub fn finish(&self, state: &mut LayerState, integral: &mut [f32]) {
         let used = self.value_of.len();
         for (k, x) in state.x.iter_mut().enumerate() {
             for (e, &v) in x[..used].iter_mut().zip(&self.value_of) {
                 *e = self.state.x[k][v as usize];
             }
         }
-        for ((s, i), &v) in signal[..used]
-            .iter_mut()
-            .zip(&mut integral[..used])
-            .zip(&self.value_of)
-        {
-            *s = self.last[v as usize];
+        for (i, &v) in integral[..used].iter_mut().zip(&self.value_of) {
             *i = self.integral[v as usize];
         }
     }
