@@ -13,13 +13,8 @@
 //! one pushes it into the worker's priority queue keyed by (arrival time, actor), and it
 //! wakes when the window reaches that time.
 
-use std::cmp::Reverse;
-use std::hash::BuildHasherDefault;
 use std::ops::Range;
 use std::sync::{Mutex, RwLock};
-
-use priority_queue::PriorityQueue;
-use rustc_hash::FxHasher;
 
 use super::actor::StepRule;
 use super::comm::{Comm, Event, EventKind, PeerGone};
@@ -43,6 +38,7 @@ mod record;
 mod remote;
 mod step;
 mod update;
+mod wakes;
 mod windows;
 
 use batch::Batch;
@@ -128,12 +124,6 @@ pub struct Work {
 /// entries `start[i]..start[i + 1]` are (postsynaptic j, coefficient index).
 type ByPre = (Vec<usize>, Vec<(u32, u32)>);
 
-/// Sleeping actors, (layer, own index), by (arrival step, global id), earliest first.
-/// Hashed with Fx, not SipHash: the keys are the engine's own actor indices (no untrusted
-/// input), and SipHash was a third of the queue's cost. The pop order depends on the
-/// priorities only, so the hasher changes no result.
-type WakeQueue = PriorityQueue<(u16, u32), Reverse<(u64, u32)>, BuildHasherDefault<FxHasher>>;
-
 /// Where a worker was when it stopped with an error or panicked.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Position {
@@ -179,8 +169,8 @@ pub struct Worker {
     /// own neuron jj, so a forward event's deliveries read one contiguous row. Rebuilt
     /// when the coefficients were changed from outside ([`Worker::invalidate`]).
     transposed: Vec<Vec<f32>>,
-    /// Sleeping actors to wake, keyed by (arrival step, global id).
-    wake: WakeQueue,
+    /// When sleeping actors wake: their earliest pending arrivals.
+    wakes: wakes::Wakes,
     /// Events emitted in the window just processed, not yet exchanged.
     outbox: Vec<Event>,
     /// Events of the last window, exchanged, waiting for the next boundary.
@@ -244,7 +234,7 @@ impl Worker {
             finished: Vec::new(),
             by_pre: Vec::new(),
             transposed: Vec::new(),
-            wake: PriorityQueue::with_default_hasher(),
+            wakes: wakes::Wakes::new(ranges.iter().map(|r| r.len())),
             outbox: Vec::new(),
             inbox: Vec::new(),
             work: Work::default(),

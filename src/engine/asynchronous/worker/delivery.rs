@@ -4,7 +4,6 @@
 //! projection read a transposed copy of the worker's own rows, one contiguous row per
 //! presynaptic neuron.
 
-use std::cmp::Reverse;
 use std::sync::RwLockReadGuard;
 
 use super::{locate, owned, owner_of, Shared, Worker};
@@ -116,11 +115,10 @@ impl Worker {
                     let pop = &self.populations[l + 1][0];
                     let delays = &sh.delays[l];
                     let pre = sh.sizes[l];
+                    let wakes = &mut self.wakes;
                     let mut wake = |jj: usize, at: u64| {
                         if pop.quiescent[jj] {
-                            let gid = sh.base[l + 1] + (own.start + jj) as u32;
-                            self.wake
-                                .push_increase((l as u16 + 1, jj as u32), Reverse((at, gid)));
+                            wakes.arrive(l + 1, jj, at);
                         }
                     };
                     match (&sh.shapes[l], &self.by_pre[l]) {
@@ -183,11 +181,10 @@ impl Worker {
                     let delays = &sh.delays[p];
                     let pre = sh.sizes[p];
                     let pop = &self.populations[p][1];
+                    let wakes = &mut self.wakes;
                     let mut wake = |ii: usize, at: u64| {
                         if pop.quiescent[ii] {
-                            let gid = sh.base[p] + (own.start + ii) as u32;
-                            self.wake
-                                .push_increase((p as u16, ii as u32), Reverse((at, gid)));
+                            wakes.arrive(p, ii, at);
                         }
                     };
                     match &sh.shapes[p] {

@@ -2,8 +2,6 @@
 //! wake, every awake actor integrates its forward and reversed system (batched where it can,
 //! the `linearised` replay actor by actor), sends on delta, and windows close.
 
-use std::cmp::Reverse;
-
 use super::batch::Batched;
 use super::record::record;
 use super::{emit, Position, Shared, Stop, Worker};
@@ -57,19 +55,15 @@ impl Worker {
                 }
             }
         }
-        while let Some((_, Reverse((at, _)))) = self.wake.peek() {
-            if *at > n {
-                break;
-            }
-            let ((l, jj), _) = self.wake.pop().expect("peeked");
-            let (l, jj) = (l as usize, jj as usize);
-            for pop in self.populations[l].iter_mut() {
+        let populations = &mut self.populations;
+        self.wakes.due(n, |l, jj| {
+            for pop in populations[l].iter_mut() {
                 if pop.quiescent[jj] && pop.input[jj] != 0.0 {
                     pop.quiescent[jj] = false;
                     pop.asleep -= 1;
                 }
             }
-        }
+        });
         // Integrate.
         let linear = !self.trajectories.is_empty();
         for l in 0..layers {
