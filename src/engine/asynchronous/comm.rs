@@ -206,7 +206,10 @@ impl Comm {
 
     /// Sends `own` to every peer and returns the union of everyone's events, sorted.
     pub fn exchange(&self, mut own: Vec<Event>) -> Result<Vec<Event>, PeerGone> {
-        own.sort_unstable_by_key(Event::key);
+        // A worker emits a window's events layer by layer, each layer's forward then reversed
+        // actors in neuron order: a few sorted runs, which the stable sort merges instead of
+        // sorting afresh (the keys are unique, so stable and unstable sorts agree).
+        own.sort_by_key(Event::key);
         if self.to.iter().all(Option::is_none) && self.remote.is_none() {
             return Ok(own);
         }
@@ -236,7 +239,7 @@ impl Comm {
                 Ok(Message::Events(events)) => {
                     // The other ranks' events, rank after rank: sorted runs, not one.
                     let mut remote = events.as_ref().clone();
-                    remote.sort_unstable_by_key(Event::key);
+                    remote.sort_by_key(Event::key);
                     merge_into(&mut all, &remote, &mut scratch);
                 }
                 Ok(Message::Token) | Err(_) => return Err(PeerGone),
