@@ -41,6 +41,7 @@ pub struct InputDrive {
     /// Layer 1's drive of each row at each step, `[step][row][post]`: a step's drive of the
     /// whole block is one contiguous slice.
     drive: Vec<f32>,
+    /// Rows of the block `drive` was prepared for.
     rows: usize,
     /// Scratch of one sample: (value, input neuron) pairs, the grouped columns, the values'
     /// signals.

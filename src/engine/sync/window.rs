@@ -162,8 +162,8 @@ impl SyncEngine {
                 // Layer l's drive over the chunk, C·D_{l−1} forward, Cᵀ·D̂_{l+1} backward,
                 // as one product over the source layer's signals (the entry layer has none,
                 // and layer 1 on the sparse input drive reads its table step by step).
-                let from_table = tabulated.is_some() && l == 1;
-                if l != entry && !from_table {
+                let table = tabulated.filter(|_| l == 1);
+                if l != entry && table.is_none() {
                     let src = if forward { l - 1 } else { l + 1 };
                     let src_width = rows * self.sizes[src];
                     let first = usize::from(!delayed);
@@ -195,7 +195,6 @@ impl SyncEngine {
                             }
                         }
                     }
-                    let table = tabulated.filter(|_| from_table);
                     let drive_now = match table.map(|t| t.step_drive(step, delayed)) {
                         Some(Some(d)) => d,
                         Some(None) => {
