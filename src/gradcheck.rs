@@ -4,6 +4,9 @@
 //! over the batch, before the limiter, in the sign the engine applies: ΔC ∝ +G1) and the
 //! linearised rule's G1 against −∂L/∂C from the discrete adjoint (in `f64`), and reports
 //! the cosine, the angle, the fraction of synapses whose signs agree, and the norm ratio.
+//! With the model's limiter on (`kt` > 0) it also sets the linearised rule's G2 summed over
+//! the batch, each sample's product through the limiter first: the update the synapses
+//! actually add up, which the limiter can turn away from G1 when a few samples dominate.
 //! For a model of method 1 (`fixed_points`) it does the same for the neurons: each rule's
 //! change of ln K3 (the output element's inhibition rate, what method 1 moves) against
 //! −∂L/∂ln K3, the adjoint carried through every step and through the rest state.
@@ -112,15 +115,21 @@ fn comparison(
 }
 
 /// Per layer pair, the sum over `indices` of the outer products the adjoint pass in `mode`
-/// gives: −∂L/∂C (`Exact`) or the linearised G1, in `f64`. Also the mean loss and the
-/// clamped fraction.
+/// gives: −∂L/∂C (`Exact`) or the linearised G1, in `f64`; with `kt` > 0 (`Linearised`
+/// only: one row per sample) each sample's product goes through the limiter first, so the
+/// sum is the G2 the synapses add up. Also the mean loss and the clamped fraction.
 pub fn directions(
     net: &Net<f64>,
     data: &Dataset,
     indices: &[usize],
     mode: Mode,
+    kt: f64,
     threads: usize,
 ) -> Result<(Vec<Vec<f64>>, f64, f64), SimError> {
+    assert!(
+        kt == 0.0 || mode == Mode::Linearised,
+        "the limiter acts per sample"
+    );
     let mut tapes = Vec::new();
     let mut sums: Vec<Vec<f64>> = net
         .weights
@@ -131,7 +140,12 @@ pub fn directions(
     for chunk in indices.chunks(CHUNK) {
         let b = run_batch(net, data, chunk, mode, threads, &mut tapes)?;
         for (l, sum) in sums.iter_mut().enumerate() {
-            let g = net.weights[l].outer(b.rows, &b.pre[l], &b.post[l]);
+            let w = &net.weights[l];
+            let g = if kt == 0.0 {
+                w.outer(b.rows, &b.pre[l], &b.post[l])
+            } else {
+                w.outer_map(b.rows, &b.pre[l], &b.post[l], |g1| (kt * g1).atan() / kt)
+            };
             for (s, v) in sum.iter_mut().zip(g) {
                 *s += v;
             }
@@ -272,8 +286,15 @@ pub fn gradcheck(
         .collect();
     let net = Net::<f64>::new(&engine.settings, engine.projections(), engine.neurons());
     let (descent, mean_loss, clamped_fraction) =
-        directions(&net, data, indices, Mode::Exact, threads)?;
-    let (linearised, _, _) = directions(&net, data, indices, Mode::Linearised, threads)?;
+        directions(&net, data, indices, Mode::Exact, 0.0, threads)?;
+    let (linearised, _, _) = directions(&net, data, indices, Mode::Linearised, 0.0, threads)?;
+    // What the synapses add up with the model's limiter on: the update itself.
+    let kt = f64::from(engine.settings.kt);
+    let limited = if kt != 0.0 {
+        Some(directions(&net, data, indices, Mode::Linearised, kt, threads)?.0)
+    } else {
+        None
+    };
     let finite_difference_error = directional_check(&net, data, indices, &bsp, &descent)?;
     let (k3_gradient_norms, k3_finite_difference_error, k3_comparisons) =
         if engine.settings.method == LearningMethod::FixedPoints {
@@ -283,7 +304,10 @@ pub fn gradcheck(
             (Vec::new(), None, Vec::new())
         };
     let mut comparisons = Vec::new();
-    for (rule, update) in [("bsp", &bsp), ("linearised", &linearised)] {
+    let rules = [("bsp", Some(&bsp)), ("linearised", Some(&linearised))];
+    let limiter = [("linearised, G2 after the limiter", limited.as_ref())];
+    for (rule, update) in rules.into_iter().chain(limiter) {
+        let Some(update) = update else { continue };
         for (l, (u, d)) in update.iter().zip(&descent).enumerate() {
             comparisons.push(comparison(Some(l), rule, u, d));
         }
@@ -373,7 +397,9 @@ impl Report {
             "# Gradient check: {}\n\n{} samples, mean loss {:.4}, clamped element updates {:.2}%, \
              adjoint vs finite difference along G1: relative error {:.1e}.\n\
              Update directions against the descent direction −∂L/∂C from the exact discrete adjoint \
-             (f64) of the synchronous engine's window; G1 summed over the batch, before the limiter.\n\n\
+             (f64) of the synchronous engine's window; G1 summed over the batch, before the limiter \
+             (with the model's kt, the linearised rule's G2 too: each sample's product through the \
+             limiter, then summed).\n\n\
              | rule | layer pair | synapses | cosine | angle (°) | sign agreement | norm ratio |\n\
              |---|---|---|---|---|---|---|\n",
             self.model,

@@ -223,6 +223,59 @@ fn gradcheck_at_initialisation_bsp_is_close_and_linearised_closer() {
     assert_eq!(again.comparisons, r.comparisons);
 }
 
+/// With the model's limiter on, the check adds the linearised rule's G2 (each sample's
+/// product through atan(kt x) / kt, then summed): at a tiny kt it is G1 to rounding, and at
+/// a large one every synapse's sum is bounded by samples x pi / (2 kt).
+#[test]
+fn gradcheck_reports_the_update_after_the_limiter() {
+    let idx: Vec<usize> = (0..20).collect();
+    let check = |kt: f32| {
+        let m = common::model(&common::optimiser_yaml("linearised", kt, "", 0.1, ""));
+        let split = load_data(&m, 3, None, true, None, None, &NoProgress).unwrap();
+        let mut engine = build_sync_engine(&m, 3, 1);
+        gradcheck("test", &mut engine, &split.train, &idx, 1).unwrap()
+    };
+    let limited = "linearised, G2 after the limiter";
+    let pairs = |r: &bsp_sim::gradcheck::Report, rule: &str| -> Vec<_> {
+        r.comparisons
+            .iter()
+            .filter(|c| c.rule == rule)
+            .cloned()
+            .collect()
+    };
+    assert_eq!(check(0.0).comparisons.len(), 6, "kt 0: no limiter rows");
+    let tiny = check(1e-4);
+    assert_eq!(tiny.comparisons.len(), 9);
+    for (g1, g2) in pairs(&tiny, "linearised").iter().zip(pairs(&tiny, limited)) {
+        assert_eq!(g1.pair, g2.pair);
+        assert!((g1.cosine - g2.cosine).abs() < 1e-6, "{g1:?} vs {g2:?}");
+        assert!(
+            (g1.norm_ratio / g2.norm_ratio - 1.0).abs() < 1e-5,
+            "{g1:?} vs {g2:?}"
+        );
+    }
+    let (kt, large) = (1e3, check(1e3));
+    let (plain, capped) = (pairs(&large, "linearised"), pairs(&large, limited));
+    for (g1, g2) in plain.iter().zip(&capped) {
+        // |sum of G2| <= 20 pi / (2 kt) per synapse, so its norm is at most sqrt(synapses) times that.
+        let bound = (g2.parameters as f64).sqrt() * 20.0 * std::f64::consts::FRAC_PI_2 / kt;
+        let pair = g2.pair.map_or(
+            large
+                .gradient_norms
+                .iter()
+                .map(|n| n * n)
+                .sum::<f64>()
+                .sqrt(),
+            |l| large.gradient_norms[l],
+        );
+        assert!(
+            g2.norm_ratio * pair <= bound * (1.0 + 1e-9),
+            "{g2:?}: above the bound {bound}"
+        );
+        assert!(g2.norm_ratio < g1.norm_ratio, "{g1:?} vs {g2:?}");
+    }
+}
+
 fn config_error(yaml: &str) -> String {
     match bsp_sim::Model::from_yaml(yaml, None) {
         Ok(_) => panic!("model accepted"),

@@ -256,22 +256,38 @@ impl<T: Real> Projection<T> {
                 }
                 g
             }
-            Projection::Sparse {
-                row_ptr, col, c, ..
-            } => {
-                let mut g = vec![T::ZERO; c.len()];
-                for j in 0..post {
-                    for k in row_ptr[j]..row_ptr[j + 1] {
-                        let i = col[k] as usize;
-                        let mut acc = T::ZERO;
-                        for r in 0..rows {
-                            acc += pre_tr[r * pre + i] * post_tr[r * post + j];
-                        }
-                        g[k] = acc;
-                    }
-                }
-                g
+            Projection::Sparse { .. } => self.outer_map(rows, pre_tr, post_tr, |g| g),
+        }
+    }
+
+    /// Per synapse, `Σ_r f(pre_tr[r][i] · post_tr[r][j])` in the coefficients' order: each
+    /// sample's product mapped by `f` before the sum over `rows` (with the limiter as `f`,
+    /// the G2 a synapse adds up over a batch), so no matrix product; `outer` is `f = id`.
+    pub fn outer_map(
+        &self,
+        rows: usize,
+        pre_tr: &[T],
+        post_tr: &[T],
+        f: impl Fn(T) -> T,
+    ) -> Vec<T> {
+        let (pre, post) = (self.pre(), self.post());
+        assert!(pre_tr.len() >= rows * pre && post_tr.len() >= rows * post);
+        let sum = |i: usize, j: usize| {
+            let mut acc = T::ZERO;
+            for r in 0..rows {
+                acc += f(pre_tr[r * pre + i] * post_tr[r * post + j]);
             }
+            acc
+        };
+        match self {
+            Projection::Dense { .. } => (0..post)
+                .flat_map(|j| (0..pre).map(move |i| (i, j)))
+                .map(|(i, j)| sum(i, j))
+                .collect(),
+            Projection::Sparse { row_ptr, col, .. } => (0..post)
+                .flat_map(|j| (row_ptr[j]..row_ptr[j + 1]).map(move |k| (col[k] as usize, j)))
+                .map(|(i, j)| sum(i, j))
+                .collect(),
         }
     }
 
@@ -316,4 +332,25 @@ impl<T: Real> Projection<T> {
 pub enum Shape<'a> {
     Dense,
     Sparse(&'a [usize], &'a [u32]),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Projection;
+
+    /// Two samples, pre = [1, 2] then [3, -1], post = [2] then [0.5]: per synapse
+    /// Σ_r f(pre_r · post_r), by hand.
+    #[test]
+    fn outer_map_sums_each_samples_mapped_product() {
+        let (pre, post) = ([1.0, 2.0, 3.0, -1.0], [2.0, 0.5]);
+        let dense = Projection::<f64>::dense(2, 1, [(0, 0, 0.0), (0, 1, 0.0)].into_iter());
+        assert_eq!(dense.outer(2, &pre, &post), vec![2.0 + 1.5, 4.0 - 0.5]);
+        assert_eq!(dense.outer_map(2, &pre, &post, |g| g), vec![3.5, 3.5]);
+        let square = dense.outer_map(2, &pre, &post, |g| g * g);
+        assert_eq!(square, vec![4.0 + 2.25, 16.0 + 0.25]);
+        // Only synapse 1 -> 0 exists.
+        let sparse = Projection::<f64>::sparse(2, 1, [(0, 1, 0.0)].into_iter());
+        assert_eq!(sparse.outer(2, &pre, &post), vec![3.5]);
+        assert_eq!(sparse.outer_map(2, &pre, &post, |g| g * g), vec![16.25]);
+    }
 }
