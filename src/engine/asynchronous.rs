@@ -11,16 +11,13 @@
 //!
 //! Actors are split over worker threads ([`worker`]), which exchange events over crossbeam
 //! channels in windows of the lookahead ([`comm`]); [`schedule`] says when each sample's
-//! windows open and close. Asynchrony lives in simulated time, so a seed gives the same
-//! numbers at any thread count (tested), and across MPI ranks ([`ranks`]) the numbers of
-//! one process with every rank's threads.
+//! windows open and close; `build` draws the delays and sets the engine up, `advance` runs
+//! the workers over a stretch of simulated time. Asynchrony lives in simulated time, so a
+//! seed gives the same numbers at any thread count (tested), and across MPI ranks
+//! ([`ranks`]) the numbers of one process with every rank's threads.
 
 use std::collections::VecDeque;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, RwLock};
-
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
+use std::sync::Arc;
 
 use super::{Counters, Engine, Gathered, Tally};
 use crate::config::{AsyncSettings, LearningMethod, Settings};
@@ -30,12 +27,12 @@ use crate::error::SimError;
 use crate::learning::optimiser::OptimiserState;
 use crate::learning::{argmax, connections, injection};
 use crate::neuron::LayerNeurons;
-use crate::parallel;
-use crate::topology::projection::Shape;
 use crate::topology::Projection;
 use crate::trace::{Selection, TraceSink};
 
 pub mod actor;
+mod advance;
+mod build;
 pub mod comm;
 pub mod delays;
 pub mod optimiser;
@@ -45,12 +42,11 @@ pub mod schedule;
 pub mod worker;
 
 use actor::StepRule;
-use comm::Comm;
-use delays::{delay_stats, draw_delays, Delays};
-use optimiser::{split_rows, Optimiser};
+use delays::Delays;
+use optimiser::Optimiser;
 use parts::Parted;
 use schedule::{OptimiserStep, Sample, Timing};
-use worker::{Shared, Work, Worker};
+use worker::{Work, Worker};
 
 /// Stream of the seeded generator that draws synaptic delays.
 pub const DELAY_STREAM: u64 = 2;
@@ -122,104 +118,6 @@ impl AsyncEngine {
         )
     }
 
-    /// [`AsyncEngine::new`] for one MPI rank that keeps only its part of the layer pairs
-    /// `parted` (their `projections` entries carry no coefficients); the collective it is
-    /// then given must be the one the parts were cut for.
-    pub fn with_parts(
-        settings: Settings,
-        config: &AsyncSettings,
-        projections: Vec<Projection>,
-        parted: Vec<Option<Parted>>,
-        neurons: Vec<LayerNeurons>,
-        threads: usize,
-        seed: u64,
-    ) -> Self {
-        let dt = settings.dt;
-        let steps = |v: f32| (v / dt).round().max(0.0) as u64;
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        rng.set_stream(DELAY_STREAM);
-        let delays: Vec<Delays> = (projections.iter().zip(&parted))
-            .map(|(p, q)| {
-                let synapses = q.as_ref().map_or(p.synapses(), |q| q.pre * q.post);
-                draw_delays(config.delay, synapses, dt, &mut rng)
-            })
-            .collect();
-        let stats: Vec<(u64, u64, u64)> = delays.iter().map(delay_stats).collect();
-        let min_delay = stats.iter().map(|s| s.0).min().unwrap_or(0);
-        let mean: Vec<u64> = stats.iter().map(|s| s.1).collect();
-        let max: Vec<u64> = stats.iter().map(|s| s.2).collect();
-        let first_reversed = match settings.method {
-            LearningMethod::Connections => 1,
-            LearningMethod::FixedPoints => 0,
-        };
-        let forward = settings.forward_steps as u64;
-        let backward = settings.backward_steps as u64;
-        let interval = config
-            .sample_interval
-            .map_or(forward.max(backward), steps)
-            .max(forward.max(backward));
-        let timing = Timing::new(
-            forward,
-            backward,
-            interval,
-            &mean,
-            max.clone(),
-            min_delay,
-            first_reversed,
-        );
-        let sizes: Vec<usize> = neurons.iter().map(|l| l.n).collect();
-        let mut base = vec![0u32; sizes.len() + 1];
-        for (l, &n) in sizes.iter().enumerate() {
-            base[l + 1] = base[l] + n as u32;
-        }
-        let threads = threads.max(1);
-        let slots = config.max_in_flight;
-        let ring = max.iter().copied().max().unwrap_or(0) + 1;
-        let stored: Vec<usize> = (projections.iter().zip(&parted))
-            .map(|(p, q)| q.as_ref().map_or(p.coefficients().len(), Parted::kept))
-            .collect();
-        let optimiser = Optimiser::new(&settings, &stored, &sizes);
-        let fixed_points =
-            (settings.method == LearningMethod::FixedPoints).then_some(&optimiser.state);
-        let workers = (0..threads)
-            .map(|w| Worker::new(w, threads, &sizes, slots, ring, &neurons, fixed_points))
-            .collect();
-        let rule = StepRule {
-            dt,
-            integrator: settings.integrator,
-            local: config.step,
-            clamp: settings.clamp,
-            theta: config.theta,
-            theta_backward: config.theta_backward,
-            element_theta: config.element_theta,
-        };
-        AsyncEngine {
-            settings,
-            rule,
-            timing,
-            projections,
-            parted,
-            neurons,
-            delays,
-            sizes,
-            base,
-            slots,
-            workers,
-            now: 0,
-            next_start: 0,
-            next_seq: 0,
-            in_flight: VecDeque::new(),
-            slot_free: vec![0; slots],
-            recent: VecDeque::new(),
-            counters: Counters::default(),
-            work: Work::default(),
-            trace: None,
-            neurons_changed: false,
-            optimiser,
-            ranks: ranks::Ranks::single(threads),
-        }
-    }
-
     /// When each sample's windows open and close.
     pub fn timing(&self) -> &Timing {
         &self.timing
@@ -272,180 +170,6 @@ impl AsyncEngine {
                 s
             })
             .collect()
-    }
-
-    /// Runs every worker from `now` to boundary `to`.
-    fn advance(&mut self, to: u64, data: Option<&Dataset>) -> Result<(), SimError> {
-        let to = self.timing.boundary(to);
-        if to <= self.now {
-            return Ok(());
-        }
-        if std::mem::take(&mut self.neurons_changed) {
-            for w in self.workers.iter_mut() {
-                w.neurons.clone_from(&self.neurons);
-            }
-        }
-        let samples: Vec<Sample> = self.in_flight.iter().cloned().collect();
-        // Over all ranks: this process runs `self.ranks.local()` of them.
-        let threads = self.ranks.workers();
-        let (from, sizes, base, delays, timing, settings, rule) = (
-            self.now,
-            &self.sizes,
-            &self.base,
-            &self.delays,
-            &self.timing,
-            &self.settings,
-            self.rule,
-        );
-        let mut shapes = Vec::new();
-        let mut rows = Vec::new();
-        let mut lens = Vec::new();
-        let slabs = (self.parted.iter())
-            .map(|q| q.as_ref().map(|q| q.cols.clone()))
-            .collect();
-        for (p, part) in self.projections.iter_mut().zip(self.parted.iter_mut()) {
-            if let Some(part) = part {
-                lens.push(part.blocks.iter().map(Vec::len).collect());
-                rows.push(
-                    (part.blocks.iter_mut())
-                        .map(|b| RwLock::new(b.as_mut_slice()))
-                        .collect(),
-                );
-                shapes.push(Shape::Dense);
-                continue;
-            }
-            let (shape, c) = p.shape_and_coefficients();
-            let post = sizes[shapes.len() + 1];
-            let block_lens: Vec<usize> = (0..threads)
-                .map(|w| {
-                    let r = worker::owned(post, w, threads);
-                    match shape {
-                        Shape::Dense => r.len() * sizes[shapes.len()],
-                        Shape::Sparse(row_ptr, _) => row_ptr[r.end] - row_ptr[r.start],
-                    }
-                })
-                .collect();
-            rows.push(split_rows(c, &block_lens).map(RwLock::new).collect());
-            lens.push(block_lens);
-            shapes.push(shape);
-        }
-        // The optimiser's state of each synapse goes with its row, to the worker that owns it.
-        let (optimiser_rows, deltas) = self.optimiser.lend(&lens);
-        let shared = Shared {
-            settings,
-            rule,
-            timing,
-            sizes,
-            base,
-            samples: &samples,
-            data,
-            shapes,
-            rows,
-            optimiser_rows,
-            deltas,
-            slabs,
-            delays,
-            workers: threads,
-            local: self.ranks.local(),
-            trace: self.trace.as_ref(),
-        };
-        for w in self.workers.iter_mut() {
-            w.index(&shared.shapes, sizes);
-        }
-        let (comms, funnel) = if self.ranks.spread() {
-            let (comms, funnel) = Comm::funnelled(self.workers.len());
-            (comms, Some(funnel))
-        } else {
-            (Comm::mesh(threads), None)
-        };
-        let collective = Arc::clone(&self.ranks.collective);
-        let windows = (to - from).div_ceil(timing.lookahead);
-        let (results, funnelled) = std::thread::scope(|scope| {
-            let handles: Vec<_> = self
-                .workers
-                .iter_mut()
-                .zip(comms)
-                .map(|(w, comm)| {
-                    let shared = &shared;
-                    let samples = &samples;
-                    scope.spawn(move || {
-                        let outcome =
-                            catch_unwind(AssertUnwindSafe(|| w.run(shared, &comm, from, to)));
-                        drop(comm);
-                        match outcome {
-                            Ok(Ok(())) => Ok(()),
-                            Ok(Err(stop)) => match stop.into_error(samples, settings.dt) {
-                                Some(e) => Err(e),
-                                None => Err(SimError::WorkerPanic {
-                                    during: String::new(),
-                                    message: String::new(),
-                                }),
-                            },
-                            Err(p) => {
-                                let at = format!(
-                                    "actor layer {} neuron {} (worker {}) at step {}",
-                                    w.position.layer, w.position.neuron, w.id, w.position.step
-                                );
-                                Err(parallel::panic_error(&at, &p))
-                            }
-                        }
-                    })
-                })
-                .collect();
-            // Across ranks this thread exchanges the rank's events while the workers run.
-            let funnelled = funnel.map(|f| ranks::funnel(f, collective.as_ref(), windows));
-            let results: Vec<Result<(), SimError>> = handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(SimError::WorkerPanic {
-                            during: "the asynchronous engine".into(),
-                            message: "worker thread died".into(),
-                        })
-                    })
-                })
-                .collect();
-            (results, funnelled)
-        });
-        // A worker that stopped because a peer did reports an empty panic; prefer the cause.
-        let mut first_err = None;
-        for r in results {
-            if let Err(e) = r {
-                let secondary =
-                    matches!(&e, SimError::WorkerPanic { during, .. } if during.is_empty());
-                if first_err.is_none()
-                    || (!secondary
-                        && matches!(&first_err, Some(SimError::WorkerPanic { during, .. }) if during.is_empty()))
-                {
-                    first_err = Some(e);
-                }
-            }
-        }
-        self.agree(first_err.map_or(Ok(()), Err), funnelled)?;
-        self.now = to;
-        self.merge_neurons();
-        Ok(())
-    }
-
-    /// Method 1 moved neurons (and their optimiser moments) inside the workers; copy each
-    /// worker's own neurons back.
-    fn merge_neurons(&mut self) {
-        if self.settings.method != LearningMethod::FixedPoints {
-            return;
-        }
-        let state = &mut self.optimiser.state;
-        for w in &self.workers {
-            for (l, r) in w.ranges.iter().enumerate() {
-                for j in r.clone() {
-                    self.neurons[l].copy_neuron(&w.neurons[l], j);
-                    state.set_moments(l, j, w.learning.state.moments(l, j));
-                }
-            }
-        }
-        for w in self.workers.iter_mut() {
-            w.neurons.clone_from(&self.neurons);
-            w.learning.state.clone_from(state);
-        }
     }
 
     /// Takes the readouts of finished samples and forms the tally of `samples`; their

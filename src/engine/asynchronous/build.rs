@@ -1,0 +1,119 @@
+//! Building the asynchronous engine: each synapse's delay drawn, the sample timing those
+//! delays give, the workers with their actors, and the per-synapse optimiser.
+
+use std::collections::VecDeque;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::actor::StepRule;
+use super::delays::{delay_stats, draw_delays, Delays};
+use super::optimiser::Optimiser;
+use super::parts::Parted;
+use super::schedule::Timing;
+use super::worker::{Work, Worker};
+use super::{ranks, AsyncEngine, DELAY_STREAM};
+use crate::config::{AsyncSettings, LearningMethod, Settings};
+use crate::engine::Counters;
+use crate::neuron::LayerNeurons;
+use crate::topology::Projection;
+
+impl AsyncEngine {
+    /// [`AsyncEngine::new`] for one MPI rank that keeps only its part of the layer pairs
+    /// `parted` (their `projections` entries carry no coefficients); the collective it is
+    /// then given must be the one the parts were cut for.
+    pub fn with_parts(
+        settings: Settings,
+        config: &AsyncSettings,
+        projections: Vec<Projection>,
+        parted: Vec<Option<Parted>>,
+        neurons: Vec<LayerNeurons>,
+        threads: usize,
+        seed: u64,
+    ) -> Self {
+        let dt = settings.dt;
+        let steps = |v: f32| (v / dt).round().max(0.0) as u64;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(DELAY_STREAM);
+        let delays: Vec<Delays> = (projections.iter().zip(&parted))
+            .map(|(p, q)| {
+                let synapses = q.as_ref().map_or(p.synapses(), |q| q.pre * q.post);
+                draw_delays(config.delay, synapses, dt, &mut rng)
+            })
+            .collect();
+        let stats: Vec<(u64, u64, u64)> = delays.iter().map(delay_stats).collect();
+        let min_delay = stats.iter().map(|s| s.0).min().unwrap_or(0);
+        let mean: Vec<u64> = stats.iter().map(|s| s.1).collect();
+        let max: Vec<u64> = stats.iter().map(|s| s.2).collect();
+        let first_reversed = match settings.method {
+            LearningMethod::Connections => 1,
+            LearningMethod::FixedPoints => 0,
+        };
+        let forward = settings.forward_steps as u64;
+        let backward = settings.backward_steps as u64;
+        let interval = config
+            .sample_interval
+            .map_or(forward.max(backward), steps)
+            .max(forward.max(backward));
+        let timing = Timing::new(
+            forward,
+            backward,
+            interval,
+            &mean,
+            max.clone(),
+            min_delay,
+            first_reversed,
+        );
+        let sizes: Vec<usize> = neurons.iter().map(|l| l.n).collect();
+        let mut base = vec![0u32; sizes.len() + 1];
+        for (l, &n) in sizes.iter().enumerate() {
+            base[l + 1] = base[l] + n as u32;
+        }
+        let threads = threads.max(1);
+        let slots = config.max_in_flight;
+        let ring = max.iter().copied().max().unwrap_or(0) + 1;
+        let stored: Vec<usize> = (projections.iter().zip(&parted))
+            .map(|(p, q)| q.as_ref().map_or(p.coefficients().len(), Parted::kept))
+            .collect();
+        let optimiser = Optimiser::new(&settings, &stored, &sizes);
+        let fixed_points =
+            (settings.method == LearningMethod::FixedPoints).then_some(&optimiser.state);
+        let workers = (0..threads)
+            .map(|w| Worker::new(w, threads, &sizes, slots, ring, &neurons, fixed_points))
+            .collect();
+        let rule = StepRule {
+            dt,
+            integrator: settings.integrator,
+            local: config.step,
+            clamp: settings.clamp,
+            theta: config.theta,
+            theta_backward: config.theta_backward,
+            element_theta: config.element_theta,
+        };
+        AsyncEngine {
+            settings,
+            rule,
+            timing,
+            projections,
+            parted,
+            neurons,
+            delays,
+            sizes,
+            base,
+            slots,
+            workers,
+            now: 0,
+            next_start: 0,
+            next_seq: 0,
+            in_flight: VecDeque::new(),
+            slot_free: vec![0; slots],
+            recent: VecDeque::new(),
+            counters: Counters::default(),
+            work: Work::default(),
+            trace: None,
+            neurons_changed: false,
+            optimiser,
+            ranks: ranks::Ranks::single(threads),
+        }
+    }
+}
