@@ -114,51 +114,68 @@ fn comparison(
     }
 }
 
+/// What one adjoint pass over a batch gives, per layer pair, summed over the samples.
+pub struct Directions {
+    /// The outer products: −∂L/∂C (`Exact`) or the linearised G1.
+    pub sums: Vec<Vec<f64>>,
+    /// With a limiter kt: each sample's product through atan(kt · x) / kt (`learning::limiter`
+    /// in `f64`) before the sum, the G2 the synapses add up.
+    pub limited: Option<Vec<Vec<f64>>>,
+    pub mean_loss: f64,
+    pub clamped_fraction: f64,
+}
+
 /// Per layer pair, the sum over `indices` of the outer products the adjoint pass in `mode`
-/// gives: −∂L/∂C (`Exact`) or the linearised G1, in `f64`; with `kt` > 0 (`Linearised`
-/// only: one row per sample) each sample's product goes through the limiter first, so the
-/// sum is the G2 the synapses add up. Also the mean loss and the clamped fraction.
+/// gives, in `f64`; with `limiter` (`Linearised` only: the limiter acts per sample) also
+/// their sum after the limiter, from the same pass. Also the mean loss and the clamped
+/// fraction.
 pub fn directions(
     net: &Net<f64>,
     data: &Dataset,
     indices: &[usize],
     mode: Mode,
-    kt: f64,
+    limiter: Option<f64>,
     threads: usize,
-) -> Result<(Vec<Vec<f64>>, f64, f64), SimError> {
+) -> Result<Directions, SimError> {
     assert!(
-        kt == 0.0 || mode == Mode::Linearised,
-        "the limiter acts per sample"
+        limiter.is_none() || mode == Mode::Linearised,
+        "the limiter acts on the linearised rule's per-sample products"
     );
     let mut tapes = Vec::new();
-    let mut sums: Vec<Vec<f64>> = net
-        .weights
-        .iter()
-        .map(|w| vec![0.0; w.coefficients().len()])
-        .collect();
+    let zeros = || -> Vec<Vec<f64>> {
+        (net.weights.iter())
+            .map(|w| vec![0.0; w.coefficients().len()])
+            .collect()
+    };
+    let (mut sums, mut limited) = (zeros(), limiter.map(|_| zeros()));
+    let add = |sum: &mut Vec<f64>, g: Vec<f64>| {
+        for (s, v) in sum.iter_mut().zip(g) {
+            *s += v;
+        }
+    };
     let (mut loss, mut clamped, mut steps) = (0.0, 0usize, 0usize);
     for chunk in indices.chunks(CHUNK) {
         let b = run_batch(net, data, chunk, mode, threads, &mut tapes)?;
-        for (l, sum) in sums.iter_mut().enumerate() {
-            let w = &net.weights[l];
-            let g = if kt == 0.0 {
-                w.outer(b.rows, &b.pre[l], &b.post[l])
-            } else {
-                w.outer_map(b.rows, &b.pre[l], &b.post[l], |g1| (kt * g1).atan() / kt)
-            };
-            for (s, v) in sum.iter_mut().zip(g) {
-                *s += v;
+        for (l, w) in net.weights.iter().enumerate() {
+            add(&mut sums[l], w.outer(b.rows, &b.pre[l], &b.post[l]));
+            if let (Some(kt), Some(limited)) = (limiter, limited.as_mut()) {
+                let g2 = |g1: f64| (kt * g1).atan() / kt;
+                add(
+                    &mut limited[l],
+                    w.outer_map(b.rows, &b.pre[l], &b.post[l], g2),
+                );
             }
         }
         loss += b.losses.iter().sum::<f64>();
         clamped += b.clamped;
         steps += b.element_steps;
     }
-    Ok((
+    Ok(Directions {
         sums,
-        loss / indices.len().max(1) as f64,
-        clamped as f64 / steps.max(1) as f64,
-    ))
+        limited,
+        mean_loss: loss / indices.len().max(1) as f64,
+        clamped_fraction: clamped as f64 / steps.max(1) as f64,
+    })
 }
 
 /// Per layer and neuron, the sum over `indices` of K3 times the rate adjoint of the output
@@ -285,16 +302,20 @@ pub fn gradcheck(
         .map(|g| g.into_iter().map(f64::from).collect())
         .collect();
     let net = Net::<f64>::new(&engine.settings, engine.projections(), engine.neurons());
-    let (descent, mean_loss, clamped_fraction) =
-        directions(&net, data, indices, Mode::Exact, 0.0, threads)?;
-    let (linearised, _, _) = directions(&net, data, indices, Mode::Linearised, 0.0, threads)?;
-    // What the synapses add up with the model's limiter on: the update itself.
+    let Directions {
+        sums: descent,
+        mean_loss,
+        clamped_fraction,
+        ..
+    } = directions(&net, data, indices, Mode::Exact, None, threads)?;
+    // With the model's limiter on, also what the synapses add up: the update itself.
     let kt = f64::from(engine.settings.kt);
-    let limited = if kt != 0.0 {
-        Some(directions(&net, data, indices, Mode::Linearised, kt, threads)?.0)
-    } else {
-        None
-    };
+    let limiter = (kt != 0.0).then_some(kt);
+    let Directions {
+        sums: linearised,
+        limited,
+        ..
+    } = directions(&net, data, indices, Mode::Linearised, limiter, threads)?;
     let finite_difference_error = directional_check(&net, data, indices, &bsp, &descent)?;
     let (k3_gradient_norms, k3_finite_difference_error, k3_comparisons) =
         if engine.settings.method == LearningMethod::FixedPoints {
