@@ -175,6 +175,10 @@ pub struct Worker {
     outbox: Vec<Event>,
     /// Events of the last window, exchanged, waiting for the next boundary.
     pub inbox: Vec<Event>,
+    /// The exchange's buffer for sorting and merging events.
+    scratch: Vec<Event>,
+    /// Deliveries gathered for one ring row, forward and backward (see `deliver`).
+    groups: [delivery::Group; 2],
     pub work: Work,
     /// Per layer, own neurons: method 1 moves them; merged back after the call.
     pub neurons: Vec<LayerNeurons>,
@@ -237,6 +241,8 @@ impl Worker {
             wakes: wakes::Wakes::new(ranges.iter().map(|r| r.len())),
             outbox: Vec::new(),
             inbox: Vec::new(),
+            scratch: Vec::new(),
+            groups: Default::default(),
             work: Work::default(),
             neurons: neurons.to_vec(),
             position: Position::default(),
@@ -312,15 +318,19 @@ impl Worker {
         // worker's events of the window, and this worker has delivered by then.
         let mut rows = None;
         while t < to {
-            let inbox = std::mem::take(&mut self.inbox);
+            let mut inbox = std::mem::take(&mut self.inbox);
             let guards = rows.get_or_insert_with(|| delivery::lock_rows(sh));
             self.deliver(sh, guards, &inbox);
+            // The delivered window's buffer takes the next window's events (no regrowth).
+            inbox.clear();
+            debug_assert!(self.outbox.is_empty());
+            self.outbox = inbox;
             for n in t..t + look {
                 self.step(sh, n)?;
             }
             self.work.sent += self.outbox.len() as u64;
             self.inbox = comm
-                .exchange(std::mem::take(&mut self.outbox))
+                .exchange(std::mem::take(&mut self.outbox), &mut self.scratch)
                 .map_err(|PeerGone| Stop::Peer)?;
             self.work.received += self.inbox.len() as u64;
             t += look;
