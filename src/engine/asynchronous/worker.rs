@@ -36,6 +36,7 @@ mod fixed_points;
 mod population;
 mod record;
 mod remote;
+mod ring;
 mod step;
 mod update;
 mod wakes;
@@ -44,6 +45,7 @@ mod windows;
 use batch::Batch;
 pub use fixed_points::NeuronLearning;
 use population::Population;
+use ring::Ring;
 
 pub use record::{Record, RecordItem};
 
@@ -145,10 +147,10 @@ pub struct Worker {
     time: Vec<u64>,
     /// Scratch: the actors of a layer that fired this step.
     fired: Vec<u32>,
-    /// Per layer: input increments by arrival step, `ring[(t % R) * n_own + j]`.
-    ring_f: Vec<Vec<f32>>,
-    ring_r: Vec<Vec<f32>>,
-    ring_len: u64,
+    /// Per layer: the input increments of the own forward and reversed systems by
+    /// arrival step.
+    ring_f: Vec<Ring>,
+    ring_r: Vec<Ring>,
     /// Per layer, all neurons: the value each neuron's synapses carry (last delivered).
     carried_f: Vec<Vec<f32>>,
     carried_r: Vec<Vec<f32>>,
@@ -169,6 +171,9 @@ pub struct Worker {
     /// own neuron jj, so a forward event's deliveries read one contiguous row. Rebuilt
     /// when the coefficients were changed from outside ([`Worker::invalidate`]).
     transposed: Vec<Vec<f32>>,
+    /// Per dense projection, per presynaptic neuron: its column in `transposed` is newer
+    /// than in the rows (written back at the end of the call; see `update::rows_idle`).
+    stale: Vec<Vec<bool>>,
     /// When sleeping actors wake: their earliest pending arrivals.
     wakes: wakes::Wakes,
     /// Events emitted in the window just processed, not yet exchanged.
@@ -177,6 +182,8 @@ pub struct Worker {
     pub inbox: Vec<Event>,
     /// The exchange's buffer for sorting and merging events.
     scratch: Vec<Event>,
+    /// Each neuron's layer (built at the first run).
+    layer_index: LayerIndex,
     /// Deliveries gathered for one ring row, forward and backward (see `deliver`).
     groups: [delivery::Group; 2],
     pub work: Work,
@@ -226,9 +233,14 @@ impl Worker {
             seq: ranges.iter().map(|r| vec![0; r.len()]).collect(),
             time: vec![0; sizes.len()],
             fired: Vec::new(),
-            ring_f: own(&|n| n * ring_len as usize),
-            ring_r: own(&|n| n * ring_len as usize),
-            ring_len,
+            ring_f: ranges
+                .iter()
+                .map(|r| Ring::new(r.len(), ring_len))
+                .collect(),
+            ring_r: ranges
+                .iter()
+                .map(|r| Ring::new(r.len(), ring_len))
+                .collect(),
             carried_f: all(1),
             carried_r: all(1),
             pre_integral: all(slots),
@@ -238,10 +250,12 @@ impl Worker {
             finished: Vec::new(),
             by_pre: Vec::new(),
             transposed: Vec::new(),
+            stale: vec![Vec::new(); sizes.len() - 1],
             wakes: wakes::Wakes::new(ranges.iter().map(|r| r.len())),
             outbox: Vec::new(),
             inbox: Vec::new(),
             scratch: Vec::new(),
+            layer_index: LayerIndex::default(),
             groups: Default::default(),
             work: Work::default(),
             neurons: neurons.to_vec(),
@@ -273,7 +287,7 @@ impl Worker {
             }
         }
         for ring in self.ring_f.iter_mut().chain(self.ring_r.iter_mut()) {
-            ring.fill(0.0);
+            ring.clear();
         }
         for pop in self.populations.iter_mut().flatten() {
             debug_assert!(pop.window.is_none());
@@ -286,9 +300,25 @@ impl Worker {
         }
     }
 
-    /// Runs the windows from boundary `from` to boundary `to`.
+    /// Runs the windows from boundary `from` to boundary `to`; the rows hold every update
+    /// when it returns.
     pub fn run(&mut self, sh: &Shared<'_>, comm: &Comm, from: u64, to: u64) -> Result<(), Stop> {
+        let result = self.run_windows(sh, comm, from, to);
+        self.write_back_stale(sh);
+        result
+    }
+
+    fn run_windows(
+        &mut self,
+        sh: &Shared<'_>,
+        comm: &Comm,
+        from: u64,
+        to: u64,
+    ) -> Result<(), Stop> {
         self.transpose(sh);
+        if self.layer_index.of.is_empty() {
+            self.layer_index = LayerIndex::new(sh.base);
+        }
         if sh.settings.rule == LearningRule::Linearised && self.trajectories.is_empty() {
             let slots = self.readouts.len() / sh.sizes[sh.sizes.len() - 1];
             let steps = sh.timing.forward as usize;
@@ -353,7 +383,7 @@ impl Worker {
         let layers = sh.sizes.len();
         let classes = sh.sizes[layers - 1];
         for ev in &self.inbox {
-            let (l, i) = locate(sh.base, ev.origin);
+            let (l, i) = self.layer_index.locate(sh.base, ev.origin);
             let slot = ev.slot as usize;
             match ev.kind {
                 EventKind::Readout => self.readouts[slot * classes + i] = ev.value,
@@ -445,9 +475,50 @@ fn locate(base: &[u32], gid: u32) -> (usize, usize) {
     (l, (gid - base[l]) as usize)
 }
 
+/// Each neuron's layer by global id: [`LayerIndex::locate`] in one look-up, for the events
+/// of every window.
+#[derive(Debug, Default)]
+struct LayerIndex {
+    of: Vec<u16>,
+}
+
+impl LayerIndex {
+    /// The table for layers starting at `base` (ends with the total).
+    fn new(base: &[u32]) -> Self {
+        let of = (base.windows(2).enumerate())
+            .flat_map(|(l, b)| std::iter::repeat_n(l as u16, (b[1] - b[0]) as usize))
+            .collect();
+        LayerIndex { of }
+    }
+
+    /// (layer, index in layer) of global neuron id `gid`, as [`locate`].
+    #[inline]
+    fn locate(&self, base: &[u32], gid: u32) -> (usize, usize) {
+        let l = self.of[gid as usize] as usize;
+        (l, (gid - base[l]) as usize)
+    }
+}
+
 /// The worker owning neuron `j` of a layer of `n` (inverse of [`owned`]).
 fn owner_of(n: usize, j: usize, workers: usize) -> usize {
     (0..workers)
         .find(|&w| owned(n, w, workers).contains(&j))
         .expect("every neuron has an owner")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{locate, LayerIndex};
+
+    #[test]
+    fn the_layer_index_agrees_with_the_search() {
+        // Layers of 3, 0 (empty), 4 and 1 neurons.
+        let base = [0, 3, 3, 7, 8];
+        let index = LayerIndex::new(&base);
+        for gid in 0..8 {
+            assert_eq!(index.locate(&base, gid), locate(&base, gid), "neuron {gid}");
+        }
+        assert_eq!(index.locate(&base, 3), (2, 0));
+        assert_eq!(index.locate(&base, 7), (3, 0));
+    }
 }

@@ -4,10 +4,10 @@
 //! projection read a transposed copy of the worker's own rows, one contiguous row per
 //! presynaptic neuron.
 
-use std::ops::Range;
 use std::sync::RwLockReadGuard;
 
-use super::{locate, owned, owner_of, Shared, Worker};
+use super::ring::Ring;
+use super::{owned, owner_of, Shared, Worker};
 use crate::engine::asynchronous::comm::{Event, EventKind};
 use crate::engine::asynchronous::delays::Delays;
 use crate::topology::projection::Shape;
@@ -104,10 +104,9 @@ impl Worker {
         inbox: &[Event],
     ) {
         let layers = sh.sizes.len();
-        let r = self.ring_len;
         let [mut forward, mut backward] = std::mem::take(&mut self.groups);
         for ev in inbox {
-            let (l, i) = locate(sh.base, ev.origin);
+            let (l, i) = self.layer_index.locate(sh.base, ev.origin);
             match ev.kind {
                 EventKind::Forward if l + 1 < layers => {
                     let delta = ev.value - self.carried_f[l][i];
@@ -134,7 +133,7 @@ impl Worker {
                             let at = ev.time + delays.of(0);
                             if forward.key != Some((l + 1, at)) {
                                 let source = |l: usize, _| &self.transposed[l - 1][..];
-                                forward.flush(&mut self.ring_f, &self.ranges, r, source);
+                                forward.flush(&mut self.ring_f, source);
                                 forward.key = Some((l + 1, at));
                                 if pop.asleep > 0 {
                                     for jj in 0..n_own {
@@ -149,7 +148,7 @@ impl Worker {
                             for jj in 0..n_own {
                                 let k = (own.start + jj) * pre + i;
                                 let at = ev.time + delays.of(k);
-                                ring[(at % r) as usize * n_own + jj] += block[jj * pre + i] * delta;
+                                ring.add(at, jj, block[jj * pre + i] * delta);
                                 wake(jj, at);
                             }
                             self.work.deliveries += n_own as u64;
@@ -159,8 +158,7 @@ impl Worker {
                             for &(j, k) in &entries[start[i]..start[i + 1]] {
                                 let jj = j as usize - own.start;
                                 let at = ev.time + delays.of(k as usize);
-                                ring[(at % r) as usize * n_own + jj] +=
-                                    block[k as usize - base] * delta;
+                                ring.add(at, jj, block[k as usize - base] * delta);
                                 wake(jj, at);
                             }
                             self.work.deliveries += (start[i + 1] - start[i]) as u64;
@@ -200,7 +198,7 @@ impl Worker {
                             let at = ev.time + delays.of(0);
                             if backward.key != Some((p, at)) {
                                 let source = |p: usize, w: usize| &rows[p][w][..];
-                                backward.flush(&mut self.ring_r, &self.ranges, r, source);
+                                backward.flush(&mut self.ring_r, source);
                                 backward.key = Some((p, at));
                                 if pop.asleep > 0 {
                                     for ii in 0..n_own {
@@ -217,8 +215,7 @@ impl Worker {
                             for ii in 0..n_own {
                                 let k = j * pre + own.start + ii;
                                 let at = ev.time + delays.of(k);
-                                ring[(at % r) as usize * n_own + ii] +=
-                                    row[cols.start + ii] * delta;
+                                ring.add(at, ii, row[cols.start + ii] * delta);
                                 wake(ii, at);
                             }
                             self.work.deliveries += n_own as u64;
@@ -230,7 +227,7 @@ impl Worker {
                                 if own.contains(&i) {
                                     let ii = i - own.start;
                                     let at = ev.time + delays.of(k);
-                                    ring[(at % r) as usize * n_own + ii] += block[k - base] * delta;
+                                    ring.add(at, ii, block[k - base] * delta);
                                     wake(ii, at);
                                     self.work.deliveries += 1;
                                 }
@@ -241,10 +238,8 @@ impl Worker {
                 _ => {}
             }
         }
-        forward.flush(&mut self.ring_f, &self.ranges, r, |l, _| {
-            &self.transposed[l - 1][..]
-        });
-        backward.flush(&mut self.ring_r, &self.ranges, r, |p, w| &rows[p][w][..]);
+        forward.flush(&mut self.ring_f, |l, _| &self.transposed[l - 1][..]);
+        backward.flush(&mut self.ring_r, |p, w| &rows[p][w][..]);
         self.groups = [forward, backward];
     }
 }
@@ -261,21 +256,14 @@ pub(super) struct Group {
 }
 
 impl Group {
-    /// Adds the gathered events to their row of `rings` (per layer, slot
-    /// `(at % r) * n_own + jj` over the own actors `ranges[l]`) and empties the group.
-    /// `source(l, b)`: the coefficients in block b for target layer l.
-    fn flush<'c>(
-        &mut self,
-        rings: &mut [Vec<f32>],
-        ranges: &[Range<usize>],
-        r: u64,
-        source: impl Fn(usize, usize) -> &'c [f32],
-    ) {
+    /// Adds the gathered events to their row of the target layer's ring and empties the
+    /// group. `source(l, b)`: the coefficients in block b for target layer l.
+    fn flush<'c>(&mut self, rings: &mut [Ring], source: impl Fn(usize, usize) -> &'c [f32]) {
         let Some((l, at)) = self.key.take() else {
             return;
         };
-        let n_own = ranges[l].len();
-        let row = &mut rings[l][(at % r) as usize * n_own..][..n_own];
+        let row = rings[l].row_mut(at);
+        let n_own = row.len();
         accumulate(row, &self.terms, |b, start| {
             &source(l, b)[start..start + n_own]
         });

@@ -17,29 +17,10 @@ impl Worker {
     pub(super) fn step(&mut self, sh: &Shared<'_>, n: u64) -> Result<(), Stop> {
         let tm = sh.timing;
         let layers = sh.sizes.len();
-        let last = layers - 1;
-        let r = self.ring_len;
-        // Arrivals at n join the inputs.
         for l in 0..layers {
-            let n_own = self.ranges[l].len();
-            let slot = (n % r) as usize * n_own;
             let [f, rv] = &mut self.populations[l];
-            if l > 0 {
-                for (u, v) in f
-                    .input
-                    .iter_mut()
-                    .zip(&mut self.ring_f[l][slot..slot + n_own])
-                {
-                    *u += *v;
-                    *v = 0.0;
-                }
-            }
-            if l < last {
-                for (u, v) in (rv.input.iter_mut()).zip(&mut self.ring_r[l][slot..slot + n_own]) {
-                    *u += *v;
-                    *v = 0.0;
-                }
-            }
+            self.ring_f[l].take_into(n, &mut f.input);
+            self.ring_r[l].take_into(n, &mut rv.input);
         }
         // Windows opening at n (the stimulus and the teacher are local control inputs).
         for smp in sh.samples {

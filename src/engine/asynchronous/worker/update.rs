@@ -15,6 +15,7 @@ use std::sync::RwLockWriteGuard;
 
 use super::{owned, owner_of, Sample, Shared, Worker};
 use crate::config::LearningMethod;
+use crate::engine::asynchronous::delays::Delays;
 use crate::learning::connections::{change, update_sample};
 use crate::learning::optimiser;
 use crate::topology::projection::Shape;
@@ -141,21 +142,51 @@ impl Worker {
                 }
             }
         }
-        // The new values into the rows, 16 updated columns at a time (both sides stay in
-        // cache; active columns cluster).
-        for group in active.chunks(16) {
-            for jj in 0..n_own {
-                let row = &mut block[jj * pre..(jj + 1) * pre];
-                for &i in group {
-                    row[i] = ct[i * n_own + jj];
-                }
+        // The new values into the rows, unless nobody reads them before the call ends:
+        // then the columns wait in `stale` (see `write_back_stale`).
+        if Self::rows_idle(sh, l) {
+            let stale = &mut self.stale[l];
+            stale.resize(pre, false);
+            for &i in active.iter() {
+                stale[i] = true;
             }
+        } else {
+            write_back(&mut block, ct, active, n_own);
         }
         self.work.synapse_updates += block.len() as u64;
         if follow {
             for (u, &cv) in self.populations[l + 1][0].input.iter_mut().zip(comp.iter()) {
                 *u += cv;
             }
+        }
+    }
+
+    /// Whether no one reads dense projection `l`'s rows during a call, so its updates may
+    /// live in the transposed copy alone until the call ends: forward deliveries read the
+    /// copy (one fixed delay), and no backward wave crosses it (it lies below the first
+    /// reversed layer).
+    fn rows_idle(sh: &Shared<'_>, l: usize) -> bool {
+        l < sh.timing.first_reversed && matches!(sh.delays[l], Delays::Fixed(_))
+    }
+
+    /// Writes the columns that updates left in the transposed copy alone (`rows_idle`) into
+    /// the rows, at the end of a call.
+    pub(super) fn write_back_stale(&mut self, sh: &Shared<'_>) {
+        for l in 0..self.stale.len() {
+            if !self.stale[l].contains(&true) {
+                continue;
+            }
+            let columns: Vec<usize> = (0..self.stale[l].len())
+                .filter(|&i| self.stale[l][i])
+                .collect();
+            let mut block = sh.rows[l][self.id].write().expect("rows lock");
+            write_back(
+                &mut block,
+                &self.transposed[l],
+                &columns,
+                self.ranges[l + 1].len(),
+            );
+            self.stale[l].fill(false);
         }
     }
 
@@ -343,6 +374,41 @@ fn synapse_exists(shape: &Shape<'_>, _pre: usize, i: usize, j: usize) -> bool {
     match shape {
         Shape::Dense => true,
         Shape::Sparse(row_ptr, col) => col[row_ptr[j]..row_ptr[j + 1]].contains(&(i as u32)),
+    }
+}
+
+/// Copies the columns `columns` (ascending) of the transposed copy `ct` (`pre` x `n_own`)
+/// into the own rows `block` (`n_own` x `pre`), in tiles of 16 columns by 16 rows: each of
+/// the tile's columns is one contiguous read, and a run of 16 consecutive columns one
+/// contiguous write per row.
+pub(super) fn write_back(block: &mut [f32], ct: &[f32], columns: &[usize], n_own: usize) {
+    const TILE: usize = 16;
+    if n_own == 0 {
+        return;
+    }
+    let pre = block.len() / n_own;
+    for group in columns.chunks(TILE) {
+        let consecutive = group[group.len() - 1] - group[0] == group.len() - 1;
+        for jj0 in (0..n_own).step_by(TILE) {
+            let h = TILE.min(n_own - jj0);
+            let mut tile = [[0.0f32; TILE]; TILE];
+            for (column, &i) in tile.iter_mut().zip(group) {
+                column[..h].copy_from_slice(&ct[i * n_own + jj0..][..h]);
+            }
+            for b in 0..h {
+                let row = &mut block[(jj0 + b) * pre..][..pre];
+                if consecutive {
+                    let out = &mut row[group[0]..][..group.len()];
+                    for (o, column) in out.iter_mut().zip(&tile) {
+                        *o = column[b];
+                    }
+                } else {
+                    for (&i, column) in group.iter().zip(&tile) {
+                        row[i] = column[b];
+                    }
+                }
+            }
+        }
     }
 }
 

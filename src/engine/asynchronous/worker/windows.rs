@@ -3,6 +3,7 @@
 //! a reset event, and for method 1 the neuron's own fixed-point update) at the times its
 //! layer's schedule gives — local knowledge, no global clock.
 
+use super::ring::Ring;
 use super::{emit, Shared, Stop, Worker};
 use crate::config::LearningMethod;
 use crate::engine::asynchronous::comm::EventKind;
@@ -217,18 +218,12 @@ impl Worker {
 /// sample to sample, a small constant input that a per-synapse adam turns into steady
 /// steps (`Worker::settle` drops it only when nothing is in flight). Actor by actor, so
 /// the result does not depend on how actors are split over workers.
-fn settle_inputs(input: &mut [f32], carried: &[f32], ring: &[f32]) {
+fn settle_inputs(input: &mut [f32], carried: &[f32], ring: &Ring) {
     if carried.iter().any(|&v| v != 0.0) {
         return;
     }
-    let n_own = input.len();
     for (jj, u) in input.iter_mut().enumerate() {
-        if ring
-            .iter()
-            .skip(jj)
-            .step_by(n_own.max(1))
-            .all(|&v| v == 0.0)
-        {
+        if ring.idle(jj) {
             *u = 0.0;
         }
     }
@@ -237,17 +232,19 @@ fn settle_inputs(input: &mut [f32], carried: &[f32], ring: &[f32]) {
 #[cfg(test)]
 mod tests {
     use super::settle_inputs;
+    use crate::engine::asynchronous::worker::ring::Ring;
 
     #[test]
     fn only_actors_that_nothing_reaches_lose_their_residue() {
         // Three own actors, a ring of two slots: an increment waits for actor 1 only.
-        let ring = [0.0, 0.0, 0.0, 0.0, 0.5, 0.0];
+        let mut ring = Ring::new(3, 2);
+        ring.add(1, 1, 0.5);
         let mut input = [1e-7, -2e-8, 3e-7];
         settle_inputs(&mut input, &[0.0, 0.0], &ring);
         assert_eq!(input, [0.0, -2e-8, 0.0]);
         // A presynaptic neuron still carries a signal: every input stays as it is.
         let mut input = [1e-7, -2e-8, 3e-7];
-        settle_inputs(&mut input, &[0.0, 0.25], &[0.0; 6]);
+        settle_inputs(&mut input, &[0.0, 0.25], &Ring::new(3, 2));
         assert_eq!(input, [1e-7, -2e-8, 3e-7]);
     }
 }
