@@ -396,3 +396,75 @@ fn restored_neurons_reach_the_async_workers() {
         .collect();
     assert_eq!(after, k3, "evaluation replaced the restored K3");
 }
+
+/// The input layer's windows are replayed from one integration per distinct input value
+/// (`worker::stimulus`) unless something watches layer 0's states: a trace of layer 0
+/// turns the replay off. Both give the same coefficients, losses and event counts bit for
+/// bit, on images of a few grey levels with black pixels (resting actors) and repeats
+/// within and across images, at 1 and 2 threads.
+#[test]
+fn replaying_the_input_layer_gives_the_numbers_of_integrating_it() {
+    let m = model("async", BUSY, 10);
+    let levels = [0.0, 0.0, 0.25, 0.5, 1.0, 0.75];
+    let images: Vec<Vec<f32>> = (0..40)
+        .map(|k| {
+            (0..6)
+                .map(|p| levels[(k * 7 + p * 3 + k / 5) % 6])
+                .collect()
+        })
+        .collect();
+    let labels = (0..40).map(|k| (k % 4) as u8).collect();
+    let train = common::dataset(images, labels, 4);
+    let batches: Vec<Vec<usize>> = (0..8)
+        .map(|b| (0..10).map(|k| (b * 10 + k * 3) % 40).collect())
+        .collect();
+    for threads in [1, 2] {
+        let mut runs = Vec::new();
+        for watched in [
+            None,
+            Some("layers=0;neurons=all;samples=all"),
+            Some("layers=1"),
+        ] {
+            let mut e = build_engine(&m, 3, threads).unwrap();
+            for b in &batches {
+                match watched {
+                    None => e.train_batch(&train, b, 0.05).unwrap(),
+                    Some(spec) => {
+                        let mut sink = bsp_sim::trace::TraceSection::parse(spec)
+                            .unwrap()
+                            .resolve(&m.network.layers)
+                            .map(Sink)
+                            .unwrap();
+                        e.train_batch_traced(&train, b, 0.05, &mut sink).unwrap()
+                    }
+                };
+            }
+            e.finish().unwrap();
+            let eval = e.evaluate(&train, &(0..40).collect::<Vec<_>>()).unwrap();
+            runs.push((coefficients(e.as_ref()), e.counters(), eval.loss));
+        }
+        for (k, r) in runs.iter().enumerate().skip(1) {
+            assert!(
+                r.0 == runs[0].0,
+                "coefficients differ (run {k}, {threads} threads)"
+            );
+            assert_eq!(
+                r.1, runs[0].1,
+                "event counts differ (run {k}, {threads} threads)"
+            );
+            assert_eq!(r.2, runs[0].2, "loss differs (run {k}, {threads} threads)");
+        }
+        assert!(runs[0].2.is_finite() && runs[0].1.events > 0);
+    }
+}
+
+/// A trace sink that keeps nothing: only its selection matters here.
+struct Sink(bsp_sim::trace::Selection);
+
+impl bsp_sim::trace::TraceSink for Sink {
+    fn selection(&self) -> &bsp_sim::trace::Selection {
+        &self.0
+    }
+    fn event(&mut self, _: &bsp_sim::trace::WaveEvent) {}
+    fn state(&mut self, _: &bsp_sim::trace::StateSample) {}
+}

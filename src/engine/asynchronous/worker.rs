@@ -38,6 +38,7 @@ mod record;
 mod remote;
 mod ring;
 mod step;
+mod stimulus;
 mod update;
 mod wakes;
 mod windows;
@@ -196,6 +197,8 @@ pub struct Worker {
     trace_mask: Vec<Vec<bool>>,
     /// Buffers of the batched integration.
     batch: Batch,
+    /// The input layer's windows replayed from its stimulus' responses.
+    stimulus: stimulus::Stimulus,
     /// Per own neuron: the input change of a synapse update (scratch).
     comp: Vec<f32>,
     /// The presynaptic neurons whose synapses a dense update changes (scratch).
@@ -263,6 +266,7 @@ impl Worker {
             records: Vec::new(),
             trace_mask: Vec::new(),
             batch: Batch::default(),
+            stimulus: Default::default(),
             comp: Vec::new(),
             active: Vec::new(),
             trajectories: Vec::new(),

@@ -4,6 +4,7 @@
 
 use super::batch::Batched;
 use super::record::record;
+use super::stimulus::Replayed;
 use super::{emit, Position, Shared, Stop, Worker};
 use crate::config::LearningMethod;
 use crate::engine::asynchronous::comm::EventKind;
@@ -112,7 +113,16 @@ impl Worker {
             step: n,
         };
         let linear = system == System::Reversed && !self.trajectories.is_empty();
-        let batched = if linear {
+        let mut fired = std::mem::take(&mut self.fired);
+        fired.clear();
+        // The input layer may replay its stimulus' responses instead of integrating.
+        let replayed = match (l, system) {
+            (0, System::Forward) => self
+                .stimulus
+                .step(&mut self.populations[0][0], n, &mut fired),
+            _ => Replayed::No,
+        };
+        let batched = if linear || !matches!(replayed, Replayed::No) {
             Batched::No
         } else {
             self.integrate_batch(sh, l, system)
@@ -133,12 +143,12 @@ impl Worker {
                 &self.neurons[l].reference_reversed,
             ),
         };
-        let mut fired = std::mem::take(&mut self.fired);
-        fired.clear();
         let pop = &mut self.populations[l][which];
-        let finite = match batched {
-            Batched::All => pop.send_on_delta(theta, rule.dt, &mut fired),
-            Batched::Awake => {
+        let finite = match (replayed, batched) {
+            (Replayed::Yes, _) => true,
+            (Replayed::NonFinite, _) => false,
+            (Replayed::No, Batched::All) => pop.send_on_delta(theta, rule.dt, &mut fired),
+            (Replayed::No, Batched::Awake) => {
                 let mut finite = true;
                 for &jj in &self.batch.idx {
                     let d = pop.signal[jj];
@@ -149,7 +159,7 @@ impl Worker {
                 }
                 finite
             }
-            Batched::No => {
+            (Replayed::No, Batched::No) => {
                 let nr = &self.neurons[l];
                 let fixed_points = s.method == LearningMethod::FixedPoints;
                 let scheme = Scheme {

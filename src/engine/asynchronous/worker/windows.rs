@@ -6,6 +6,7 @@
 use super::ring::Ring;
 use super::{emit, Shared, Stop, Worker};
 use crate::config::LearningMethod;
+use crate::config::LocalStep;
 use crate::engine::asynchronous::comm::EventKind;
 use crate::engine::asynchronous::schedule::Sample;
 use crate::learning::{injection, readout};
@@ -41,6 +42,39 @@ impl Worker {
                 traj.open(smp.slot, &rest(jj));
             }
         }
+        if l == 0 {
+            let basis = self.replay_basis(sh);
+            let steps = (sh.timing.forward, sh.settings.input_port, out);
+            let pop = &self.populations[0][0];
+            self.stimulus.open(pop, basis, n, &sh.rule, steps);
+        }
+    }
+
+    /// What the input layer's responses depend on besides the input value — its shared
+    /// coefficients, rest state and reference — when its windows may be replayed
+    /// ([`super::stimulus`]): plain fixed steps, every own neuron alike, and no one
+    /// looking at its states during the window (trace, `linearised` record).
+    fn replay_basis(
+        &self,
+        sh: &Shared<'_>,
+    ) -> Option<(crate::neuron::Coefficients<f32>, [f32; ELEMENTS], f32)> {
+        let rule = &sh.rule;
+        let plain = rule.element_theta.is_none() && rule.local == LocalStep::Fixed;
+        let watched = self.trace_mask.first().is_some_and(|m| m.contains(&true))
+            || self.trajectories.first().is_some_and(|t| !t.is_empty());
+        if !plain || watched {
+            return None;
+        }
+        let nr = &self.neurons[0];
+        let shared = nr.forward.shared()?;
+        let own = self.ranges[0].clone();
+        let first = own.start;
+        let rest: [f32; ELEMENTS] = std::array::from_fn(|k| nr.rest[k][first]);
+        let alike = own.clone().all(|j| {
+            (0..ELEMENTS).all(|k| nr.rest[k][j].to_bits() == rest[k].to_bits())
+                && nr.reference[j].to_bits() == nr.reference[first].to_bits()
+        });
+        (alike && !own.is_empty()).then_some((shared, rest, nr.reference[first]))
     }
 
     pub(super) fn open_reversed(&mut self, sh: &Shared<'_>, smp: &Sample, l: usize, n: u64) {
@@ -79,6 +113,9 @@ impl Worker {
         let last = sh.sizes.len() - 1;
         let own = self.ranges[l].clone();
         let pop = &mut self.populations[l][0];
+        if l == 0 {
+            self.stimulus.close(pop);
+        }
         let window = pop.window;
         self.own_forward[l][smp.slot * own.len()..(smp.slot + 1) * own.len()]
             .copy_from_slice(&pop.integral);

@@ -1,0 +1,225 @@
+//! The input layer's actors under their stimulus: a layer-0 actor's input is its pixel's
+//! value, constant over the forward window, and nothing else reaches it, so its whole
+//! window — the events it sends, its integrals at the close — is a function of that value
+//! alone. The worker integrates each distinct value once (on the same kernel, with the same
+//! send-on-delta, as the actors would) and the actors replay their value's response: an
+//! MNIST image has at most 256 distinct values over its ~150 lit pixels, and a data set
+//! reuses them image after image.
+//!
+//! Replay gives the numbers of integrating: the kernel's arithmetic is lane by lane, the
+//! same for one actor as for a batch. It applies where nothing else looks at the actors'
+//! states during the window: the layer's neurons alike (shared coefficients, one rest
+//! state), plain fixed steps (no element actors), no trace of layer 0, and no `linearised`
+//! record of it. Elsewhere the actors integrate as before.
+
+use rustc_hash::FxHashMap;
+
+use super::population::Population;
+use crate::engine::asynchronous::actor::StepRule;
+use crate::neuron::layer::{self as kernel, LayerCoefficients, Ports, Stepping};
+use crate::neuron::{Coefficients, System, ELEMENTS};
+
+/// One input value's forward window, as an actor at rest would live it.
+#[derive(Debug, Clone)]
+struct Response {
+    /// (step of the window, value sent) of every event it sends.
+    events: Vec<(u32, f32)>,
+    /// The step at which its output deviation is not finite (the window stops there).
+    nonfinite: Option<u32>,
+    /// Its integrals and last value sent at the close.
+    integral: f32,
+    sent_integral: f32,
+    sent: f32,
+}
+
+/// Responses kept at most (then forgotten, and computed again as values come back): inputs
+/// of continuous values rarely repeat.
+const MAX_RESPONSES: usize = 1 << 16;
+
+/// What the responses depend on besides the input value.
+#[derive(Debug, Clone, PartialEq)]
+struct Basis {
+    coefficients: Coefficients<f32>,
+    rest: [f32; ELEMENTS],
+    reference: f32,
+    steps: u64,
+    input: usize,
+    output: usize,
+}
+
+/// The input layer's replayed windows of one worker.
+#[derive(Debug, Default)]
+pub(super) struct Stimulus {
+    basis: Option<Basis>,
+    /// Responses by input value (its bits).
+    responses: FxHashMap<u32, usize>,
+    computed: Vec<Response>,
+    /// The open window's replaying actors: (own index, response, next event).
+    actors: Vec<(u32, u32, u32)>,
+    /// Step at which the open window opened; `None` when it integrates instead.
+    opened: Option<u64>,
+}
+
+/// What [`Stimulus::step`] found.
+pub(super) enum Replayed {
+    /// Not replaying: integrate.
+    No,
+    /// The actors that fired are in `fired`, their values in `sent`.
+    Yes,
+    /// An output deviation stopped being finite.
+    NonFinite,
+}
+
+impl Stimulus {
+    /// At the opening (step `n`) of the input layer's forward window: replay it if `basis`
+    /// (the layer's shared coefficients, rest and reference, `None` where its neurons
+    /// differ) allows, computing the responses of input values not seen yet.
+    pub(super) fn open(
+        &mut self,
+        pop: &Population,
+        basis: Option<(Coefficients<f32>, [f32; ELEMENTS], f32)>,
+        n: u64,
+        rule: &StepRule,
+        (steps, input, output): (u64, usize, usize),
+    ) {
+        self.opened = None;
+        self.actors.clear();
+        let Some((coefficients, rest, reference)) = basis else {
+            return;
+        };
+        let basis = Basis {
+            coefficients,
+            rest,
+            reference,
+            steps,
+            input,
+            output,
+        };
+        if self.basis.as_ref() != Some(&basis) {
+            self.responses.clear();
+            self.computed.clear();
+            self.basis = Some(basis.clone());
+        }
+        if self.computed.len() > MAX_RESPONSES {
+            self.responses.clear();
+            self.computed.clear();
+        }
+        // Values not seen yet are integrated together, one lane each.
+        let mut new = Vec::new();
+        for jj in 0..pop.len() {
+            if pop.quiescent[jj] {
+                continue;
+            }
+            let u = pop.input[jj];
+            let next = self.computed.len() + new.len();
+            let k = *self.responses.entry(u.to_bits()).or_insert_with(|| {
+                new.push(u);
+                next
+            });
+            self.actors.push((jj as u32, k as u32, 0));
+        }
+        if !new.is_empty() {
+            self.computed.extend(respond(&basis, &new, rule));
+        }
+        self.opened = Some(n);
+    }
+
+    /// Step `n` of the window: the replaying actors whose response sends now set their
+    /// value sent and are listed in `fired`, in actor order.
+    pub(super) fn step(&mut self, pop: &mut Population, n: u64, fired: &mut Vec<u32>) -> Replayed {
+        let Some(opened) = self.opened else {
+            return Replayed::No;
+        };
+        let m = (n - opened) as u32;
+        for (jj, k, next) in self.actors.iter_mut() {
+            let response = &self.computed[*k as usize];
+            if response.nonfinite == Some(m) {
+                return Replayed::NonFinite;
+            }
+            if let Some(&(at, value)) = response.events.get(*next as usize) {
+                if at == m {
+                    pop.sent[*jj as usize] = value;
+                    fired.push(*jj);
+                    *next += 1;
+                }
+            }
+        }
+        Replayed::Yes
+    }
+
+    /// At the close: the replaying actors' integrals and last values sent, as integrating
+    /// would have left them.
+    pub(super) fn close(&mut self, pop: &mut Population) {
+        if self.opened.take().is_none() {
+            return;
+        }
+        for &(jj, k, _) in &self.actors {
+            let (jj, response) = (jj as usize, &self.computed[k as usize]);
+            pop.integral[jj] = response.integral;
+            pop.sent_integral[jj] = response.sent_integral;
+            pop.sent[jj] = response.sent;
+        }
+    }
+}
+
+/// Integrates actors at rest with constant inputs `inputs`, one lane each, over the
+/// window: the batched kernel, then send-on-delta, as `integrate_batch` and `step_layer`
+/// do for the awake actors of a layer (lane by lane the same arithmetic).
+fn respond(basis: &Basis, inputs: &[f32], rule: &StepRule) -> Vec<Response> {
+    let k = inputs.len();
+    let mut pop = Population::new(k);
+    pop.input.copy_from_slice(inputs);
+    pop.open(0, basis.steps, |_| basis.rest);
+    let coefficients = LayerCoefficients::uniform(&basis.coefficients, k);
+    let stepping = Stepping {
+        integrator: rule.integrator,
+        dt: rule.dt,
+        clamp: rule.clamp,
+    };
+    let reference = vec![basis.reference; k];
+    let (mut signal, mut scratch) = (vec![0.0f32; k], vec![0.0f32; k]);
+    let mut responses = vec![
+        Response {
+            events: Vec::new(),
+            nonfinite: None,
+            integral: 0.0,
+            sent_integral: 0.0,
+            sent: 0.0,
+        };
+        k
+    ];
+    for m in 0..basis.steps as u32 {
+        kernel::step(
+            System::Forward,
+            &coefficients,
+            &mut pop.state,
+            Ports {
+                input: basis.input,
+                current: &pop.input,
+                output: basis.output,
+                reference: &reference,
+                signal: &mut signal,
+                integral: &mut scratch,
+            },
+            stepping,
+        );
+        for (lane, response) in responses.iter_mut().enumerate() {
+            if response.nonfinite.is_some() {
+                continue;
+            }
+            let d = signal[lane];
+            if pop.signal_one(lane, d, rule.theta, rule.dt) {
+                response.events.push((m, pop.sent[lane]));
+            }
+            if !d.is_finite() {
+                response.nonfinite = Some(m);
+            }
+        }
+    }
+    for (lane, response) in responses.iter_mut().enumerate() {
+        response.integral = pop.integral[lane];
+        response.sent_integral = pop.sent_integral[lane];
+        response.sent = pop.sent[lane];
+    }
+    responses
+}
