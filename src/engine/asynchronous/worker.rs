@@ -321,7 +321,7 @@ impl Worker {
     ) -> Result<(), Stop> {
         self.transpose(sh);
         if self.layer_index.of.is_empty() {
-            self.layer_index = LayerIndex::new(sh.base);
+            self.layer_index = LayerIndex::new(sh.base, sh.workers);
         }
         if sh.settings.rule == LearningRule::Linearised && self.trajectories.is_empty() {
             let slots = self.readouts.len() / sh.sizes[sh.sizes.len() - 1];
@@ -479,27 +479,49 @@ fn locate(base: &[u32], gid: u32) -> (usize, usize) {
     (l, (gid - base[l]) as usize)
 }
 
-/// Each neuron's layer by global id: [`LayerIndex::locate`] in one look-up, for the events
-/// of every window.
+/// Each neuron's layer and owning worker by global id: [`LayerIndex::locate`] and
+/// [`LayerIndex::owner`] in one look-up each, for the events of every window.
 #[derive(Debug, Default)]
 struct LayerIndex {
-    of: Vec<u16>,
+    /// Per neuron: (layer, owning worker).
+    of: Vec<(u16, u16)>,
+    /// Per layer and worker: the first neuron it owns.
+    first: Vec<Vec<usize>>,
 }
 
 impl LayerIndex {
-    /// The table for layers starting at `base` (ends with the total).
-    fn new(base: &[u32]) -> Self {
-        let of = (base.windows(2).enumerate())
-            .flat_map(|(l, b)| std::iter::repeat_n(l as u16, (b[1] - b[0]) as usize))
+    /// The table for layers starting at `base` (ends with the total), split over
+    /// `workers` as [`owned`] splits them.
+    fn new(base: &[u32], workers: usize) -> Self {
+        let sizes: Vec<usize> = base.windows(2).map(|b| (b[1] - b[0]) as usize).collect();
+        let mut of = Vec::with_capacity(base[base.len() - 1] as usize);
+        for (l, &n) in sizes.iter().enumerate() {
+            for w in 0..workers {
+                of.extend(std::iter::repeat_n(
+                    (l as u16, w as u16),
+                    owned(n, w, workers).len(),
+                ));
+            }
+        }
+        let first = (sizes.iter())
+            .map(|&n| (0..workers).map(|w| owned(n, w, workers).start).collect())
             .collect();
-        LayerIndex { of }
+        LayerIndex { of, first }
     }
 
     /// (layer, index in layer) of global neuron id `gid`, as [`locate`].
     #[inline]
     fn locate(&self, base: &[u32], gid: u32) -> (usize, usize) {
-        let l = self.of[gid as usize] as usize;
+        let l = self.of[gid as usize].0 as usize;
         (l, (gid - base[l]) as usize)
+    }
+
+    /// (the worker owning global neuron `gid`, the first neuron of its layer that worker
+    /// owns), as [`owner_of`] and [`owned`].
+    #[inline]
+    fn owner(&self, gid: u32) -> (usize, usize) {
+        let (l, w) = self.of[gid as usize];
+        (w as usize, self.first[l as usize][w as usize])
     }
 }
 
@@ -512,16 +534,23 @@ fn owner_of(n: usize, j: usize, workers: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::{locate, LayerIndex};
+    use super::{locate, owned, owner_of, LayerIndex};
 
     #[test]
     fn the_layer_index_agrees_with_the_search() {
         // Layers of 3, 0 (empty), 4 and 1 neurons.
         let base = [0, 3, 3, 7, 8];
-        let index = LayerIndex::new(&base);
-        for gid in 0..8 {
-            assert_eq!(index.locate(&base, gid), locate(&base, gid), "neuron {gid}");
+        for workers in 1..=3 {
+            let index = LayerIndex::new(&base, workers);
+            for gid in 0..8 {
+                let (l, j) = locate(&base, gid);
+                assert_eq!(index.locate(&base, gid), (l, j), "neuron {gid}");
+                let n = (base[l + 1] - base[l]) as usize;
+                let w = owner_of(n, j, workers);
+                assert_eq!(index.owner(gid), (w, owned(n, w, workers).start));
+            }
         }
+        let index = LayerIndex::new(&base, 1);
         assert_eq!(index.locate(&base, 3), (2, 0));
         assert_eq!(index.locate(&base, 7), (3, 0));
     }

@@ -7,7 +7,7 @@
 use std::sync::RwLockReadGuard;
 
 use super::ring::Ring;
-use super::{owned, owner_of, Shared, Worker};
+use super::{Shared, Worker};
 use crate::engine::asynchronous::comm::{Event, EventKind};
 use crate::engine::asynchronous::delays::Delays;
 use crate::topology::projection::Shape;
@@ -175,9 +175,8 @@ impl Worker {
                     if delta == 0.0 || own.is_empty() {
                         continue;
                     }
-                    let owner = owner_of(sh.sizes[l], j, sh.workers);
+                    let (owner, first_row) = self.layer_index.owner(ev.origin);
                     let block = &rows[p][owner];
-                    let first_row = owned(sh.sizes[l], owner, sh.workers).start;
                     // Row j of the owner's block: whole, or across ranks the slab of this
                     // rank's columns (which hold every own presynaptic neuron).
                     let (width, col0) = sh.block_width(p, owner);

@@ -59,6 +59,12 @@ impl Ring {
         }
     }
 
+    /// Whether nothing was delivered into any row since it was last taken (then no
+    /// increment waits for any actor).
+    pub(super) fn untouched(&self) -> bool {
+        !self.used.contains(&true)
+    }
+
     /// Whether no increment waits for own actor `jj` at any step.
     pub(super) fn idle(&self, jj: usize) -> bool {
         (self.values.iter())
@@ -89,13 +95,13 @@ mod tests {
         assert_eq!(input, [1.0, 1.0, 1.0]);
         ring.take_into(5, &mut input);
         assert_eq!(input, [1.0, 1.75, 1.0]);
-        assert!(ring.idle(1) && !ring.idle(2));
+        assert!(ring.idle(1) && !ring.idle(2) && !ring.untouched());
         ring.take_into(6, &mut input);
         assert_eq!(input, [1.0, 1.75, 3.0]);
         // Taken rows are empty: taking them again adds nothing.
         ring.take_into(5, &mut input);
         ring.take_into(6, &mut input);
         assert_eq!(input, [1.0, 1.75, 3.0]);
-        assert!((0..3).all(|jj| ring.idle(jj)));
+        assert!((0..3).all(|jj| ring.idle(jj)) && ring.untouched());
     }
 }

@@ -87,10 +87,18 @@ impl Worker {
                         if v == 0.0 || q[j] == 0.0 {
                             continue;
                         }
+                        if dense {
+                            // Written apart so that it vectorises whatever is inlined.
+                            let own_p = &p[own_pre.clone()];
+                            for (cv, &pi) in comp.iter_mut().zip(own_p) {
+                                *cv += change(pi, q[j], s.scale, kt, true) * v;
+                            }
+                            continue;
+                        }
                         for (ii, cv) in comp.iter_mut().enumerate() {
                             let i = own_pre.start + ii;
-                            if dense || synapse_exists(&shape, pre, i, j) {
-                                *cv += change(p[i], q[j], s.scale, kt, dense) * v;
+                            if synapse_exists(&shape, pre, i, j) {
+                                *cv += change(p[i], q[j], s.scale, kt, false) * v;
                             }
                         }
                     }

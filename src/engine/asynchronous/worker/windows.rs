@@ -259,6 +259,10 @@ fn settle_inputs(input: &mut [f32], carried: &[f32], ring: &Ring) {
     if carried.iter().any(|&v| v != 0.0) {
         return;
     }
+    if ring.untouched() {
+        input.fill(0.0);
+        return;
+    }
     for (jj, u) in input.iter_mut().enumerate() {
         if ring.idle(jj) {
             *u = 0.0;
