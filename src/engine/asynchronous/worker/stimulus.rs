@@ -4,7 +4,8 @@
 //! alone. The worker integrates each distinct value once (on the same kernel, with the same
 //! send-on-delta, as the actors would) and the actors replay their value's response: an
 //! MNIST image has at most 256 distinct values over its ~150 lit pixels, and a data set
-//! reuses them image after image.
+//! reuses them image after image. Where values do not repeat (fewer than half of the first
+//! 4,096 actors reuse one), the worker stops replaying and integrates.
 //!
 //! Replay gives the numbers of integrating: the kernel's arithmetic is lane by lane, the
 //! same for one actor as for a batch. It applies where nothing else looks at the actors'
@@ -58,7 +59,16 @@ pub(super) struct Stimulus {
     actors: Vec<(u32, u32, u32)>,
     /// Step at which the open window opened; `None` when it integrates instead.
     opened: Option<u64>,
+    /// Awake actors seen at openings, and how many of them found their value's response
+    /// already computed.
+    seen: u64,
+    reused: u64,
 }
+
+/// After this many awake actors, replay stops for good if fewer than half of them reused a
+/// response: inputs of continuous values (the synthetic set) never repeat, and computing a
+/// response for each costs more than integrating in place.
+const TRIAL: u64 = 4096;
 
 /// What [`Stimulus::step`] found.
 pub(super) enum Replayed {
@@ -87,6 +97,9 @@ impl Stimulus {
         let Some((coefficients, rest, reference)) = basis else {
             return;
         };
+        if self.seen >= TRIAL && 2 * self.reused < self.seen {
+            return;
+        }
         let basis = Basis {
             coefficients,
             rest,
@@ -118,6 +131,8 @@ impl Stimulus {
             });
             self.actors.push((jj as u32, k as u32, 0));
         }
+        self.seen += self.actors.len() as u64;
+        self.reused += (self.actors.len() - new.len()) as u64;
         if !new.is_empty() {
             self.computed.extend(respond(&basis, &new, rule));
         }
@@ -222,4 +237,90 @@ fn respond(basis: &Basis, inputs: &[f32], rule: &StepRule) -> Vec<Response> {
         response.sent = pop.sent[lane];
     }
     responses
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{respond, Basis, Replayed, Stimulus, TRIAL};
+    use crate::config::LocalStep;
+    use crate::engine::asynchronous::actor::StepRule;
+    use crate::engine::asynchronous::worker::population::Population;
+    use crate::neuron::{Coefficients, Integrator, System};
+
+    fn rule() -> StepRule {
+        StepRule {
+            dt: 0.1,
+            integrator: Integrator::Euler,
+            local: LocalStep::Fixed,
+            clamp: true,
+            theta: 0.02,
+            theta_backward: 0.001,
+            element_theta: None,
+        }
+    }
+
+    fn basis() -> (Coefficients, [f32; 5], f32) {
+        let c = Coefficients::new(System::Forward, [2.0; 5], [1.0; 5], [1.0; 5]);
+        (c, [0.5, 0.4, 0.3, 0.2, 0.1], 0.3)
+    }
+
+    /// A value's response does not depend on the other values integrated beside it.
+    #[test]
+    fn a_response_is_the_same_in_any_company() {
+        let (coefficients, rest, reference) = basis();
+        let b = Basis {
+            coefficients,
+            rest,
+            reference,
+            steps: 40,
+            input: 0,
+            output: 1,
+        };
+        let together = respond(&b, &[0.7, 3.0, 0.7, 0.01], &rule());
+        let alone = respond(&b, &[0.7], &rule());
+        let key = |r: &super::Response| {
+            let events: Vec<(u32, u32)> = r.events.iter().map(|&(m, v)| (m, v.to_bits())).collect();
+            (
+                events,
+                r.integral.to_bits(),
+                r.sent_integral.to_bits(),
+                r.sent.to_bits(),
+            )
+        };
+        assert_eq!(key(&together[0]), key(&alone[0]));
+        assert_eq!(key(&together[2]), key(&alone[0]));
+        assert_ne!(key(&together[1]), key(&alone[0]));
+        assert!(!alone[0].events.is_empty() && alone[0].nonfinite.is_none());
+    }
+
+    /// Values that never repeat switch the replay off after the trial; repeated ones keep it.
+    #[test]
+    fn replay_stops_where_values_do_not_repeat() {
+        for repeating in [true, false] {
+            let mut stimulus = Stimulus::default();
+            let mut pop = Population::new(64);
+            let mut k = 0u32;
+            for window in 0..(2 * TRIAL / 64) {
+                for u in pop.input.iter_mut() {
+                    k += 1;
+                    *u = if repeating {
+                        0.25 * (k % 5 + 1) as f32
+                    } else {
+                        1.0 + k as f32 * 1e-4
+                    };
+                }
+                pop.open(0, 10, |_| basis().1);
+                let tried = stimulus.seen >= TRIAL;
+                stimulus.open(&pop, Some(basis()), 100 * window, &rule(), (10, 0, 1));
+                let replaying = stimulus.step(&mut pop, 100 * window, &mut Vec::new());
+                let expected = repeating || !tried;
+                assert_eq!(
+                    matches!(replaying, Replayed::Yes),
+                    expected,
+                    "window {window}"
+                );
+                stimulus.close(&mut pop);
+            }
+        }
+    }
 }
