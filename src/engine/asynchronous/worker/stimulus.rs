@@ -55,8 +55,14 @@ pub(super) struct Stimulus {
     /// Responses by input value (its bits).
     responses: FxHashMap<u32, usize>,
     computed: Vec<Response>,
-    /// The open window's replaying actors: (own index, response, next event).
-    actors: Vec<(u32, u32, u32)>,
+    /// The open window's replaying actors: (own index, response).
+    actors: Vec<(u32, u32)>,
+    /// The open window's events by step: those of step m are `timeline[starts[m]..starts[m
+    /// + 1]]`, (own index, value sent) in actor order.
+    timeline: Vec<(u32, f32)>,
+    starts: Vec<usize>,
+    /// The first step at which a replaying actor's output is not finite.
+    stops: Option<u32>,
     /// Step at which the open window opened; `None` when it integrates instead.
     opened: Option<u64>,
     /// Awake actors seen at openings, and how many of them found their value's response
@@ -129,14 +135,46 @@ impl Stimulus {
                 new.push(u);
                 next
             });
-            self.actors.push((jj as u32, k as u32, 0));
+            self.actors.push((jj as u32, k as u32));
         }
         self.seen += self.actors.len() as u64;
         self.reused += (self.actors.len() - new.len()) as u64;
         if !new.is_empty() {
             self.computed.extend(respond(&basis, &new, rule));
         }
+        self.lay_out(steps as usize);
         self.opened = Some(n);
+    }
+
+    /// Sorts the replaying actors' events by step (a counting sort: each actor's events are
+    /// in step order, and the actors are in actor order).
+    fn lay_out(&mut self, steps: usize) {
+        self.starts.clear();
+        self.starts.resize(steps + 2, 0);
+        self.stops = None;
+        for &(_, k) in &self.actors {
+            let response = &self.computed[k as usize];
+            for &(m, _) in &response.events {
+                self.starts[m as usize + 2] += 1;
+            }
+            self.stops = match (self.stops, response.nonfinite) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        for m in 2..self.starts.len() {
+            self.starts[m] += self.starts[m - 1];
+        }
+        self.timeline.clear();
+        self.timeline.resize(self.starts[steps + 1], (0, 0.0));
+        // starts[m + 1] is the next free place of step m while filling.
+        for &(jj, k) in &self.actors {
+            for &(m, value) in &self.computed[k as usize].events {
+                let at = &mut self.starts[m as usize + 1];
+                self.timeline[*at] = (jj, value);
+                *at += 1;
+            }
+        }
     }
 
     /// Step `n` of the window: the replaying actors whose response sends now set their
@@ -146,18 +184,15 @@ impl Stimulus {
             return Replayed::No;
         };
         let m = (n - opened) as u32;
-        for (jj, k, next) in self.actors.iter_mut() {
-            let response = &self.computed[*k as usize];
-            if response.nonfinite == Some(m) {
-                return Replayed::NonFinite;
-            }
-            if let Some(&(at, value)) = response.events.get(*next as usize) {
-                if at == m {
-                    pop.sent[*jj as usize] = value;
-                    fired.push(*jj);
-                    *next += 1;
-                }
-            }
+        if self.stops == Some(m) {
+            return Replayed::NonFinite;
+        }
+        let events = self
+            .timeline
+            .get(self.starts[m as usize]..self.starts[m as usize + 1]);
+        for &(jj, value) in events.unwrap_or_default() {
+            pop.sent[jj as usize] = value;
+            fired.push(jj);
         }
         Replayed::Yes
     }
@@ -168,7 +203,7 @@ impl Stimulus {
         if self.opened.take().is_none() {
             return;
         }
-        for &(jj, k, _) in &self.actors {
+        for &(jj, k) in &self.actors {
             let (jj, response) = (jj as usize, &self.computed[k as usize]);
             pop.integral[jj] = response.integral;
             pop.sent_integral[jj] = response.sent_integral;
