@@ -18,7 +18,7 @@ use rustc_hash::FxHashMap;
 use super::population::Population;
 use crate::engine::asynchronous::actor::StepRule;
 use crate::neuron::layer::{self as kernel, LayerCoefficients, Ports, Stepping};
-use crate::neuron::{Coefficients, System, ELEMENTS};
+use crate::neuron::{Coefficients, Integrator, System, ELEMENTS};
 
 /// One input value's forward window, as an actor at rest would live it.
 #[derive(Debug, Clone)]
@@ -46,6 +46,11 @@ struct Basis {
     steps: u64,
     input: usize,
     output: usize,
+    /// The step: integrator, dt, clamp, and the forward send-on-delta threshold.
+    integrator: Integrator,
+    dt: f32,
+    clamp: bool,
+    theta: f32,
 }
 
 /// The input layer's replayed windows of one worker.
@@ -113,6 +118,10 @@ impl Stimulus {
             steps,
             input,
             output,
+            integrator: rule.integrator,
+            dt: rule.dt,
+            clamp: rule.clamp,
+            theta: rule.theta,
         };
         if self.basis.as_ref() != Some(&basis) {
             self.responses.clear();
@@ -140,7 +149,7 @@ impl Stimulus {
         self.seen += self.actors.len() as u64;
         self.reused += (self.actors.len() - new.len()) as u64;
         if !new.is_empty() {
-            self.computed.extend(respond(&basis, &new, rule));
+            self.computed.extend(respond(&basis, &new));
         }
         self.lay_out(steps as usize);
         self.opened = Some(n);
@@ -215,16 +224,16 @@ impl Stimulus {
 /// Integrates actors at rest with constant inputs `inputs`, one lane each, over the
 /// window: the batched kernel, then send-on-delta, as `integrate_batch` and `step_layer`
 /// do for the awake actors of a layer (lane by lane the same arithmetic).
-fn respond(basis: &Basis, inputs: &[f32], rule: &StepRule) -> Vec<Response> {
+fn respond(basis: &Basis, inputs: &[f32]) -> Vec<Response> {
     let k = inputs.len();
     let mut pop = Population::new(k);
     pop.input.copy_from_slice(inputs);
     pop.open(0, basis.steps, |_| basis.rest);
     let coefficients = LayerCoefficients::uniform(&basis.coefficients, k);
     let stepping = Stepping {
-        integrator: rule.integrator,
-        dt: rule.dt,
-        clamp: rule.clamp,
+        integrator: basis.integrator,
+        dt: basis.dt,
+        clamp: basis.clamp,
     };
     let reference = vec![basis.reference; k];
     let (mut signal, mut scratch) = (vec![0.0f32; k], vec![0.0f32; k]);
@@ -258,7 +267,7 @@ fn respond(basis: &Basis, inputs: &[f32], rule: &StepRule) -> Vec<Response> {
                 continue;
             }
             let d = signal[lane];
-            if pop.signal_one(lane, d, rule.theta, rule.dt) {
+            if pop.signal_one(lane, d, basis.theta, basis.dt) {
                 response.events.push((m, pop.sent[lane]));
             }
             if !d.is_finite() {
@@ -303,6 +312,7 @@ mod tests {
     #[test]
     fn a_response_is_the_same_in_any_company() {
         let (coefficients, rest, reference) = basis();
+        let r = rule();
         let b = Basis {
             coefficients,
             rest,
@@ -310,9 +320,13 @@ mod tests {
             steps: 40,
             input: 0,
             output: 1,
+            integrator: r.integrator,
+            dt: r.dt,
+            clamp: r.clamp,
+            theta: r.theta,
         };
-        let together = respond(&b, &[0.7, 3.0, 0.7, 0.01], &rule());
-        let alone = respond(&b, &[0.7], &rule());
+        let together = respond(&b, &[0.7, 3.0, 0.7, 0.01]);
+        let alone = respond(&b, &[0.7]);
         let key = |r: &super::Response| {
             let events: Vec<(u32, u32)> = r.events.iter().map(|&(m, v)| (m, v.to_bits())).collect();
             (
