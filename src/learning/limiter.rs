@@ -24,13 +24,16 @@ pub fn atan(x: f32) -> f32 {
     let a = x.abs();
     let big = a > 2.414_213_5;
     let mid = a > 0.414_213_57;
-    let (base, z) = if big {
-        (FRAC_PI_2, -1.0 / a)
+    // One division for the three branches (a / 1 is a, exactly): vectorised, every lane
+    // takes both sides of a branch, so two divisions would cost two.
+    let (base, num, den) = if big {
+        (FRAC_PI_2, -1.0, a)
     } else if mid {
-        (FRAC_PI_4, (a - 1.0) / (a + 1.0))
+        (FRAC_PI_4, a - 1.0, a + 1.0)
     } else {
-        (0.0, a)
+        (0.0, a, 1.0)
     };
+    let z = num / den;
     let z2 = z * z;
     let p = ((8.053_744_5e-2 * z2 - 1.387_768_5e-1) * z2 + 1.997_771_1e-1) * z2 - 3.333_295e-1;
     (base + (p * z2 * z + z)).copysign(x)
