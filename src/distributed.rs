@@ -1,5 +1,5 @@
 //! Processes that share one run (MPI ranks): the [`Collective`] the engines exchange
-//! through, the one-process [`Single`], each rank's [`share`] of a batch, and [`concat`],
+//! through, the one-process [`Single`], each rank's [`share`] of a batch, and [`concat()`],
 //! the exchange that joins every rank's vectors in rank order and carries a rank's error to
 //! all. With the `mpi` feature, `distributed::mpi` is the [`Collective`] over MPI.
 //!

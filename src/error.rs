@@ -1,4 +1,4 @@
-//! Errors of the library, one enum per subsystem folded into [`Error`]. Messages are
+//! Errors of the library, one enum per subsystem folded into [`enum@Error`]. Messages are
 //! lower-case, name the file, field, layer or sample concerned, and say what to do next.
 //!
 //! An operating-system error is written into the message of the error that wraps it and

@@ -3,7 +3,7 @@
 //!
 //! * [`output_error`]: the readout of an output neuron and the error e that starts the
 //!   backward wave (squared or softmax; §3);
-//! * [`limiter`]: G2 = atan(kt · G1) / kt (Eq. 18);
+//! * [`limiter()`]: G2 = atan(kt · G1) / kt (Eq. 18);
 //! * [`connections`]: method 2, a synapse's C += scale · G2(I_pre · Î_post) (Eq. 22, 23),
 //!   per synapse and batched;
 //! * [`fixed_points`]: method 1, a neuron's K3 ← K3 · exp(−scale · G2) (Eq. 17-19);

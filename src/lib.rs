@@ -3,10 +3,11 @@
 //!
 //! Reading order follows the paper: [`neuron`] (the forward and reversed five-element
 //! systems), [`topology`] (the network on petgraph), [`learning`] (the output error and the
-//! local G1/G2 rule), [`engine`] (synchronous; the asynchronous event-driven engine plugs in
-//! beside it), then [`run`] (epochs, metrics, checkpoints) and [`data`] (IDX data sets).
-//! [`causal`] is the causal-distance theory tool (paper 3.2, Fig. 5); [`gradient`] the exact
-//! gradient through the engine's dynamics, against which BSP's update is checked.
+//! local G1/G2 rule), [`engine`] (the synchronous engine and the asynchronous event-driven
+//! one), then [`run`] (epochs, metrics, checkpoints) and [`data`] (IDX data sets).
+//! [`causal`] is the causal-distance theory tool (paper 3.2, Fig. 5); [`gradcheck`]
+//! measures BSP's update against the exact gradient through the engine's dynamics
+//! (`learning::adjoint`).
 //! The library never prints and never exits; the `bsp-sim` binary does both.
 
 pub mod bench;

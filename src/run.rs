@@ -127,7 +127,7 @@ impl fmt::Display for RunOutcome {
 }
 
 /// Trains `model` as `opts` says, writing outputs under `opts.out/<run-id>` (or into the
-/// run directory being resumed, whose checkpoint's plan it continues: [`resume`]). The
+/// run directory being resumed, whose checkpoint's plan it continues: `run::resume`). The
 /// process holds the run directory's lock ([`crate::fsutil::RunLock`]) until it returns.
 pub fn run(model: &Model, opts: &RunOptions, obs: &mut dyn Observer) -> Result<RunOutcome> {
     let threads = thread_count(opts.threads);

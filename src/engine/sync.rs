@@ -18,7 +18,7 @@
 //! applies: layer 0 tabulated per distinct input value and layer 1 driven from the nonzero
 //! inputs only, equal to the dense path up to the order of layer 1's sums.
 //!
-//! Across MPI ranks ([`ranks`]) each rank takes its share of the blocks and the per-sample
+//! Across MPI ranks (`ranks`) each rank takes its share of the blocks and the per-sample
 //! results are joined in sample order before the update: the same numbers again.
 
 use std::sync::Arc;

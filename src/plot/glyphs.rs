@@ -30,7 +30,7 @@ pub fn is_combining(c: char) -> bool {
     matches!(c, '\u{0300}'..='\u{036F}' | '\u{20D0}'..='\u{20FF}')
 }
 
-/// A backend whose text with combining marks is drawn by [`draw_marked`].
+/// A backend whose text with combining marks is drawn by `draw_marked`.
 pub struct MarkedText<DB> {
     inner: DB,
 }
