@@ -160,9 +160,10 @@ fn merge_into(all: &mut Vec<Event>, other: &[Event], scratch: &mut Vec<Event>) {
 }
 
 /// Sorts `events` by key, merging the ascending runs they come in pairwise through
-/// `scratch` (no allocation once the buffers have grown). A worker emits a window's events
-/// layer by layer, each layer's forward then reversed actors in neuron order: a few sorted
-/// runs, so this is a few linear merges. Keys are unique, so any correct sort gives this
+/// `scratch` (the event buffers are not reallocated once they have grown; only the short
+/// list of run bounds is). A worker emits a window's events layer by layer, each layer's
+/// forward then reversed actors in neuron order: a few sorted runs, so this is a few
+/// linear merges. Keys are unique, so any correct sort gives this
 /// order.
 fn sort_runs(events: &mut Vec<Event>, scratch: &mut Vec<Event>) {
     // Where each ascending run starts, and the end.

@@ -80,6 +80,7 @@ impl Worker {
                     let dense = matches!(shape, Shape::Dense);
                     let own_pre = self.ranges[l].clone();
                     let mut comp = vec![0.0f32; own_pre.len()];
+                    let own_p = &p[own_pre.clone()];
                     // Outer loop over j, so the inner loop runs along contiguous i (and
                     // vectorises); each comp[ii] still sums over j in increasing order.
                     for (j, &v) in carried.iter().enumerate() {
@@ -89,7 +90,6 @@ impl Worker {
                         }
                         if dense {
                             // Written apart so that it vectorises whatever is inlined.
-                            let own_p = &p[own_pre.clone()];
                             for (cv, &pi) in comp.iter_mut().zip(own_p) {
                                 *cv += change(pi, q[j], s.scale, kt, true) * v;
                             }
