@@ -352,19 +352,17 @@ impl Worker {
         // worker's events of the window, and this worker has delivered by then.
         let mut rows = None;
         while t < to {
-            let mut inbox = std::mem::take(&mut self.inbox);
+            let inbox = std::mem::take(&mut self.inbox);
             let guards = rows.get_or_insert_with(|| delivery::lock_rows(sh));
             self.deliver(sh, guards, &inbox);
-            // The delivered window's buffer takes the next window's events (no regrowth).
-            inbox.clear();
+            self.inbox = inbox;
             debug_assert!(self.outbox.is_empty());
-            self.outbox = inbox;
             for n in t..t + look {
                 self.step(sh, n)?;
             }
             self.work.sent += self.outbox.len() as u64;
-            self.inbox = comm
-                .exchange(std::mem::take(&mut self.outbox), &mut self.scratch)
+            // The buffers go round: the outbox comes back empty, the inbox is refilled.
+            comm.exchange(&mut self.outbox, &mut self.inbox, &mut self.scratch)
                 .map_err(|PeerGone| Stop::Peer)?;
             self.work.received += self.inbox.len() as u64;
             t += look;
