@@ -52,8 +52,11 @@ pub struct Event {
 }
 
 impl Event {
-    pub fn key(&self) -> (u64, u32, u32) {
-        (self.time, self.origin, self.seq)
+    /// The event's place in the order: (time, origin, seq), packed so that it compares as
+    /// one number.
+    #[inline]
+    pub fn key(&self) -> u128 {
+        (u128::from(self.time) << 64) | (u128::from(self.origin) << 32) | u128::from(self.seq)
     }
 }
 
@@ -155,37 +158,42 @@ fn merge_into(all: &mut Vec<Event>, other: &[Event], scratch: &mut Vec<Event>) {
         return;
     }
     scratch.clear();
-    scratch.reserve(all.len() + other.len());
-    let (mut a, mut b) = (all.iter().peekable(), other.iter().peekable());
-    while let (Some(x), Some(y)) = (a.peek(), b.peek()) {
-        if x.key() < y.key() {
-            scratch.push(*a.next().expect("peeked"));
-        } else {
-            scratch.push(*b.next().expect("peeked"));
-        }
-    }
-    scratch.extend(a);
-    scratch.extend(b);
+    merge_two(all, other, scratch);
     std::mem::swap(all, scratch);
 }
 
-/// Merges the sorted `lists` into `all`, taking at each place the least key at the heads of
-/// the lists: a look over all of them, as many as the workers, a handful.
-fn merge_all(lists: &[Batch], all: &mut Vec<Event>) {
-    all.reserve(lists.iter().map(|l| l.len()).sum());
-    let mut heads = vec![0usize; lists.len()];
-    loop {
-        let mut least: Option<(usize, (u64, u32, u32))> = None;
-        for (w, list) in lists.iter().enumerate() {
-            if let Some(e) = list.get(heads[w]) {
-                if least.is_none_or(|(_, k)| e.key() < k) {
-                    least = Some((w, e.key()));
-                }
+/// Appends the union of the sorted `a` and `b` to `out`, in order. The lists of two workers
+/// interleave in long runs (each owns a block of every layer), so each run is found by a
+/// binary search and copied whole.
+fn merge_two<'e>(mut a: &'e [Event], mut b: &'e [Event], out: &mut Vec<Event>) {
+    out.reserve(a.len() + b.len());
+    while let (Some(x), Some(y)) = (a.first(), b.first()) {
+        if x.key() > y.key() {
+            std::mem::swap(&mut a, &mut b);
+            continue;
+        }
+        // a's run below b's head.
+        let head = y.key();
+        let run = a.partition_point(|e| e.key() < head);
+        out.extend_from_slice(&a[..run]);
+        a = &a[run..];
+    }
+    out.extend_from_slice(a);
+    out.extend_from_slice(b);
+}
+
+/// Merges the sorted `lists` (one per worker) into the empty `all`, pairwise through
+/// `scratch` after the first two.
+fn merge_all(lists: &[Batch], all: &mut Vec<Event>, scratch: &mut Vec<Event>) {
+    match lists {
+        [] => {}
+        [one] => all.extend_from_slice(one),
+        [first, second, rest @ ..] => {
+            merge_two(first, second, all);
+            for list in rest {
+                merge_into(all, list, scratch);
             }
         }
-        let Some((w, _)) = least else { break };
-        all.push(lists[w][heads[w]]);
-        heads[w] += 1;
     }
 }
 
@@ -196,6 +204,9 @@ fn merge_all(lists: &[Batch], all: &mut Vec<Event>) {
 /// linear merges. Keys are unique, so any correct sort gives this
 /// order.
 fn sort_runs(events: &mut Vec<Event>, scratch: &mut Vec<Event>) {
+    if events.windows(2).all(|w| w[0].key() < w[1].key()) {
+        return;
+    }
     // Where each ascending run starts, and the end.
     let mut bounds = vec![0];
     bounds.extend((1..events.len()).filter(|&k| events[k].key() < events[k - 1].key()));
@@ -204,19 +215,11 @@ fn sort_runs(events: &mut Vec<Event>, scratch: &mut Vec<Event>) {
         scratch.clear();
         let mut merged = vec![0];
         for pair in bounds.windows(3).step_by(2) {
-            let (a, b) = (&events[pair[0]..pair[1]], &events[pair[1]..pair[2]]);
-            let (mut x, mut y) = (0, 0);
-            while x < a.len() && y < b.len() {
-                if a[x].key() < b[y].key() {
-                    scratch.push(a[x]);
-                    x += 1;
-                } else {
-                    scratch.push(b[y]);
-                    y += 1;
-                }
-            }
-            scratch.extend_from_slice(&a[x..]);
-            scratch.extend_from_slice(&b[y..]);
+            merge_two(
+                &events[pair[0]..pair[1]],
+                &events[pair[1]..pair[2]],
+                scratch,
+            );
             merged.push(pair[2]);
         }
         // An odd run out stays as it is.
@@ -324,7 +327,7 @@ impl Comm {
             }
         }
         // Every worker sends its events sorted, so the union is a merge, not a sort.
-        merge_all(&received, all);
+        merge_all(&received, all, scratch);
         // Let go of the peers' lists at once, for them to fill again.
         received.clear();
         if let Some((_, rx)) = &self.remote {
@@ -405,9 +408,8 @@ mod tests {
                 lists[owners[k]].push(event(t, o));
             }
             let lists: Vec<Batch> = lists.into_iter().map(Batch::new).collect();
-            let mut all = vec![event(9, 9)];
-            all.clear();
-            merge_all(&lists, &mut all);
+            let mut all = Vec::new();
+            merge_all(&lists, &mut all, &mut Vec::new());
             let expected: Vec<Event> = keys.iter().map(|&(t, o)| event(t, o)).collect();
             prop_assert_eq!(all, expected);
         }
