@@ -181,6 +181,9 @@ pub struct Worker {
     outbox: Vec<Event>,
     /// Events of the last window, exchanged, waiting for the next boundary.
     pub inbox: Vec<Event>,
+    /// Per dense projection with one fixed delay: the delay and the own post- and
+    /// presynaptic neuron counts (scratch of `deliver`).
+    grouped: Vec<Option<(u64, usize, usize)>>,
     /// The exchange's buffer for sorting and merging events.
     scratch: Vec<Event>,
     /// Each neuron's layer (built at the first run).
@@ -257,6 +260,7 @@ impl Worker {
             wakes: wakes::Wakes::new(ranges.iter().map(|r| r.len())),
             outbox: Vec::new(),
             inbox: Vec::new(),
+            grouped: Vec::new(),
             scratch: Vec::new(),
             layer_index: LayerIndex::default(),
             groups: Default::default(),

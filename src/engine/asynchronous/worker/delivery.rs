@@ -105,14 +105,49 @@ impl Worker {
     ) {
         let layers = sh.sizes.len();
         let [mut forward, mut backward] = std::mem::take(&mut self.groups);
+        // Per projection whose events go into a Group: (its delay, own postsynaptic and
+        // own presynaptic neurons). Found once here, not per event.
+        let mut grouped = std::mem::take(&mut self.grouped);
+        grouped.clear();
+        grouped.extend(
+            (0..layers - 1).map(|l| match (&sh.shapes[l], &sh.delays[l]) {
+                (Shape::Dense, Delays::Fixed(d)) => {
+                    Some((*d, self.ranges[l + 1].len(), self.ranges[l].len()))
+                }
+                _ => None,
+            }),
+        );
         for ev in inbox {
             let (l, i) = self.layer_index.locate(sh.base, ev.origin);
             match ev.kind {
                 EventKind::Forward if l + 1 < layers => {
                     let delta = ev.value - self.carried_f[l][i];
                     self.carried_f[l][i] = ev.value;
+                    if delta == 0.0 {
+                        continue;
+                    }
+                    if let Some((delay, n_own, _)) = grouped[l].filter(|g| g.1 > 0) {
+                        // One arrival time for all: a column of C into one ring row.
+                        let at = ev.time + delay;
+                        if forward.key != Some((l + 1, at)) {
+                            let source = |l: usize, _| &self.transposed[l - 1][..];
+                            forward.flush(&mut self.ring_f, source);
+                            forward.key = Some((l + 1, at));
+                            let pop = &self.populations[l + 1][0];
+                            if pop.asleep > 0 {
+                                for jj in 0..n_own {
+                                    if pop.quiescent[jj] {
+                                        self.wakes.arrive(l + 1, jj, at);
+                                    }
+                                }
+                            }
+                        }
+                        forward.terms.push((0, i * n_own, delta));
+                        self.work.deliveries += n_own as u64;
+                        continue;
+                    }
                     let own = self.ranges[l + 1].clone();
-                    if delta == 0.0 || own.is_empty() {
+                    if own.is_empty() {
                         continue;
                     }
                     let block = &rows[l][self.id];
@@ -128,22 +163,6 @@ impl Worker {
                         }
                     };
                     match (&sh.shapes[l], &self.by_pre[l]) {
-                        (Shape::Dense, _) if matches!(delays, Delays::Fixed(_)) => {
-                            // One arrival time for all: a column of C into one ring row.
-                            let at = ev.time + delays.of(0);
-                            if forward.key != Some((l + 1, at)) {
-                                let source = |l: usize, _| &self.transposed[l - 1][..];
-                                forward.flush(&mut self.ring_f, source);
-                                forward.key = Some((l + 1, at));
-                                if pop.asleep > 0 {
-                                    for jj in 0..n_own {
-                                        wake(jj, at);
-                                    }
-                                }
-                            }
-                            forward.terms.push((0, i * n_own, delta));
-                            self.work.deliveries += n_own as u64;
-                        }
                         (Shape::Dense, _) => {
                             for jj in 0..n_own {
                                 let k = (own.start + jj) * pre + i;
@@ -171,15 +190,38 @@ impl Worker {
                     let (j, p) = (i, l - 1);
                     let delta = ev.value - self.carried_r[l][j];
                     self.carried_r[l][j] = ev.value;
-                    let own = self.ranges[p].clone();
-                    if delta == 0.0 || own.is_empty() {
+                    if delta == 0.0 {
                         continue;
                     }
                     let (owner, first_row) = self.layer_index.owner(ev.origin);
-                    let block = &rows[p][owner];
                     // Row j of the owner's block: whole, or across ranks the slab of this
                     // rank's columns (which hold every own presynaptic neuron).
                     let (width, col0) = sh.block_width(p, owner);
+                    if let Some((delay, _, n_own)) = grouped[p].filter(|g| g.2 > 0) {
+                        let at = ev.time + delay;
+                        if backward.key != Some((p, at)) {
+                            let source = |p: usize, w: usize| &rows[p][w][..];
+                            backward.flush(&mut self.ring_r, source);
+                            backward.key = Some((p, at));
+                            let pop = &self.populations[p][1];
+                            if pop.asleep > 0 {
+                                for ii in 0..n_own {
+                                    if pop.quiescent[ii] {
+                                        self.wakes.arrive(p, ii, at);
+                                    }
+                                }
+                            }
+                        }
+                        let start = (j - first_row) * width + self.ranges[p].start - col0;
+                        backward.terms.push((owner, start, delta));
+                        self.work.deliveries += n_own as u64;
+                        continue;
+                    }
+                    let own = self.ranges[p].clone();
+                    if own.is_empty() {
+                        continue;
+                    }
+                    let block = &rows[p][owner];
                     let cols = own.start - col0..own.end - col0;
                     let ring = &mut self.ring_r[p];
                     let n_own = own.len();
@@ -193,22 +235,6 @@ impl Worker {
                         }
                     };
                     match &sh.shapes[p] {
-                        Shape::Dense if matches!(delays, Delays::Fixed(_)) => {
-                            let at = ev.time + delays.of(0);
-                            if backward.key != Some((p, at)) {
-                                let source = |p: usize, w: usize| &rows[p][w][..];
-                                backward.flush(&mut self.ring_r, source);
-                                backward.key = Some((p, at));
-                                if pop.asleep > 0 {
-                                    for ii in 0..n_own {
-                                        wake(ii, at);
-                                    }
-                                }
-                            }
-                            let start = (j - first_row) * width + cols.start;
-                            backward.terms.push((owner, start, delta));
-                            self.work.deliveries += n_own as u64;
-                        }
                         Shape::Dense => {
                             let row = &block[(j - first_row) * width..][..width];
                             for ii in 0..n_own {
@@ -240,6 +266,7 @@ impl Worker {
         forward.flush(&mut self.ring_f, |l, _| &self.transposed[l - 1][..]);
         backward.flush(&mut self.ring_r, |p, w| &rows[p][w][..]);
         self.groups = [forward, backward];
+        self.grouped = grouped;
     }
 }
 
