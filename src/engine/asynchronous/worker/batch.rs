@@ -1,7 +1,8 @@
 //! Batched integration: the awake actors of one layer and system stepped by the synchronous
-//! engine's structure-of-arrays kernel — in place when none of them rests, else gathered
-//! into the kernel's arrays and back (the same arithmetic as stepping them one by one,
-//! several times faster).
+//! engine's structure-of-arrays kernel — in place when at most half of them rest (the
+//! resting ones put back as they were), else gathered into the kernel's arrays and back.
+//! The kernel's lanes are independent, so either way each actor gets the arithmetic of
+//! stepping it alone, several times faster.
 
 use super::{Shared, Worker};
 use crate::neuron::layer::{self as kernel, LayerCoefficients, LayerState, Ports, Stepping};
@@ -10,8 +11,11 @@ use crate::neuron::{System, ELEMENTS};
 /// Buffers for integrating the awake actors of a layer that has resting ones.
 #[derive(Debug, Default)]
 pub(super) struct Batch {
-    /// Own-actor indices gathered.
+    /// Own-actor indices gathered, or stepped in place among resting ones.
     pub idx: Vec<usize>,
+    /// The resting actors' states, output deviations and integrals, kept while the kernel
+    /// steps the whole layer in place.
+    kept: Vec<(usize, [f32; ELEMENTS], f32, f32)>,
     state: Option<LayerState>,
     current: Vec<f32>,
     reference: Vec<f32>,
@@ -32,6 +36,9 @@ pub(super) enum Batched {
     /// The awake actors listed in `Batch::idx`: output deviations in `signal`, not yet
     /// added to `integral`.
     Awake,
+    /// The awake actors listed in `Batch::idx`, in place among the resting ones (put back
+    /// as they were): output deviations in `signal`, already added to `integral`.
+    Listed,
 }
 
 impl Worker {
@@ -79,7 +86,22 @@ impl Worker {
             clamp: rule.clamp,
         };
         let pop = &mut self.populations[l][which];
-        if pop.asleep == 0 {
+        // At most half rest: step them all in place and put the resting ones back, cheaper
+        // than gathering the awake ones (demo.yaml: 7% less time).
+        let listed = pop.asleep > 0 && pop.asleep * 2 <= pop.len();
+        if listed {
+            b.idx.clear();
+            b.kept.clear();
+            for jj in 0..pop.len() {
+                if pop.quiescent[jj] {
+                    let x = std::array::from_fn(|e| pop.state.x[e][jj]);
+                    b.kept.push((jj, x, pop.signal[jj], pop.integral[jj]));
+                } else {
+                    b.idx.push(jj);
+                }
+            }
+        }
+        if pop.asleep == 0 || listed {
             kernel::step(
                 system,
                 coef,
@@ -94,7 +116,17 @@ impl Worker {
                 },
                 stepping,
             );
-            return Batched::All;
+            if !listed {
+                return Batched::All;
+            }
+            for &(jj, x, signal, integral) in &b.kept {
+                for (e, &v) in x.iter().enumerate() {
+                    pop.state.x[e][jj] = v;
+                }
+                pop.signal[jj] = signal;
+                pop.integral[jj] = integral;
+            }
+            return Batched::Listed;
         }
         b.idx.clear();
         b.idx

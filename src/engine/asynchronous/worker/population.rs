@@ -151,6 +151,20 @@ impl Population {
         finite
     }
 
+    /// Send-on-delta of one actor whose output deviation, in `signal`, is already in its
+    /// integral. Returns whether it fired.
+    #[inline]
+    pub fn send_one(&mut self, jj: usize, theta: f32, dt: f32) -> bool {
+        let d = self.signal[jj];
+        send_on_delta(
+            d,
+            &mut self.sent[jj],
+            &mut self.sent_integral[jj],
+            theta,
+            dt,
+        )
+    }
+
     /// Send-on-delta of one actor whose step gave output deviation `d` (not yet in its
     /// integral): [`SystemState::signal`]. Returns whether it fired.
     #[inline]
