@@ -134,32 +134,37 @@ impl Worker {
         let active = &mut self.active;
         active.clear();
         active.extend((0..pre).filter(|&i| p[i] != 0.0));
-        for &i in active.iter() {
-            let pi = p[i];
-            let column = &mut ct[i * n_own..(i + 1) * n_own];
-            let v = carried[i];
-            if follow && v != 0.0 {
-                for ((c, &qj), cv) in column.iter_mut().zip(q).zip(comp.iter_mut()) {
-                    let c0 = *c;
-                    *c = c0 + change(pi, qj, scale, kt, true);
-                    *cv += (*c - c0) * v;
-                }
-            } else {
-                for (c, &qj) in column.iter_mut().zip(q) {
-                    *c += change(pi, qj, scale, kt, true);
+        // The new values go into the rows, unless nobody reads them before the call ends:
+        // then the columns wait in `stale` (see `write_back_stale`).
+        let idle = Self::rows_idle(sh, l);
+        // A tile's columns are written back while they are still in the L1 cache.
+        for columns in active.chunks(TILE) {
+            for &i in columns {
+                let pi = p[i];
+                let column = &mut ct[i * n_own..(i + 1) * n_own];
+                let v = carried[i];
+                if follow && v != 0.0 {
+                    for ((c, &qj), cv) in column.iter_mut().zip(q).zip(comp.iter_mut()) {
+                        let c0 = *c;
+                        *c = c0 + change(pi, qj, scale, kt, true);
+                        *cv += (*c - c0) * v;
+                    }
+                } else {
+                    for (c, &qj) in column.iter_mut().zip(q) {
+                        *c += change(pi, qj, scale, kt, true);
+                    }
                 }
             }
+            if !idle {
+                write_back(&mut block, ct, columns, n_own);
+            }
         }
-        // The new values into the rows, unless nobody reads them before the call ends:
-        // then the columns wait in `stale` (see `write_back_stale`).
-        if Self::rows_idle(sh, l) {
+        if idle {
             let stale = &mut self.stale[l];
             stale.resize(pre, false);
             for &i in active.iter() {
                 stale[i] = true;
             }
-        } else {
-            write_back(&mut block, ct, active, n_own);
         }
         self.work.synapse_updates += block.len() as u64;
         if follow {
@@ -385,12 +390,14 @@ fn synapse_exists(shape: &Shape<'_>, _pre: usize, i: usize, j: usize) -> bool {
     }
 }
 
+/// Columns and rows of a [`write_back`] tile.
+const TILE: usize = 16;
+
 /// Copies the columns `columns` (ascending) of the transposed copy `ct` (`pre` x `n_own`)
 /// into the own rows `block` (`n_own` x `pre`), in tiles of 16 columns by 16 rows: each of
 /// the tile's columns is one contiguous read, and a run of 16 consecutive columns one
 /// contiguous write per row.
 pub(super) fn write_back(block: &mut [f32], ct: &[f32], columns: &[usize], n_own: usize) {
-    const TILE: usize = 16;
     if n_own == 0 {
         return;
     }
