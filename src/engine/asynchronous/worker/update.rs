@@ -402,11 +402,12 @@ pub(super) fn write_back(block: &mut [f32], ct: &[f32], columns: &[usize], n_own
         return;
     }
     let pre = block.len() / n_own;
+    // Only what each pass writes is read back: set to zero once, not per pass.
+    let mut tile = [[0.0f32; TILE]; TILE];
     for group in columns.chunks(TILE) {
         let consecutive = group[group.len() - 1] - group[0] == group.len() - 1;
         for jj0 in (0..n_own).step_by(TILE) {
             let h = TILE.min(n_own - jj0);
-            let mut tile = [[0.0f32; TILE]; TILE];
             for (column, &i) in tile.iter_mut().zip(group) {
                 column[..h].copy_from_slice(&ct[i * n_own + jj0..][..h]);
             }
@@ -435,6 +436,40 @@ pub(super) fn transpose_into(ct: &mut [f32], block: &[f32], rows: usize, pre: us
         for jj in 0..rows {
             for i in i0..i1 {
                 ct[i * rows + jj] = block[jj * pre + i];
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{transpose_into, write_back};
+
+    #[test]
+    fn write_back_copies_the_columns_asked_and_leaves_the_rest() {
+        // 37 own rows of 70 presynaptic neurons; columns in runs and apart, in groups of 16
+        // and a short last group.
+        let (rows, pre) = (37, 70);
+        let block: Vec<f32> = (0..rows * pre).map(|k| k as f32).collect();
+        let mut ct = vec![0.0; rows * pre];
+        transpose_into(&mut ct, &block, rows, pre);
+        let columns: Vec<usize> = [0, 1, 2, 3, 5, 8, 13, 20, 40, 41, 42, 43, 44, 45, 64, 69].into();
+        for &i in &columns {
+            for jj in 0..rows {
+                ct[i * rows + jj] = -((jj * pre + i) as f32);
+            }
+        }
+        let mut out = block.clone();
+        write_back(&mut out, &ct, &columns, rows);
+        for jj in 0..rows {
+            for i in 0..pre {
+                let k = jj * pre + i;
+                let want = if columns.contains(&i) {
+                    -(k as f32)
+                } else {
+                    k as f32
+                };
+                assert_eq!(out[k], want, "row {jj} column {i}");
             }
         }
     }
