@@ -146,8 +146,8 @@ pub struct Worker {
     seq: Vec<Vec<u32>>,
     /// Per layer: local time, the step the own actors have reached.
     time: Vec<u64>,
-    /// Scratch: the actors of a layer that fired this step.
-    fired: Vec<u32>,
+    /// Scratch: the actors of a layer that fired this step, forward and reversed.
+    fired: [Vec<u32>; 2],
     /// Per layer: the input increments of the own forward and reversed systems by
     /// arrival step.
     ring_f: Vec<Ring>,
@@ -238,7 +238,7 @@ impl Worker {
                 .collect(),
             seq: ranges.iter().map(|r| vec![0; r.len()]).collect(),
             time: vec![0; sizes.len()],
-            fired: Vec::new(),
+            fired: Default::default(),
             ring_f: ranges
                 .iter()
                 .map(|r| Ring::new(r.len(), ring_len))

@@ -72,6 +72,7 @@ impl Worker {
             }
             self.step_layer(sh, l, System::Forward, n)?;
             self.step_layer(sh, l, System::Reversed, n)?;
+            self.emit_fired(sh, l, n);
         }
         // Windows closing at n + 1.
         for smp in sh.samples {
@@ -100,6 +101,7 @@ impl Worker {
         n: u64,
     ) -> Result<(), Stop> {
         let which = system as usize;
+        self.fired[which].clear();
         let Some(slot) = self.populations[l][which].window else {
             return Ok(());
         };
@@ -113,8 +115,7 @@ impl Worker {
             step: n,
         };
         let linear = system == System::Reversed && !self.trajectories.is_empty();
-        let mut fired = std::mem::take(&mut self.fired);
-        fired.clear();
+        let mut fired = std::mem::take(&mut self.fired[which]);
         // The input layer may replay its stimulus' responses instead of integrating.
         let replayed = match (l, system) {
             (0, System::Forward) => self
@@ -268,31 +269,48 @@ impl Worker {
                 );
             }
         }
-        let forwards = match system {
-            System::Forward => l < sh.sizes.len() - 1,
-            System::Reversed => l > tm.first_reversed,
-        };
-        let kind = match system {
-            System::Forward => EventKind::Forward,
-            System::Reversed => EventKind::Backward,
-        };
-        for &jj in &fired {
-            let jj = jj as usize;
-            if forwards {
-                let gid = sh.base[l] + (own.start + jj) as u32;
+        debug_assert!(fired.is_sorted(), "actors fire in neuron order");
+        self.fired[which] = fired;
+        Ok(())
+    }
+
+    /// Emits the events of layer `l`'s actors that fired at step `n`, neuron by neuron (a
+    /// neuron's forward event before its reversed one, as their seq numbers order them):
+    /// a window's own events then come out sorted by (time, origin, seq), but for those of
+    /// windows that close, and the exchange has next to nothing to sort.
+    fn emit_fired(&mut self, sh: &Shared<'_>, l: usize, n: u64) {
+        // Forward events go up from every layer but the last, reversed ones down from the
+        // layers above the first reversed one.
+        let sends = [l < sh.sizes.len() - 1, l > sh.timing.first_reversed];
+        let kinds = [EventKind::Forward, EventKind::Backward];
+        let [forward, reversed] = &self.fired;
+        let pops = &self.populations[l];
+        let first = sh.base[l] + self.ranges[l].start as u32;
+        // A branch-free merge of the two ascending lists (they interleave unpredictably).
+        let (mut a, mut b) = (0, 0);
+        loop {
+            let f = forward.get(a).copied().unwrap_or(u32::MAX);
+            let r = reversed.get(b).copied().unwrap_or(u32::MAX);
+            if f == u32::MAX && r == u32::MAX {
+                break;
+            }
+            let which = usize::from(r < f);
+            let jj = f.min(r) as usize;
+            a += 1 - which;
+            b += which;
+            if sends[which] {
+                let pop = &pops[which];
                 emit(
                     &mut self.outbox,
                     &mut self.seq[l][jj],
                     n + 1,
-                    gid,
-                    kind,
-                    Some(slot),
+                    first + jj as u32,
+                    kinds[which],
+                    pop.window,
                     pop.sent[jj],
                 );
             }
             self.work.events += 1;
         }
-        self.fired = fired;
-        Ok(())
     }
 }
