@@ -199,9 +199,9 @@ fn merge_all(lists: &[Batch], all: &mut Vec<Event>, scratch: &mut Vec<Event>) {
 
 /// Sorts `events` by key, merging the ascending runs they come in pairwise through
 /// `scratch` (the event buffers are not reallocated once they have grown; only the short
-/// list of run bounds is). A worker emits a window's events layer by layer, each layer's
-/// forward then reversed actors in neuron order: a few sorted runs, so this is a few
-/// linear merges. Keys are unique, so any correct sort gives this
+/// list of run bounds is). A worker emits a window's events step by step, layer by layer,
+/// neuron by neuron, so they come sorted (a check, no copy) but for the events of the
+/// windows that close, a run or two more. Keys are unique, so any correct sort gives this
 /// order.
 fn sort_runs(events: &mut Vec<Event>, scratch: &mut Vec<Event>) {
     if events.windows(2).all(|w| w[0].key() < w[1].key()) {
