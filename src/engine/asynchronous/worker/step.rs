@@ -284,33 +284,42 @@ impl Worker {
         let sends = [l < sh.sizes.len() - 1, l > sh.timing.first_reversed];
         let kinds = [EventKind::Forward, EventKind::Backward];
         let [forward, reversed] = &self.fired;
+        self.work.events += (forward.len() + reversed.len()) as u64;
         let pops = &self.populations[l];
         let first = sh.base[l] + self.ranges[l].start as u32;
-        // A branch-free merge of the two ascending lists (they interleave unpredictably).
-        let (mut a, mut b) = (0, 0);
-        loop {
-            let f = forward.get(a).copied().unwrap_or(u32::MAX);
-            let r = reversed.get(b).copied().unwrap_or(u32::MAX);
-            if f == u32::MAX && r == u32::MAX {
-                break;
+        let mut send = |which: usize, jj: u32| {
+            let jj = jj as usize;
+            let pop = &pops[which];
+            emit(
+                &mut self.outbox,
+                &mut self.seq[l][jj],
+                n + 1,
+                first + jj as u32,
+                kinds[which],
+                pop.window,
+                pop.sent[jj],
+            );
+        };
+        match sends {
+            [false, false] => {}
+            // One system sends: its list is in order already.
+            [true, false] => forward.iter().for_each(|&jj| send(0, jj)),
+            [false, true] => reversed.iter().for_each(|&jj| send(1, jj)),
+            // A branch-free merge of the two ascending lists (they interleave unpredictably).
+            [true, true] => {
+                let (mut a, mut b) = (0, 0);
+                loop {
+                    let f = forward.get(a).copied().unwrap_or(u32::MAX);
+                    let r = reversed.get(b).copied().unwrap_or(u32::MAX);
+                    if f == u32::MAX && r == u32::MAX {
+                        break;
+                    }
+                    let which = usize::from(r < f);
+                    a += 1 - which;
+                    b += which;
+                    send(which, f.min(r));
+                }
             }
-            let which = usize::from(r < f);
-            let jj = f.min(r) as usize;
-            a += 1 - which;
-            b += which;
-            if sends[which] {
-                let pop = &pops[which];
-                emit(
-                    &mut self.outbox,
-                    &mut self.seq[l][jj],
-                    n + 1,
-                    first + jj as u32,
-                    kinds[which],
-                    pop.window,
-                    pop.sent[jj],
-                );
-            }
-            self.work.events += 1;
         }
     }
 }
