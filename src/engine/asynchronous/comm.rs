@@ -62,7 +62,8 @@ impl Event {
 
 /// Polls before blocking: a window's work is a few microseconds, less than parking and
 /// waking a thread costs, so a worker that finishes first polls for its peers, yielding
-/// its core now and then (spinning 20 microseconds before the first yield measured 1.9x slower on 2 cores).
+/// its core now and then (spinning 20 microseconds before the first yield measured 1.9x
+/// slower on 2 cores).
 fn recv(rx: &Receiver<Message>) -> Result<Message, crossbeam_channel::RecvError> {
     for spin in 0..SPINS {
         match rx.try_recv() {
