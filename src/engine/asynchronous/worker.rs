@@ -182,7 +182,7 @@ pub struct Worker {
     /// Events of the last window, exchanged, waiting for the next boundary.
     pub inbox: Vec<Event>,
     /// Per dense projection with one fixed delay: the delay and the own post- and
-    /// presynaptic neuron counts (scratch of `deliver`).
+    /// presynaptic neuron counts (`deliver`'s groups; set at each call's start).
     grouped: Vec<Option<(u64, usize, usize)>>,
     /// The exchange's buffer for sorting and merging events.
     scratch: Vec<Event>,
@@ -327,6 +327,7 @@ impl Worker {
         if self.layer_index.of.is_empty() {
             self.layer_index = LayerIndex::new(sh.base, sh.workers);
         }
+        self.find_grouped(sh);
         if sh.settings.rule == LearningRule::Linearised && self.trajectories.is_empty() {
             let slots = self.readouts.len() / sh.sizes[sh.sizes.len() - 1];
             let steps = sh.timing.forward as usize;

@@ -90,6 +90,20 @@ impl Worker {
             .collect();
     }
 
+    /// Per projection whose events go into a [`Group`] (dense, one fixed delay): its delay
+    /// and the own post- and presynaptic neuron counts. Fixed for a call: found at its start.
+    pub(super) fn find_grouped(&mut self, sh: &Shared<'_>) {
+        let ranges = &self.ranges;
+        self.grouped = (0..sh.sizes.len() - 1)
+            .map(|l| match (&sh.shapes[l], &sh.delays[l]) {
+                (Shape::Dense, Delays::Fixed(d)) => {
+                    Some((*d, ranges[l + 1].len(), ranges[l].len()))
+                }
+                _ => None,
+            })
+            .collect();
+    }
+
     /// Applies this window's signal events to the own actors' input rings, in event order.
     /// `rows`: every row block, read-locked (see [`Worker::run`]).
     ///
@@ -105,18 +119,7 @@ impl Worker {
     ) {
         let layers = sh.sizes.len();
         let [mut forward, mut backward] = std::mem::take(&mut self.groups);
-        // Per projection whose events go into a Group: (its delay, own postsynaptic and
-        // own presynaptic neurons). Found once here, not per event.
-        let mut grouped = std::mem::take(&mut self.grouped);
-        grouped.clear();
-        grouped.extend(
-            (0..layers - 1).map(|l| match (&sh.shapes[l], &sh.delays[l]) {
-                (Shape::Dense, Delays::Fixed(d)) => {
-                    Some((*d, self.ranges[l + 1].len(), self.ranges[l].len()))
-                }
-                _ => None,
-            }),
-        );
+        let grouped = std::mem::take(&mut self.grouped);
         for ev in inbox {
             let (l, i) = self.layer_index.locate(sh.base, ev.origin);
             match ev.kind {

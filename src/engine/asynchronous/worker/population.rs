@@ -155,14 +155,7 @@ impl Population {
     /// integral. Returns whether it fired.
     #[inline]
     pub fn send_one(&mut self, jj: usize, theta: f32, dt: f32) -> bool {
-        let d = self.signal[jj];
-        send_on_delta(
-            d,
-            &mut self.sent[jj],
-            &mut self.sent_integral[jj],
-            theta,
-            dt,
-        )
+        self.send(jj, self.signal[jj], theta, dt)
     }
 
     /// Send-on-delta of one actor whose step gave output deviation `d` (not yet in its
@@ -170,6 +163,12 @@ impl Population {
     #[inline]
     pub fn signal_one(&mut self, jj: usize, d: f32, theta: f32, dt: f32) -> bool {
         self.integral[jj] += dt * d;
+        self.send(jj, d, theta, dt)
+    }
+
+    /// [`send_on_delta`] of actor `jj` at output deviation `d`.
+    #[inline(always)]
+    fn send(&mut self, jj: usize, d: f32, theta: f32, dt: f32) -> bool {
         send_on_delta(
             d,
             &mut self.sent[jj],
