@@ -8,6 +8,15 @@ fn uniform(k1: f32, k2: f32, k3: f32, input: Element, output: Element) -> Neuron
     NeuronParams::new([k1; 5], [k2; 5], [k3; 5], input, output, true).expect("valid rates")
 }
 
+/// Rates that differ from element to element, so that a kernel confusing one element's
+/// rate with another's shows.
+fn varied(input: Element, output: Element) -> NeuronParams {
+    let k1 = [2.0, 2.1, 1.9, 2.05, 1.95];
+    let k2 = [1.0, 1.05, 0.95, 1.0, 1.02];
+    let k3 = [1.0, 1.1, 0.9, 1.0, 1.05];
+    NeuronParams::new(k1, k2, k3, input, output, true).expect("valid rates")
+}
+
 fn mean(v: &[f32]) -> f32 {
     v.iter().sum::<f32>() / v.len() as f32
 }
@@ -117,8 +126,14 @@ fn linear_decay_without_coupling_matches_exponential() {
 /// systems, shared and per-neuron coefficients.
 #[test]
 fn layer_kernel_matches_single_neuron_steps() {
+    for (input, output) in [(Element::J, Element::M), (Element::H, Element::S)] {
+        layer_kernel_matches_single_neuron_steps_for(uniform(2.0, 1.0, 1.0, input, output));
+        layer_kernel_matches_single_neuron_steps_for(varied(input, output));
+    }
+}
+
+fn layer_kernel_matches_single_neuron_steps_for(p: NeuronParams) {
     use bsp_sim::neuron::layer::{step, LayerCoefficients, LayerState, Ports, Stepping};
-    let p = uniform(2.0, 1.0, 1.0, Element::J, Element::M);
     let (rows, n, dt) = (3, 4, 0.05);
     for integrator in [Integrator::Euler, Integrator::Rk4, Integrator::SemiImplicit] {
         for system in [System::Forward, System::Reversed] {
@@ -187,6 +202,101 @@ fn layer_kernel_matches_single_neuron_steps() {
                         assert!((a - b).abs() < 1e-5, "{integrator:?} {system:?} per-neuron {per_neuron}: [{k}][{e}] {a} vs {b}");
                     }
                     assert!((signal[k] - (x[k][pout] - rest[pout])).abs() < 1e-5);
+                }
+            }
+        }
+    }
+}
+
+/// A span of steps taken at once (`layer::steps`, each block of neurons in registers) gives
+/// bit for bit the states, per-step signals and integral of as many single steps: for every
+/// scheme, both systems, shared and per-neuron coefficients, clamped or not, every pair of
+/// input and output elements, a drive per step or held, and a layer whose width leaves a
+/// partial last block.
+#[test]
+fn span_of_steps_is_bitwise_the_single_steps() {
+    use bsp_sim::neuron::layer::{
+        step, steps, Drive, LayerCoefficients, LayerState, Ports, Stepping,
+    };
+    let (rows, n, span, dt) = (2, 37, 7, 0.05);
+    let width = rows * n;
+    let elements = [Element::J, Element::S, Element::M, Element::H, Element::T];
+    for integrator in [Integrator::Euler, Integrator::Rk4, Integrator::SemiImplicit] {
+        for system in [System::Forward, System::Reversed] {
+            for (per_neuron, clamp, held) in [
+                (false, true, false),
+                (true, false, true),
+                (true, true, false),
+            ] {
+                for input in elements {
+                    for output in elements.into_iter().filter(|&e| e != input) {
+                        let p = varied(input, output);
+                        let mut coef = LayerCoefficients::uniform(&p.coefficients(system), n);
+                        if per_neuron {
+                            for j in (0..n).step_by(5) {
+                                let k3 = [1.0, 1.0 + j as f32 * 0.01, 0.8, 1.1, 0.9];
+                                coef.set(j, &Coefficients::new(system, p.k1, p.k2, k3));
+                            }
+                        }
+                        let rest = match system {
+                            System::Forward => p.rest,
+                            System::Reversed => p.rest_reversed,
+                        };
+                        let (pin, pout) = match system {
+                            System::Forward => (input.index(), output.index()),
+                            System::Reversed => (output.index(), input.index()),
+                        };
+                        let reference: Vec<f32> =
+                            (0..n).map(|j| rest[pout] + j as f32 * 1e-3).collect();
+                        let layers = if held { 1 } else { span };
+                        let current: Vec<f32> = (0..layers * width)
+                            .map(|k| (k as f32 * 0.37).sin() * 3.0)
+                            .collect();
+                        let how = Stepping {
+                            integrator,
+                            dt,
+                            clamp,
+                        };
+                        let mut one = LayerState::new(rows, n);
+                        one.reset(&rest.map(|v| vec![v; n]));
+                        let mut all = one.clone();
+                        let (mut int_one, mut int_all) = (vec![0.5; width], vec![0.5; width]);
+                        let mut sig_one = vec![0.0; span * width];
+                        for i in 0..span {
+                            let d = if held { 0 } else { i * width };
+                            let ports = Ports {
+                                input: pin,
+                                current: &current[d..d + width],
+                                output: pout,
+                                reference: &reference,
+                                signal: &mut sig_one[i * width..(i + 1) * width],
+                                integral: &mut int_one,
+                            };
+                            step(system, &coef, &mut one, ports, how);
+                        }
+                        let mut sig_all = vec![0.0; span * width];
+                        let ports = Ports {
+                            input: pin,
+                            current: &current,
+                            output: pout,
+                            reference: &reference,
+                            signal: &mut sig_all,
+                            integral: &mut int_all,
+                        };
+                        let drive = if held { Drive::Held } else { Drive::PerStep };
+                        steps(system, &coef, &mut all, ports, how, (span, drive));
+                        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                        let case = format!("{integrator:?} {system:?} per-neuron {per_neuron} clamp {clamp} held {held} {input:?}->{output:?}");
+                        for e in 0..5 {
+                            assert_eq!(bits(&all.x[e]), bits(&one.x[e]), "{case}: element {e}");
+                        }
+                        assert_eq!(bits(&sig_all), bits(&sig_one), "{case}: signal");
+                        assert_eq!(bits(&int_all), bits(&int_one), "{case}: integral");
+                        assert!(
+                            sig_one.iter().any(|&s| s != 0.0),
+                            "{case}: the drive moved nothing"
+                        );
+                    }
                 }
             }
         }

@@ -96,9 +96,10 @@ pub fn raw<T: Real, const REV: bool, const K: u8>(
 ) -> [T; ELEMENTS] {
     match K {
         EULER | SEMI_IMPLICIT => std::array::from_fn(|i| {
-            // A 0/1 factor instead of a branch keeps the batched loops vectorised.
-            let mask = if i == input { T::ONE } else { T::ZERO };
-            let produce = c.gen[i] * x[src(i, REV)] + mask * u;
+            // The current enters only its element (a select, not a 0/1 factor: `0 * u`
+            // would cost a multiply and an add in every element of the batched loops).
+            let drive = c.gen[i] * x[src(i, REV)];
+            let produce = if i == input { drive + u } else { drive };
             let loss_rate = c.decay[i] + c.inhib[i] * x[inh(i, REV)];
             if K == SEMI_IMPLICIT {
                 (x[i] + dt * produce) / (T::ONE + dt * loss_rate)

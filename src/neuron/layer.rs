@@ -7,6 +7,8 @@
 //! Every type is generic over the number type (`f32` by default; the gradient check runs the
 //! same kernel in `f64`), and each neuron's step is `neuron::kernel::raw`.
 
+mod span;
+
 use super::kernel::{self, clamp_nonneg, EULER, RK4, SEMI_IMPLICIT};
 use super::{Coefficients, Integrator, System, ELEMENTS};
 use crate::real::Real;
@@ -174,18 +176,141 @@ fn dispatch<T: Real, const COUNT: bool>(
     }
 }
 
+/// How [`steps`] reads `ports.current`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drive {
+    /// One `rows x n` layer per step, step after step.
+    PerStep,
+    /// One `rows x n` layer, the same at every step (an entry layer's input).
+    Held,
+}
+
+/// Advances every sample of a layer by `steps` steps in a row: `ports.signal` receives one
+/// `rows x n` layer per step, step after step, and `ports.current` is read as `drive` says.
+/// The numbers are those of `steps` calls of [`step`], each element's operations in the same
+/// order; but each block of neurons keeps its state in registers over the whole span, so
+/// the state is read and written once instead of once per step.
+pub fn steps<T: Real>(
+    system: System,
+    c: &LayerCoefficients<T>,
+    state: &mut LayerState<T>,
+    ports: Ports<'_, T>,
+    how: Stepping<T>,
+    (steps, drive): (usize, Drive),
+) {
+    let width = state.rows * state.n;
+    let layers = if drive == Drive::PerStep { steps } else { 1 };
+    assert!(
+        ports.current.len() >= layers * width && ports.signal.len() >= steps * width,
+        "a span of {steps} steps needs {layers} layers of drive and {steps} of signal"
+    );
+    let steps = span::Span {
+        steps,
+        drive_stride: if drive == Drive::PerStep { width } else { 0 },
+    };
+    let rev = system == System::Reversed;
+    match (kernel::code(how.integrator), rev) {
+        (EULER, false) => span_output::<T, false, EULER>(c, state, ports, how, steps),
+        (EULER, true) => span_output::<T, true, EULER>(c, state, ports, how, steps),
+        (SEMI_IMPLICIT, false) => {
+            span_output::<T, false, SEMI_IMPLICIT>(c, state, ports, how, steps)
+        }
+        (SEMI_IMPLICIT, true) => span_output::<T, true, SEMI_IMPLICIT>(c, state, ports, how, steps),
+        (_, false) => span_output::<T, false, RK4>(c, state, ports, how, steps),
+        (_, true) => span_output::<T, true, RK4>(c, state, ports, how, steps),
+    }
+}
+
+/// [`steps`] with the output element, counted from the input one, fixed at compile time.
+fn span_output<T: Real, const REV: bool, const K: u8>(
+    c: &LayerCoefficients<T>,
+    state: &mut LayerState<T>,
+    ports: Ports<'_, T>,
+    how: Stepping<T>,
+    steps: span::Span,
+) {
+    match (ports.output + ELEMENTS - ports.input) % ELEMENTS {
+        0 => span_rates::<T, REV, K, 0>(c, state, ports, how, steps),
+        1 => span_rates::<T, REV, K, 1>(c, state, ports, how, steps),
+        2 => span_rates::<T, REV, K, 2>(c, state, ports, how, steps),
+        3 => span_rates::<T, REV, K, 3>(c, state, ports, how, steps),
+        _ => span_rates::<T, REV, K, 4>(c, state, ports, how, steps),
+    }
+}
+
+fn span_rates<T: Real, const REV: bool, const K: u8, const OUT: usize>(
+    c: &LayerCoefficients<T>,
+    state: &mut LayerState<T>,
+    ports: Ports<'_, T>,
+    how: Stepping<T>,
+    steps: span::Span,
+) {
+    let shape = (state.n, state.rows);
+    let x = rotated(&mut state.x, ports.input);
+    match c.shared() {
+        Some(shared) => {
+            let rates = Shared(rotate(&shared, ports.input));
+            span::rows::<T, REV, K, OUT, _>(&rates, x, shape, ports, how, steps)
+        }
+        None => {
+            let rates = PerNeuron::new(c, state.n, ports.input);
+            span::rows::<T, REV, K, OUT, _>(&rates, x, shape, ports, how, steps)
+        }
+    }
+}
+
+/// Element `(i + by) % 5` of `v` as element `i`.
+///
+/// Both kernels relabel a layer's elements so that its input element is element 0. The
+/// systems are cyclic (element i is fed by element i−1 and inhibited by i−2; reversed, by
+/// i+1 and i+2), so the relabelled system is the same system, and with the input at a
+/// constant index the current is added to one element, with no branch on the index in the
+/// vectorised loop and no `0 · u` in the other four.
+fn rotate_by<A: Copy>(v: [A; ELEMENTS], by: usize) -> [A; ELEMENTS] {
+    std::array::from_fn(|i| v[(i + by) % ELEMENTS])
+}
+
+/// The coefficients relabelled as [`rotate_by`] does.
+fn rotate<T: Copy>(c: &Coefficients<T>, by: usize) -> Coefficients<T> {
+    Coefficients {
+        gen: rotate_by(c.gen, by),
+        decay: rotate_by(c.decay, by),
+        inhib: rotate_by(c.inhib, by),
+    }
+}
+
+/// A layer's elements relabelled as [`rotate_by`] does.
+fn rotated<T>(x: &mut [Vec<T>; ELEMENTS], by: usize) -> [&mut [T]; ELEMENTS] {
+    let mut x = x.each_mut().map(|v| v.as_mut_slice());
+    x.rotate_left(by);
+    x
+}
+
 /// Coefficient access for the kernel: one set for the whole layer, or one per neuron.
 trait Rates<T> {
+    /// A block's coefficients in [`steps`].
+    type Block: span::LaneRates<T>;
+
     /// Neuron `j`'s coefficients.
     fn at(&self, j: usize) -> Coefficients<T>;
+
+    /// The coefficients of neurons `j..j + lanes`, one per lane.
+    fn block(&self, j: usize, lanes: usize) -> Self::Block;
 }
 
 /// Every neuron alike (the common case): coefficients stay in registers.
 struct Shared<T>(Coefficients<T>);
 
 impl<T: Copy> Rates<T> for Shared<T> {
+    type Block = Coefficients<T>;
+
     #[inline(always)]
     fn at(&self, _j: usize) -> Coefficients<T> {
+        self.0
+    }
+
+    #[inline(always)]
+    fn block(&self, _j: usize, _lanes: usize) -> Coefficients<T> {
         self.0
     }
 }
@@ -194,7 +319,30 @@ impl<T: Copy> Rates<T> for Shared<T> {
 /// the inner loop needs no bounds check.
 struct PerNeuron<'a, T>([&'a [T]; 5], [&'a [T]; 5], [&'a [T]; 5]);
 
-impl<T: Copy> Rates<T> for PerNeuron<'_, T> {
+impl<'a, T> PerNeuron<'a, T> {
+    /// The first `n` neurons' coefficients, relabelled as [`rotate_by`] does.
+    fn new(c: &'a LayerCoefficients<T>, n: usize, by: usize) -> Self {
+        let cut = |v: &'a [Vec<T>; 5]| rotate_by(v.each_ref().map(|e| &e[..n]), by);
+        PerNeuron(cut(&c.gen), cut(&c.decay), cut(&c.inhib))
+    }
+}
+
+impl<T: Real> Rates<T> for PerNeuron<'_, T> {
+    type Block = span::PerLane<T>;
+
+    fn block(&self, j: usize, lanes: usize) -> span::PerLane<T> {
+        let lane = |v: &[&[T]; 5]| {
+            std::array::from_fn(|i| {
+                std::array::from_fn(|l| if l < lanes { v[i][j + l] } else { T::ZERO })
+            })
+        };
+        span::PerLane {
+            gen: lane(&self.0),
+            decay: lane(&self.1),
+            inhib: lane(&self.2),
+        }
+    }
+
     #[inline(always)]
     fn at(&self, j: usize) -> Coefficients<T> {
         Coefficients {
@@ -211,33 +359,34 @@ fn rates<T: Real, const REV: bool, const K: u8, const COUNT: bool>(
     ports: Ports<'_, T>,
     how: Stepping<T>,
 ) -> usize {
-    let n = state.n;
+    let (n, rows_of) = (state.n, state.rows);
+    let by = ports.input;
+    let x = rotated(&mut state.x, by);
     match c.shared() {
-        Some(shared) => rows::<T, REV, K, COUNT, _>(&Shared(shared), state, ports, how),
+        Some(shared) => {
+            let rates = Shared(rotate(&shared, by));
+            rows::<T, REV, K, COUNT, _>(&rates, x, (n, rows_of), ports, how)
+        }
         None => {
-            let rates = PerNeuron(cut(&c.gen, n), cut(&c.decay, n), cut(&c.inhib, n));
-            rows::<T, REV, K, COUNT, _>(&rates, state, ports, how)
+            let rates = PerNeuron::new(c, n, by);
+            rows::<T, REV, K, COUNT, _>(&rates, x, (n, rows_of), ports, how)
         }
     }
 }
 
-fn cut<T>(v: &[Vec<T>; 5], n: usize) -> [&[T]; 5] {
-    std::array::from_fn(|i| &v[i][..n])
-}
-
+/// One step of every sample; `x` and the rates are relabelled with the input at element 0.
 #[inline(always)]
 fn rows<T: Real, const REV: bool, const K: u8, const COUNT: bool, R: Rates<T>>(
     rates: &R,
-    state: &mut LayerState<T>,
+    [x0, x1, x2, x3, x4]: [&mut [T]; ELEMENTS],
+    (n, samples): (usize, usize),
     ports: Ports<'_, T>,
     how: Stepping<T>,
 ) -> usize {
-    let n = state.n;
-    let (dt, clamp, input) = (how.dt, how.clamp, ports.input);
+    let (dt, clamp) = (how.dt, how.clamp);
     let reference = &ports.reference[..n];
     let mut clamped = 0usize;
-    let [x0, x1, x2, x3, x4] = &mut state.x;
-    for r in 0..state.rows {
+    for r in 0..samples {
         let o = r * n;
         let (r0, r1, r2, r3, r4) = (
             &mut x0[o..o + n],
@@ -249,7 +398,7 @@ fn rows<T: Real, const REV: bool, const K: u8, const COUNT: bool, R: Rates<T>>(
         let cur = &ports.current[o..o + n];
         for j in 0..n {
             let x = [r0[j], r1[j], r2[j], r3[j], r4[j]];
-            let v = kernel::raw::<T, REV, K>(&rates.at(j), &x, input, cur[j], dt);
+            let v = kernel::raw::<T, REV, K>(&rates.at(j), &x, 0, cur[j], dt);
             if COUNT && clamp {
                 clamped += v.iter().filter(|&&e| e < T::ZERO).count();
             }
@@ -262,7 +411,7 @@ fn rows<T: Real, const REV: bool, const K: u8, const COUNT: bool, R: Rates<T>>(
         }
         // The output signal in a second, contiguous pass over the chosen element: a runtime
         // index into the state inside the loop above would keep it from vectorising.
-        let out: &[T] = match ports.output {
+        let out: &[T] = match (ports.output + ELEMENTS - ports.input) % ELEMENTS {
             0 => r0,
             1 => r1,
             2 => r2,

@@ -227,6 +227,14 @@ impl InputDrive {
         Some(&self.drive[t * width..(t + 1) * width])
     }
 
+    /// Layer 1's drive of the whole block at steps `step..step + steps`, one layer per step
+    /// (`delayed`: from the signal of the step before each; `step` at least 1).
+    pub fn span_drive(&self, step: usize, steps: usize, delayed: bool) -> &[f32] {
+        let t = if delayed { step - 1 } else { step };
+        let width = self.rows * self.post;
+        &self.drive[t * width..(t + steps) * width]
+    }
+
     /// Writes layer 0's state and window integral at the end of the window, as integrating
     /// it would have left them.
     pub fn finish(&self, state: &mut LayerState, integral: &mut [f32]) {

@@ -18,7 +18,7 @@ use super::{SyncEngine, Workspace};
 use crate::config::{BackwardInput, Coupling};
 use crate::error::SimError;
 use crate::learning::injection;
-use crate::neuron::layer::{self, Ports};
+use crate::neuron::layer::{self, Drive, Ports};
 use crate::neuron::System;
 use crate::trace::{Selection, Wave};
 
@@ -179,6 +179,50 @@ impl SyncEngine {
                     Wave::Forward => (&neurons.forward, &neurons.reference),
                     Wave::Backward => (&neurons.reversed, &neurons.reference_reversed),
                 };
+                if probe_sel.is_none() && !(l == entry && varying) {
+                    // The whole chunk in one call, each block of neurons in registers. Layer 1
+                    // on a delayed table has no drive at the window's first step.
+                    let lead = usize::from(table.is_some() && delayed && start == 0);
+                    if lead == 1 {
+                        current[l][..width].fill(0.0);
+                    }
+                    let mut span = |from: usize, to: usize, current: &[f32], drive| {
+                        let ports = Ports {
+                            input,
+                            current,
+                            output,
+                            reference,
+                            signal: &mut past[l][(from + 1) * width..(to + 1) * width],
+                            integral: &mut integral[l],
+                        };
+                        let stepping = s.stepping();
+                        layer::steps(
+                            system,
+                            coefficients,
+                            &mut state[l],
+                            ports,
+                            stepping,
+                            (to - from, drive),
+                        );
+                    };
+                    if lead == 1 {
+                        span(0, 1, &current[l][..width], Drive::Held);
+                    }
+                    match table {
+                        Some(t) => span(
+                            lead,
+                            len,
+                            t.span_drive(start + lead, len - lead, delayed),
+                            Drive::PerStep,
+                        ),
+                        None if l == entry => span(0, len, &current[l][..width], Drive::Held),
+                        None => span(0, len, &drive[..len * width], Drive::PerStep),
+                    }
+                    if record && l == last {
+                        output_trace.extend_from_slice(&past[l][width..(len + 1) * width]);
+                    }
+                    continue;
+                }
                 for i in 0..len {
                     let step = start + i;
                     if l == entry && varying {
