@@ -455,6 +455,9 @@ impl Stop {
         }
     }
 }
+
+/// Appends an event from `origin` and advances its emitter's counter.
+#[inline(always)]
 fn emit(
     out: &mut Vec<Event>,
     seq: &mut u32,

@@ -287,17 +287,21 @@ impl Worker {
         self.work.events += (forward.len() + reversed.len()) as u64;
         let pops = &self.populations[l];
         let first = sh.base[l] + self.ranges[l].start as u32;
+        // Everything an event needs, looked up once per call, not once per event.
+        let systems = [0, 1].map(|w| (kinds[w], pops[w].window, &pops[w].sent[..]));
+        let (seq, out) = (&mut self.seq[l][..], &mut self.outbox);
+        out.reserve(forward.len() + reversed.len());
         let mut send = |which: usize, jj: u32| {
+            let (kind, window, sent) = systems[which];
             let jj = jj as usize;
-            let pop = &pops[which];
             emit(
-                &mut self.outbox,
-                &mut self.seq[l][jj],
+                out,
+                &mut seq[jj],
                 n + 1,
                 first + jj as u32,
-                kinds[which],
-                pop.window,
-                pop.sent[jj],
+                kind,
+                window,
+                sent[jj],
             );
         };
         match sends {
