@@ -120,33 +120,53 @@ impl Worker {
         let layers = sh.sizes.len();
         let [mut forward, mut backward] = std::mem::take(&mut self.groups);
         let grouped = std::mem::take(&mut self.grouped);
-        for ev in inbox {
+        let mut next = 0;
+        while let Some(ev) = inbox.get(next) {
+            next += 1;
             let (l, i) = self.layer_index.locate(sh.base, ev.origin);
             match ev.kind {
                 EventKind::Forward if l + 1 < layers => {
-                    let delta = ev.value - self.carried_f[l][i];
-                    self.carried_f[l][i] = ev.value;
-                    if delta == 0.0 {
-                        continue;
-                    }
                     if let Some((delay, n_own, _)) = grouped[l].filter(|g| g.1 > 0) {
-                        // One arrival time for all: a column of C into one ring row.
-                        let at = ev.time + delay;
-                        if forward.key != Some((l + 1, at)) {
-                            let source = |l: usize, _| &self.transposed[l - 1][..];
-                            forward.flush(&mut self.ring_f, source);
-                            forward.key = Some((l + 1, at));
-                            let pop = &self.populations[l + 1][0];
-                            if pop.asleep > 0 {
-                                for jj in 0..n_own {
-                                    if pop.quiescent[jj] {
-                                        self.wakes.arrive(l + 1, jj, at);
+                        // This event and the forward ones after it from the same layer (they
+                        // come in runs), each a column of C into the ring row of its
+                        // arrival step, with the layer's look-ups made once for the run.
+                        let origins = sh.base[l]..sh.base[l + 1];
+                        let carried = &mut self.carried_f[l];
+                        let pop = &self.populations[l + 1][0];
+                        let mut at_run = next - 1;
+                        while let Some(ev) = inbox.get(at_run) {
+                            if ev.kind != EventKind::Forward || !origins.contains(&ev.origin) {
+                                break;
+                            }
+                            at_run += 1;
+                            let i = (ev.origin - origins.start) as usize;
+                            let delta = ev.value - carried[i];
+                            carried[i] = ev.value;
+                            if delta == 0.0 {
+                                continue;
+                            }
+                            let at = ev.time + delay;
+                            if forward.key != Some((l + 1, at)) {
+                                let source = |l: usize, _| &self.transposed[l - 1][..];
+                                forward.flush(&mut self.ring_f, source);
+                                forward.key = Some((l + 1, at));
+                                if pop.asleep > 0 {
+                                    for jj in 0..n_own {
+                                        if pop.quiescent[jj] {
+                                            self.wakes.arrive(l + 1, jj, at);
+                                        }
                                     }
                                 }
                             }
+                            forward.terms.push((0, i * n_own, delta));
+                            self.work.deliveries += n_own as u64;
                         }
-                        forward.terms.push((0, i * n_own, delta));
-                        self.work.deliveries += n_own as u64;
+                        next = at_run;
+                        continue;
+                    }
+                    let delta = ev.value - self.carried_f[l][i];
+                    self.carried_f[l][i] = ev.value;
+                    if delta == 0.0 {
                         continue;
                     }
                     let own = self.ranges[l + 1].clone();
@@ -191,35 +211,56 @@ impl Worker {
                 EventKind::Backward if l > sh.timing.first_reversed => {
                     // Neuron j = i of layer l sends back to layer l - 1 over projection l - 1.
                     let (j, p) = (i, l - 1);
+                    if let Some((delay, _, n_own)) = grouped[p].filter(|g| g.2 > 0) {
+                        // As forward: the run of this layer's reversed events, each a row
+                        // of C (of its owner's block) into the ring row of its arrival step.
+                        let origins = sh.base[l]..sh.base[l + 1];
+                        let carried = &mut self.carried_r[l];
+                        let pop = &self.populations[p][1];
+                        let own_start = self.ranges[p].start;
+                        let mut at_run = next - 1;
+                        while let Some(ev) = inbox.get(at_run) {
+                            if ev.kind != EventKind::Backward || !origins.contains(&ev.origin) {
+                                break;
+                            }
+                            at_run += 1;
+                            let j = (ev.origin - origins.start) as usize;
+                            let delta = ev.value - carried[j];
+                            carried[j] = ev.value;
+                            if delta == 0.0 {
+                                continue;
+                            }
+                            let at = ev.time + delay;
+                            if backward.key != Some((p, at)) {
+                                let source = |p: usize, w: usize| &rows[p][w][..];
+                                backward.flush(&mut self.ring_r, source);
+                                backward.key = Some((p, at));
+                                if pop.asleep > 0 {
+                                    for ii in 0..n_own {
+                                        if pop.quiescent[ii] {
+                                            self.wakes.arrive(p, ii, at);
+                                        }
+                                    }
+                                }
+                            }
+                            // Row j of the owner's block: whole, or across ranks the slab of
+                            // this rank's columns (which hold every own presynaptic neuron).
+                            let (owner, first_row) = self.layer_index.owner(ev.origin);
+                            let (width, col0) = sh.block_width(p, owner);
+                            let start = (j - first_row) * width + own_start - col0;
+                            backward.terms.push((owner, start, delta));
+                            self.work.deliveries += n_own as u64;
+                        }
+                        next = at_run;
+                        continue;
+                    }
                     let delta = ev.value - self.carried_r[l][j];
                     self.carried_r[l][j] = ev.value;
                     if delta == 0.0 {
                         continue;
                     }
                     let (owner, first_row) = self.layer_index.owner(ev.origin);
-                    // Row j of the owner's block: whole, or across ranks the slab of this
-                    // rank's columns (which hold every own presynaptic neuron).
                     let (width, col0) = sh.block_width(p, owner);
-                    if let Some((delay, _, n_own)) = grouped[p].filter(|g| g.2 > 0) {
-                        let at = ev.time + delay;
-                        if backward.key != Some((p, at)) {
-                            let source = |p: usize, w: usize| &rows[p][w][..];
-                            backward.flush(&mut self.ring_r, source);
-                            backward.key = Some((p, at));
-                            let pop = &self.populations[p][1];
-                            if pop.asleep > 0 {
-                                for ii in 0..n_own {
-                                    if pop.quiescent[ii] {
-                                        self.wakes.arrive(p, ii, at);
-                                    }
-                                }
-                            }
-                        }
-                        let start = (j - first_row) * width + self.ranges[p].start - col0;
-                        backward.terms.push((owner, start, delta));
-                        self.work.deliveries += n_own as u64;
-                        continue;
-                    }
                     let own = self.ranges[p].clone();
                     if own.is_empty() {
                         continue;
