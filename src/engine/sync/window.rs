@@ -25,8 +25,11 @@ use crate::trace::{Selection, Wave};
 use super::Block;
 
 /// Rows (samples x steps) a chunk's drive product aims at: enough for the matrix kernel's
-/// full rate, few enough that a layer's signals over the chunk stay in the core's cache.
-const CHUNK_ROWS: usize = 1024;
+/// full rate, few enough that a layer's drive and signals over the chunk stay in the core's
+/// cache for the neuron kernel (`mnist.yaml`, 3,000 samples at one thread: the kernel took
+/// 1,630-1,740 profile samples at 512, 1,770-1,890 at 384, 2,060-2,120 at 256, 2,020-2,230
+/// at 1,024; the products the same).
+const CHUNK_ROWS: usize = 512;
 
 /// Steps per chunk for a block of `rows` samples and a window of `steps` steps.
 pub(super) fn chunk_steps(rows: usize, steps: usize) -> usize {
