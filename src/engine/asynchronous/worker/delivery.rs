@@ -131,37 +131,19 @@ impl Worker {
                         // come in runs), each a column of C into the ring row of its
                         // arrival step, with the layer's look-ups made once for the run.
                         let origins = sh.base[l]..sh.base[l + 1];
-                        let carried = &mut self.carried_f[l];
                         let pop = &self.populations[l + 1][0];
-                        let mut at_run = next - 1;
-                        while let Some(ev) = inbox.get(at_run) {
-                            if ev.kind != EventKind::Forward || !origins.contains(&ev.origin) {
-                                break;
-                            }
-                            at_run += 1;
-                            let i = (ev.origin - origins.start) as usize;
-                            let delta = ev.value - carried[i];
-                            carried[i] = ev.value;
-                            if delta == 0.0 {
-                                continue;
-                            }
+                        let run = Run::from(inbox, next - 1, EventKind::Forward, origins);
+                        next = run.walk(&mut self.carried_f[l], |i, ev, delta| {
                             let at = ev.time + delay;
                             if forward.key != Some((l + 1, at)) {
                                 let source = |l: usize, _| &self.transposed[l - 1][..];
                                 forward.flush(&mut self.ring_f, source);
                                 forward.key = Some((l + 1, at));
-                                if pop.asleep > 0 {
-                                    for jj in 0..n_own {
-                                        if pop.quiescent[jj] {
-                                            self.wakes.arrive(l + 1, jj, at);
-                                        }
-                                    }
-                                }
+                                self.wakes.arrive_all(l + 1, pop, n_own, at);
                             }
                             forward.terms.push((0, i * n_own, delta));
                             self.work.deliveries += n_own as u64;
-                        }
-                        next = at_run;
+                        });
                         continue;
                     }
                     let delta = ev.value - self.carried_f[l][i];
@@ -215,33 +197,16 @@ impl Worker {
                         // As forward: the run of this layer's reversed events, each a row
                         // of C (of its owner's block) into the ring row of its arrival step.
                         let origins = sh.base[l]..sh.base[l + 1];
-                        let carried = &mut self.carried_r[l];
                         let pop = &self.populations[p][1];
                         let own_start = self.ranges[p].start;
-                        let mut at_run = next - 1;
-                        while let Some(ev) = inbox.get(at_run) {
-                            if ev.kind != EventKind::Backward || !origins.contains(&ev.origin) {
-                                break;
-                            }
-                            at_run += 1;
-                            let j = (ev.origin - origins.start) as usize;
-                            let delta = ev.value - carried[j];
-                            carried[j] = ev.value;
-                            if delta == 0.0 {
-                                continue;
-                            }
+                        let run = Run::from(inbox, next - 1, EventKind::Backward, origins);
+                        next = run.walk(&mut self.carried_r[l], |j, ev, delta| {
                             let at = ev.time + delay;
                             if backward.key != Some((p, at)) {
                                 let source = |p: usize, w: usize| &rows[p][w][..];
                                 backward.flush(&mut self.ring_r, source);
                                 backward.key = Some((p, at));
-                                if pop.asleep > 0 {
-                                    for ii in 0..n_own {
-                                        if pop.quiescent[ii] {
-                                            self.wakes.arrive(p, ii, at);
-                                        }
-                                    }
-                                }
+                                self.wakes.arrive_all(p, pop, n_own, at);
                             }
                             // Row j of the owner's block: whole, or across ranks the slab of
                             // this rank's columns (which hold every own presynaptic neuron).
@@ -250,8 +215,7 @@ impl Worker {
                             let start = (j - first_row) * width + own_start - col0;
                             backward.terms.push((owner, start, delta));
                             self.work.deliveries += n_own as u64;
-                        }
-                        next = at_run;
+                        });
                         continue;
                     }
                     let delta = ev.value - self.carried_r[l][j];
@@ -311,6 +275,55 @@ impl Worker {
         backward.flush(&mut self.ring_r, |p, w| &rows[p][w][..]);
         self.groups = [forward, backward];
         self.grouped = grouped;
+    }
+}
+
+/// A run of events of one kind from one layer's neurons, in the window's order: they come
+/// in runs, each layer's events of a step together.
+struct Run<'e> {
+    events: &'e [Event],
+    /// Index in the window of the run's first event.
+    first: usize,
+    kind: EventKind,
+    /// Global ids of the layer's neurons.
+    origins: std::ops::Range<u32>,
+}
+
+impl<'e> Run<'e> {
+    /// The run that starts at `inbox[first]`.
+    fn from(
+        inbox: &'e [Event],
+        first: usize,
+        kind: EventKind,
+        origins: std::ops::Range<u32>,
+    ) -> Self {
+        Run {
+            events: inbox,
+            first,
+            kind,
+            origins,
+        }
+    }
+
+    /// Walks the run: each event replaces its neuron's carried value in `carried` (indexed
+    /// within the layer), and `each(neuron, event, change)` sees the events that change it.
+    /// Returns the index after the run.
+    #[inline(always)]
+    fn walk(self, carried: &mut [f32], mut each: impl FnMut(usize, &Event, f32)) -> usize {
+        let mut at = self.first;
+        while let Some(ev) = self.events.get(at) {
+            if ev.kind != self.kind || !self.origins.contains(&ev.origin) {
+                break;
+            }
+            at += 1;
+            let i = (ev.origin - self.origins.start) as usize;
+            let delta = ev.value - carried[i];
+            carried[i] = ev.value;
+            if delta != 0.0 {
+                each(i, ev, delta);
+            }
+        }
+        at
     }
 }
 

@@ -13,6 +13,8 @@ use std::hash::BuildHasherDefault;
 use priority_queue::PriorityQueue;
 use rustc_hash::FxHasher;
 
+use super::population::Population;
+
 /// No pending arrival.
 const NEVER: u64 = u64::MAX;
 
@@ -47,6 +49,19 @@ impl Wakes {
         if at < self.queued[l] {
             self.queued[l] = at;
             self.queue.push_increase(l as u16, Reverse(at));
+        }
+    }
+
+    /// Every resting one of the first `n_own` actors of `pop` (own neurons of layer `l`)
+    /// receives input at step `at`.
+    #[inline]
+    pub(super) fn arrive_all(&mut self, l: usize, pop: &Population, n_own: usize, at: u64) {
+        if pop.asleep > 0 {
+            for jj in 0..n_own {
+                if pop.quiescent[jj] {
+                    self.arrive(l, jj, at);
+                }
+            }
         }
     }
 
