@@ -12,7 +12,12 @@ use bsp_sim::Model;
 /// The synthetic model ([6, 8, 4], windows of 3) with `coupling: delayed`, the given engine
 /// and `async` section, and minibatches of `batch`.
 fn yaml(engine: &str, async_yaml: &str, batch: usize) -> String {
-    let yaml = common::synthetic_yaml("[6, 8, 4]", "connections", "softmax", 0.05)
+    yaml_of("[6, 8, 4]", engine, async_yaml, batch)
+}
+
+/// [`yaml`] with other layers.
+fn yaml_of(layers: &str, engine: &str, async_yaml: &str, batch: usize) -> String {
+    let yaml = common::synthetic_yaml(layers, "connections", "softmax", 0.05)
         .replace(
             "integration: {dt: 0.1, forward_window: 3.0, backward_window: 3.0}",
             "integration: {dt: 0.1, forward_window: 3.0, backward_window: 3.0, coupling: delayed}",
@@ -124,6 +129,49 @@ fn results_are_bit_identical_at_1_2_and_4_threads() {
         assert_eq!(r.2, runs[0].2, "evaluation differs between thread counts");
     }
     assert!(runs[0].1.events > 0 && runs[0].1.deliveries > 0);
+}
+
+/// The wave split — one worker integrates the forward systems of every neuron, the other
+/// the reversed ones, and they exchange only where windows close and updates fall — gives
+/// the numbers of one worker: two hidden layers (a reversed layer that both receives and
+/// sends), samples pipelined, minibatches of 2 (so calls end between the engine's chunks
+/// of 4 samples), at zero delay (where two threads choose it) and at a fixed delay (where
+/// it is asked for). Each system wakes on its own arrivals: a resting system whose input
+/// arrived after its window opened once stayed asleep unless its other system woke it,
+/// which this split, holding the two systems apart, showed.
+#[test]
+fn the_wave_split_gives_the_numbers_of_one_worker() {
+    for delay in [0.0, 0.1] {
+        let spec = format!("{{delay: {{kind: fixed, value: {delay}}}}}");
+        let m = common::model(&yaml_of("[6, 12, 12, 4]", "async", &spec, 2).replace(
+            "forward_window: 3.0, backward_window: 3.0",
+            "forward_window: 10.0, backward_window: 10.0",
+        ));
+        let split = data(&m);
+        let mut one: AsyncEngine = build_async_engine(&m, 3, 1);
+        let mut waves: AsyncEngine = build_async_engine(&m, 3, 2);
+        assert_eq!(waves.split_is_by_waves(), delay == 0.0, "the default split");
+        waves.split_by_waves(true).unwrap();
+        let mut runs = Vec::new();
+        for e in [&mut one, &mut waves] {
+            train(e, &m, &split, 41);
+            let eval = e
+                .evaluate(&split.test, &(0..30).collect::<Vec<_>>())
+                .unwrap();
+            runs.push((coefficients(e), e.counters(), eval));
+        }
+        assert!(
+            runs[0].0 == runs[1].0,
+            "coefficients differ (delay {delay})"
+        );
+        assert_eq!(runs[0].1, runs[1].1, "counts differ (delay {delay})");
+        assert_eq!(runs[0].2, runs[1].2, "evaluation differs (delay {delay})");
+        assert!(runs[0].1.events > 0);
+    }
+    // Jittered delays keep the neuron split.
+    let mut jittered: AsyncEngine = build_async_engine(&model("async", BUSY, 10), 3, 2);
+    assert!(!jittered.split_is_by_waves());
+    assert!(jittered.split_by_waves(true).is_err());
 }
 
 #[test]

@@ -68,6 +68,13 @@ pub struct AsyncEngine {
     base: Vec<u32>,
     slots: usize,
     workers: Vec<Worker>,
+    /// Two workers split by waves (forward and reversed), not by neurons
+    /// ([`worker::Role`]): one logical worker, so one block of rows per projection.
+    waves: bool,
+    /// Whether the model allows the wave split (see `build::wave_split_fits`).
+    wave_fits: bool,
+    /// Rows of the workers' input rings (the longest delay, plus one).
+    ring: u64,
     /// Boundary up to which simulated time has been processed.
     now: u64,
     /// Earliest start of the next sample.

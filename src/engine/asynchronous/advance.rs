@@ -16,6 +16,11 @@ use crate::error::SimError;
 use crate::parallel;
 use crate::topology::projection::Shape;
 
+/// How long the two waves of a wave split poll each other before blocking: a sample
+/// interval's work is a few hundred microseconds, and a blocked thread takes about as long
+/// to wake on a virtual machine.
+const WAVE_PATIENCE: std::time::Duration = std::time::Duration::from_millis(5);
+
 impl AsyncEngine {
     /// Runs every worker from `now` to boundary `to`.
     pub(super) fn advance(&mut self, to: u64, data: Option<&Dataset>) -> Result<(), SimError> {
@@ -29,8 +34,9 @@ impl AsyncEngine {
             }
         }
         let samples: Vec<Sample> = self.in_flight.iter().cloned().collect();
-        // Over all ranks: this process runs `self.ranks.local()` of them.
-        let threads = self.ranks.workers();
+        // Over all ranks: this process runs `self.ranks.local()` of them. Split by waves,
+        // the two threads are one logical worker that owns every row.
+        let threads = if self.waves { 1 } else { self.ranks.workers() };
         let (from, sizes, base, delays, timing, settings, rule) = (
             self.now,
             &self.sizes,
@@ -99,7 +105,12 @@ impl AsyncEngine {
             let (comms, funnel) = Comm::funnelled(self.workers.len());
             (comms, Some(funnel))
         } else {
-            (Comm::mesh(threads), None)
+            let comms = if self.waves {
+                Comm::pair(WAVE_PATIENCE)
+            } else {
+                Comm::mesh(threads)
+            };
+            (comms, None)
         };
         let collective = Arc::clone(&self.ranks.collective);
         let windows = (to - from).div_ceil(timing.lookahead);

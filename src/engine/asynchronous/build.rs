@@ -11,11 +11,12 @@ use super::delays::{delay_stats, draw_delays, Delays};
 use super::optimiser::Optimiser;
 use super::parts::Parted;
 use super::schedule::Timing;
-use super::worker::{Work, Worker};
+use super::worker::{Role, Work, Worker};
 use super::{ranks, AsyncEngine, DELAY_STREAM};
 use crate::config::{AsyncSettings, LearningMethod, Settings};
+use crate::config::{LearningRule, LocalStep};
 use crate::engine::Counters;
-use crate::neuron::LayerNeurons;
+use crate::neuron::{LayerNeurons, System};
 use crate::topology::Projection;
 
 impl AsyncEngine {
@@ -76,11 +77,8 @@ impl AsyncEngine {
             .map(|(p, q)| q.as_ref().map_or(p.coefficients().len(), Parted::kept))
             .collect();
         let optimiser = Optimiser::new(&settings, &stored, &sizes);
-        let fixed_points =
-            (settings.method == LearningMethod::FixedPoints).then_some(&optimiser.state);
-        let workers = (0..threads)
-            .map(|w| Worker::new(w, threads, &sizes, slots, ring, &neurons, fixed_points))
-            .collect();
+        let wave_fits =
+            wave_split_fits(&settings, config, &projections, &parted, &delays) && !optimiser.active;
         let rule = StepRule {
             dt,
             integrator: settings.integrator,
@@ -90,7 +88,7 @@ impl AsyncEngine {
             theta_backward: config.theta_backward,
             element_theta: config.element_theta,
         };
-        AsyncEngine {
+        let mut engine = AsyncEngine {
             settings,
             rule,
             timing,
@@ -101,7 +99,10 @@ impl AsyncEngine {
             sizes,
             base,
             slots,
-            workers,
+            workers: Vec::new(),
+            waves: false,
+            wave_fits,
+            ring,
             now: 0,
             next_start: 0,
             next_seq: 0,
@@ -114,6 +115,79 @@ impl AsyncEngine {
             neurons_changed: false,
             optimiser,
             ranks: ranks::Ranks::single(threads),
-        }
+        };
+        // At zero delay the neuron split exchanges every step; with longer windows it
+        // does not, and each worker's half of C caches better than a wave's whole copy.
+        let waves = threads == 2 && min_delay == 0 && wave_fits;
+        engine.build_workers(threads, waves);
+        engine
     }
+
+    /// Splits the engine's two workers by waves ([`Role::Wave`]) or back by neurons,
+    /// before anything has run. Without a call the engine chooses: by waves where it may
+    /// and the minimum delay is zero.
+    pub fn split_by_waves(&mut self, waves: bool) -> Result<(), String> {
+        if self.now > 0 || !self.in_flight.is_empty() {
+            return Err("the split is chosen before the first sample".into());
+        }
+        if waves && (self.workers.len() != 2 || !self.wave_fits || self.ranks.spread()) {
+            return Err(
+                "only two workers of one process, on method 2 with the bsp rule, \
+                 sgd, neuron actors, fixed steps, dense wiring and fixed delays, split by waves"
+                    .into(),
+            );
+        }
+        self.build_workers(self.workers.len(), waves);
+        Ok(())
+    }
+
+    /// Whether the workers are split by waves.
+    pub fn split_is_by_waves(&self) -> bool {
+        self.waves
+    }
+
+    /// Fresh workers: `threads` splitting the neurons, or two splitting the waves.
+    fn build_workers(&mut self, threads: usize, waves: bool) {
+        let (sizes, slots, ring, neurons) = (&self.sizes, self.slots, self.ring, &self.neurons);
+        let fixed_points =
+            (self.settings.method == LearningMethod::FixedPoints).then_some(&self.optimiser.state);
+        self.workers = if waves {
+            // One logical worker owning every neuron, its two waves on two threads.
+            [System::Forward, System::Reversed]
+                .map(|s| {
+                    Worker::new(0, 1, sizes, slots, ring, neurons, None).in_role(Role::Wave(s))
+                })
+                .into()
+        } else {
+            (0..threads)
+                .map(|w| Worker::new(w, threads, sizes, slots, ring, neurons, fixed_points))
+                .collect()
+        };
+        self.waves = waves;
+    }
+}
+
+/// Whether two workers may split this engine by waves ([`Role::Wave`]) rather than by
+/// neurons: the waves must meet only where windows close and updates fall. Method 1 moves
+/// both systems' fixed points, the `linearised` rule's reversed pass replays the forward
+/// states, and element actors and adaptive steps are per-neuron paths, so those keep the
+/// neuron split; so do the per-synapse optimisers (their row state belongs to one worker),
+/// sparse wiring and per-synapse delays (their forward deliveries read the rows the
+/// reversed wave updates), and an engine whose coefficients MPI ranks share.
+fn wave_split_fits(
+    settings: &Settings,
+    config: &AsyncSettings,
+    projections: &[Projection],
+    parted: &[Option<Parted>],
+    delays: &[Delays],
+) -> bool {
+    settings.method == LearningMethod::Connections
+        && settings.rule == LearningRule::Bsp
+        && config.element_theta.is_none()
+        && config.step == LocalStep::Fixed
+        && projections
+            .iter()
+            .all(|p| matches!(p, Projection::Dense { .. }))
+        && parted.iter().all(Option::is_none)
+        && delays.iter().all(|d| matches!(d, Delays::Fixed(_)))
 }

@@ -83,8 +83,16 @@ const SPINS: u32 = 2_000;
 /// work: polls, yielding the core, for up to [`PATIENCE`] before it blocks (waking a
 /// blocked thread costs more than the exchange).
 fn recv_remote(rx: &Receiver<Message>) -> Result<Message, crossbeam_channel::RecvError> {
+    recv_within(rx, PATIENCE)
+}
+
+/// Polls, yielding the core, for up to `patience`, then blocks.
+fn recv_within(
+    rx: &Receiver<Message>,
+    patience: std::time::Duration,
+) -> Result<Message, crossbeam_channel::RecvError> {
     let start = std::time::Instant::now();
-    while start.elapsed() < PATIENCE {
+    while start.elapsed() < patience {
         match rx.try_recv() {
             Ok(m) => return Ok(m),
             Err(TryRecvError::Disconnected) => return Err(crossbeam_channel::RecvError),
@@ -118,6 +126,10 @@ pub struct Comm {
     sent: RefCell<Vec<Batch>>,
     /// The peers' lists of the window being merged (a kept buffer).
     received: RefCell<Vec<Batch>>,
+    /// Poll a peer, yielding the core, for this long before blocking (the wave split,
+    /// whose exchanges are a sample interval apart: waking a blocked thread costs more
+    /// than the two waves' difference in work); `None`: [`recv`]'s short polling.
+    patience: Option<std::time::Duration>,
 }
 
 /// The funnel's ends of the channels to a rank's workers (one per worker, in order).
@@ -249,6 +261,7 @@ impl Comm {
                 remote: None,
                 sent: RefCell::default(),
                 received: RefCell::default(),
+                patience: None,
             })
             .collect();
         for a in 0..n {
@@ -259,6 +272,16 @@ impl Comm {
                     comms[b].from[a] = Some(rx);
                 }
             }
+        }
+        comms
+    }
+
+    /// Channels between the two workers of a wave split, which poll each other for up to
+    /// `patience` before blocking.
+    pub fn pair(patience: std::time::Duration) -> Vec<Comm> {
+        let mut comms = Comm::mesh(2);
+        for c in comms.iter_mut() {
+            c.patience = Some(patience);
         }
         comms
     }
@@ -290,12 +313,12 @@ impl Comm {
         all: &mut Vec<Event>,
         scratch: &mut Vec<Event>,
     ) -> Result<(), PeerGone> {
-        sort_runs(own, scratch);
-        all.clear();
         if self.to.iter().all(Option::is_none) && self.remote.is_none() {
-            std::mem::swap(own, all);
+            Comm::keep(own, all, scratch);
             return Ok(());
         }
+        sort_runs(own, scratch);
+        all.clear();
         let mut sent = self.sent.borrow_mut();
         // A list every peer has merged and let go of (the one of two windows ago at the
         // latest: every peer merged it before it sent last window's) takes the events.
@@ -322,7 +345,7 @@ impl Comm {
         for (peer, rx) in self.from.iter().enumerate() {
             let Some(rx) = rx else { continue };
             debug_assert_ne!(peer, self.id);
-            match recv(rx) {
+            match self.recv(rx) {
                 Ok(Message::Events(events)) => received.push(events),
                 Ok(Message::Token) | Err(_) => return Err(PeerGone),
             }
@@ -345,13 +368,29 @@ impl Comm {
         Ok(())
     }
 
+    /// A window whose events only their emitter reads: `all` becomes `own`, sorted, and
+    /// `own` comes back empty.
+    pub fn keep(own: &mut Vec<Event>, all: &mut Vec<Event>, scratch: &mut Vec<Event>) {
+        sort_runs(own, scratch);
+        all.clear();
+        std::mem::swap(own, all);
+    }
+
+    /// The next message from a peer: [`recv`], or polled for `patience`.
+    fn recv(&self, rx: &Receiver<Message>) -> Result<Message, crossbeam_channel::RecvError> {
+        match self.patience {
+            None => recv(rx),
+            Some(patience) => recv_within(rx, patience),
+        }
+    }
+
     /// Waits until every peer has reached the same point (after an update phase).
     pub fn barrier(&self) -> Result<(), PeerGone> {
         for tx in self.to.iter().flatten() {
             tx.send(Message::Token).map_err(|_| PeerGone)?;
         }
         for rx in self.from.iter().flatten() {
-            match recv(rx) {
+            match self.recv(rx) {
                 Ok(Message::Token) => {}
                 _ => return Err(PeerGone),
             }

@@ -215,6 +215,8 @@ impl AsyncEngine {
                 Worker::new(w, all, &self.sizes, self.slots, ring, neurons, fixed_points)
             })
             .collect();
+        // Across ranks the workers split the neurons.
+        self.waves = false;
         Ok(())
     }
 

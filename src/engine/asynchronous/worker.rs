@@ -9,9 +9,8 @@
 //! (scaled by C, at arrival time = emission + the synapse's delay); then steps its actors
 //! through the window, each integrating its own equations, and emits their events.
 //!
-//! Sleeping actors (at rest, nothing arriving) are not integrated: an event delivered to
-//! one pushes it into the worker's priority queue keyed by (arrival time, actor), and it
-//! wakes when the window reaches that time.
+//! Sleeping actors (at rest, nothing arriving) are not integrated: a system wakes at the
+//! step an input reaches it (its input ring's row of that step holds something).
 
 use std::ops::Range;
 use std::sync::{Mutex, RwLock};
@@ -26,7 +25,7 @@ use crate::data::Dataset;
 use crate::error::SimError;
 use crate::learning::linearised::Trajectory;
 use crate::learning::optimiser::OptimiserState;
-use crate::neuron::LayerNeurons;
+use crate::neuron::{LayerNeurons, System};
 use crate::topology::projection::Shape;
 use crate::trace::Selection;
 
@@ -40,7 +39,6 @@ mod ring;
 mod step;
 mod stimulus;
 mod update;
-mod wakes;
 mod windows;
 
 use batch::Batch;
@@ -135,10 +133,37 @@ pub struct Position {
     pub step: u64,
 }
 
+/// Which systems of its neurons a worker integrates.
+///
+/// Between the closes of windows the forward and the reversed systems do not read each
+/// other: forward events go up into forward systems, backward events down into reversed
+/// ones. What crosses is the output readouts (the error a reversed window starts from),
+/// the window integrals (a synapse's update reads one of each) and the updates. So two
+/// workers can each take one wave of every neuron and exchange only at those boundaries,
+/// instead of splitting the neurons and exchanging every window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Both systems of the neurons it owns (the neuron split).
+    Both,
+    /// One system of every neuron (the wave split), each wave's events kept with it.
+    Wave(System),
+}
+
+impl Role {
+    /// Whether a worker in this role integrates `system`.
+    pub fn runs(self, system: System) -> bool {
+        match self {
+            Role::Both => true,
+            Role::Wave(own) => own == system,
+        }
+    }
+}
+
 /// A worker's persistent state.
 #[derive(Debug)]
 pub struct Worker {
     pub id: usize,
+    pub role: Role,
     pub ranges: Vec<Range<usize>>,
     /// Per layer: the own actors' forward and reversed systems (`[forward, reversed]`).
     populations: Vec<[Population; 2]>,
@@ -175,8 +200,9 @@ pub struct Worker {
     /// Per dense projection, per presynaptic neuron: its column in `transposed` is newer
     /// than in the rows (written back at the end of the call; see `update::rows_idle`).
     stale: Vec<Vec<bool>>,
-    /// When sleeping actors wake: their earliest pending arrivals.
-    wakes: wakes::Wakes,
+    /// Per layer, this step: whether anything arrived for the forward and the reversed
+    /// systems (scratch of `step`).
+    arrived: Vec<[bool; 2]>,
     /// Events emitted in the window just processed, not yet exchanged.
     outbox: Vec<Event>,
     /// Events of the last window, exchanged, waiting for the next boundary.
@@ -232,6 +258,7 @@ impl Worker {
             |per: usize| -> Vec<Vec<f32>> { sizes.iter().map(|&n| vec![0.0; n * per]).collect() };
         Worker {
             id,
+            role: Role::Both,
             populations: ranges
                 .iter()
                 .map(|r| [Population::new(r.len()), Population::new(r.len())])
@@ -257,7 +284,7 @@ impl Worker {
             by_pre: Vec::new(),
             transposed: Vec::new(),
             stale: vec![Vec::new(); sizes.len() - 1],
-            wakes: wakes::Wakes::new(ranges.iter().map(|r| r.len())),
+            arrived: Vec::new(),
             outbox: Vec::new(),
             inbox: Vec::new(),
             grouped: Vec::new(),
@@ -279,6 +306,19 @@ impl Worker {
                 .unwrap_or_default(),
             ranges,
         }
+    }
+
+    /// The same worker in `role` (before it has run).
+    pub fn in_role(mut self, role: Role) -> Self {
+        self.role = role;
+        if role == Role::Wave(System::Reversed) {
+            // The reversed wave's events of a neuron sort after its forward ones of the
+            // same step, as one worker's counter orders them, and never tie with them.
+            for seq in self.seq.iter_mut() {
+                seq.fill(1 << 31);
+            }
+        }
+        self
     }
 
     /// With nothing in flight every synapse carries zero, so every input is exactly zero:
@@ -356,9 +396,17 @@ impl Worker {
         // rows while these are held: it updates only after the exchange that needs this
         // worker's events of the window, and this worker has delivered by then.
         let mut rows = None;
+        // The forward wave's deliveries read only the transposed copies.
+        let reads_rows = self.role.runs(System::Reversed);
         while t < to {
             let inbox = std::mem::take(&mut self.inbox);
-            let guards = rows.get_or_insert_with(|| delivery::lock_rows(sh));
+            let guards = rows.get_or_insert_with(|| {
+                if reads_rows {
+                    delivery::lock_rows(sh)
+                } else {
+                    Vec::new()
+                }
+            });
             self.deliver(sh, guards, &inbox);
             self.inbox = inbox;
             debug_assert!(self.outbox.is_empty());
@@ -367,8 +415,12 @@ impl Worker {
             }
             self.work.sent += self.outbox.len() as u64;
             // The buffers go round: the outbox comes back empty, the inbox is refilled.
-            comm.exchange(&mut self.outbox, &mut self.inbox, &mut self.scratch)
-                .map_err(|PeerGone| Stop::Peer)?;
+            if self.role == Role::Both || self.waves_meet(sh, t + look) {
+                comm.exchange(&mut self.outbox, &mut self.inbox, &mut self.scratch)
+                    .map_err(|PeerGone| Stop::Peer)?;
+            } else {
+                Comm::keep(&mut self.outbox, &mut self.inbox, &mut self.scratch);
+            }
             self.work.received += self.inbox.len() as u64;
             t += look;
             // Boundary t: everything emitted before it is known to every worker.
@@ -376,7 +428,10 @@ impl Worker {
             if self.updates_due(sh, t) {
                 rows = None;
                 self.apply_updates(sh, t);
-                comm.barrier().map_err(|_| Stop::Peer)?;
+                // Split by waves nobody reads the other's copy of C: no need to wait.
+                if self.role == Role::Both {
+                    comm.barrier().map_err(|_| Stop::Peer)?;
+                }
                 // Every row has its new C: reversed inputs follow the optimiser's changes.
                 self.follow_optimiser_steps(sh, t);
             }
@@ -403,7 +458,7 @@ impl Worker {
                 EventKind::Forward | EventKind::Backward => {}
             }
         }
-        if self.id == sh.local.start {
+        if self.id == sh.local.start && self.role.runs(System::Forward) {
             for s in sh.samples {
                 if sh.timing.boundary(sh.timing.readout(s.start)) == t {
                     let y = self.readouts[s.slot * classes..(s.slot + 1) * classes].to_vec();
@@ -411,6 +466,26 @@ impl Worker {
                 }
             }
         }
+    }
+}
+
+impl Worker {
+    /// The wave split: whether the waves exchange their events at boundary `t`, which ends
+    /// a window. They must where a window closed in it (readouts and window integrals
+    /// cross) or an update falls on `t` (it reads both integrals); elsewhere each wave's
+    /// events stay with it, as nothing of the other wave reads them.
+    fn waves_meet(&self, sh: &Shared<'_>, t: u64) -> bool {
+        let tm = sh.timing;
+        let within = |close: u64| close <= t && close + tm.lookahead > t;
+        let closes = sh.samples.iter().any(|s| {
+            (0..sh.sizes.len()).any(|l| {
+                within(s.start + tm.fwd_offset[l] + tm.forward)
+                    || (s.train
+                        && l >= tm.first_reversed
+                        && within(s.start + tm.rev_offset[l] + tm.backward))
+            })
+        });
+        closes || self.updates_due(sh, t)
     }
 }
 

@@ -1,6 +1,6 @@
 //! Delivery: a worker applies the events of the last window, in (time, origin, seq) order,
 //! to its own actors' input rings — each synapse scales the event by its C and delivers it
-//! its delay later — and wakes the sleeping actors they reach. Forward deliveries of a dense
+//! its delay later (a resting actor wakes when its row is taken). Forward deliveries of a dense
 //! projection read a transposed copy of the worker's own rows, one contiguous row per
 //! presynaptic neuron.
 
@@ -10,6 +10,7 @@ use super::ring::Ring;
 use super::{Shared, Worker};
 use crate::engine::asynchronous::comm::{Event, EventKind};
 use crate::engine::asynchronous::delays::Delays;
+use crate::neuron::System;
 use crate::topology::projection::Shape;
 
 /// A read lock on one worker's row block of a projection.
@@ -35,6 +36,11 @@ impl Worker {
     /// Transposes the own rows of every dense projection (when invalidated).
     pub fn transpose(&mut self, sh: &Shared<'_>) {
         if !self.transposed.is_empty() {
+            return;
+        }
+        // The reversed wave's deliveries read the rows.
+        if !self.role.runs(System::Forward) {
+            self.transposed = vec![Vec::new(); sh.shapes.len()];
             return;
         }
         self.transposed = sh
@@ -118,6 +124,10 @@ impl Worker {
         inbox: &[Event],
     ) {
         let layers = sh.sizes.len();
+        // A wave's worker delivers only its wave's events (it takes in the other's at the
+        // exchanges, for their readouts and integrals).
+        let [forward_wave, reversed_wave] =
+            [System::Forward, System::Reversed].map(|s| self.role.runs(s));
         let [mut forward, mut backward] = std::mem::take(&mut self.groups);
         let grouped = std::mem::take(&mut self.grouped);
         let mut next = 0;
@@ -125,13 +135,12 @@ impl Worker {
             next += 1;
             let (l, i) = self.layer_index.locate(sh.base, ev.origin);
             match ev.kind {
-                EventKind::Forward if l + 1 < layers => {
+                EventKind::Forward if forward_wave && l + 1 < layers => {
                     if let Some((delay, n_own, _)) = grouped[l].filter(|g| g.1 > 0) {
                         // This event and the forward ones after it from the same layer (they
                         // come in runs), each a column of C into the ring row of its
                         // arrival step, with the layer's look-ups made once for the run.
                         let origins = sh.base[l]..sh.base[l + 1];
-                        let pop = &self.populations[l + 1][0];
                         let run = Run::from(inbox, next - 1, EventKind::Forward, origins);
                         next = run.walk(&mut self.carried_f[l], |i, ev, delta| {
                             let at = ev.time + delay;
@@ -139,7 +148,6 @@ impl Worker {
                                 let source = |l: usize, _| &self.transposed[l - 1][..];
                                 forward.flush(&mut self.ring_f, source);
                                 forward.key = Some((l + 1, at));
-                                self.wakes.arrive_all(l + 1, pop, n_own, at);
                             }
                             forward.terms.push((0, i * n_own, delta));
                             self.work.deliveries += n_own as u64;
@@ -158,22 +166,14 @@ impl Worker {
                     let block = &rows[l][self.id];
                     let ring = &mut self.ring_f[l + 1];
                     let n_own = own.len();
-                    let pop = &self.populations[l + 1][0];
                     let delays = &sh.delays[l];
                     let pre = sh.sizes[l];
-                    let wakes = &mut self.wakes;
-                    let mut wake = |jj: usize, at: u64| {
-                        if pop.quiescent[jj] {
-                            wakes.arrive(l + 1, jj, at);
-                        }
-                    };
                     match (&sh.shapes[l], &self.by_pre[l]) {
                         (Shape::Dense, _) => {
                             for jj in 0..n_own {
                                 let k = (own.start + jj) * pre + i;
                                 let at = ev.time + delays.of(k);
                                 ring.add(at, jj, block[jj * pre + i] * delta);
-                                wake(jj, at);
                             }
                             self.work.deliveries += n_own as u64;
                         }
@@ -183,21 +183,19 @@ impl Worker {
                                 let jj = j as usize - own.start;
                                 let at = ev.time + delays.of(k as usize);
                                 ring.add(at, jj, block[k as usize - base] * delta);
-                                wake(jj, at);
                             }
                             self.work.deliveries += (start[i + 1] - start[i]) as u64;
                         }
                         (Shape::Sparse(..), None) => unreachable!("indexed before the first run"),
                     }
                 }
-                EventKind::Backward if l > sh.timing.first_reversed => {
+                EventKind::Backward if reversed_wave && l > sh.timing.first_reversed => {
                     // Neuron j = i of layer l sends back to layer l - 1 over projection l - 1.
                     let (j, p) = (i, l - 1);
                     if let Some((delay, _, n_own)) = grouped[p].filter(|g| g.2 > 0) {
                         // As forward: the run of this layer's reversed events, each a row
                         // of C (of its owner's block) into the ring row of its arrival step.
                         let origins = sh.base[l]..sh.base[l + 1];
-                        let pop = &self.populations[p][1];
                         let own_start = self.ranges[p].start;
                         let run = Run::from(inbox, next - 1, EventKind::Backward, origins);
                         next = run.walk(&mut self.carried_r[l], |j, ev, delta| {
@@ -206,7 +204,6 @@ impl Worker {
                                 let source = |p: usize, w: usize| &rows[p][w][..];
                                 backward.flush(&mut self.ring_r, source);
                                 backward.key = Some((p, at));
-                                self.wakes.arrive_all(p, pop, n_own, at);
                             }
                             // Row j of the owner's block: whole, or across ranks the slab of
                             // this rank's columns (which hold every own presynaptic neuron).
@@ -235,13 +232,7 @@ impl Worker {
                     let n_own = own.len();
                     let delays = &sh.delays[p];
                     let pre = sh.sizes[p];
-                    let pop = &self.populations[p][1];
-                    let wakes = &mut self.wakes;
-                    let mut wake = |ii: usize, at: u64| {
-                        if pop.quiescent[ii] {
-                            wakes.arrive(p, ii, at);
-                        }
-                    };
+
                     match &sh.shapes[p] {
                         Shape::Dense => {
                             let row = &block[(j - first_row) * width..][..width];
@@ -249,7 +240,6 @@ impl Worker {
                                 let k = j * pre + own.start + ii;
                                 let at = ev.time + delays.of(k);
                                 ring.add(at, ii, row[cols.start + ii] * delta);
-                                wake(ii, at);
                             }
                             self.work.deliveries += n_own as u64;
                         }
@@ -261,7 +251,6 @@ impl Worker {
                                     let ii = i - own.start;
                                     let at = ev.time + delays.of(k);
                                     ring.add(at, ii, block[k - base] * delta);
-                                    wake(ii, at);
                                     self.work.deliveries += 1;
                                 }
                             }

@@ -115,6 +115,19 @@ impl Population {
         self.asleep = self.quiescent.iter().filter(|&&q| q).count();
     }
 
+    /// Wakes every resting actor whose input is no longer zero.
+    pub fn wake_fed(&mut self) {
+        if self.asleep == 0 {
+            return;
+        }
+        for (q, &u) in self.quiescent.iter_mut().zip(&self.input) {
+            if *q && u != 0.0 {
+                *q = false;
+                self.asleep -= 1;
+            }
+        }
+    }
+
     /// Send-on-delta after a step of every actor (none resting) whose output deviations
     /// are in `signal` and already in `integral`: [`SystemState::signal`]'s arithmetic, one
     /// vectorised pass. Appends the actors that fired to `fired`; returns whether every

@@ -44,11 +44,12 @@ impl Ring {
         self.values[row * self.n_own + jj] += v;
     }
 
-    /// Adds the arrivals at step `n` to `input` and empties their row.
-    pub(super) fn take_into(&mut self, n: u64, input: &mut [f32]) {
+    /// Adds the arrivals at step `n` to `input` and empties their row; returns whether
+    /// anything arrived.
+    pub(super) fn take_into(&mut self, n: u64, input: &mut [f32]) -> bool {
         let row = self.row(n);
         if !std::mem::take(&mut self.used[row]) {
-            return;
+            return false;
         }
         for (u, v) in input
             .iter_mut()
@@ -57,6 +58,7 @@ impl Ring {
             *u += *v;
             *v = 0.0;
         }
+        true
     }
 
     /// Whether nothing was delivered into any row since it was last taken (then no

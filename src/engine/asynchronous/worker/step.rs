@@ -18,34 +18,42 @@ impl Worker {
     pub(super) fn step(&mut self, sh: &Shared<'_>, n: u64) -> Result<(), Stop> {
         let tm = sh.timing;
         let layers = sh.sizes.len();
+        let mut arrived = std::mem::take(&mut self.arrived);
+        arrived.clear();
         for l in 0..layers {
             let [f, rv] = &mut self.populations[l];
-            self.ring_f[l].take_into(n, &mut f.input);
-            self.ring_r[l].take_into(n, &mut rv.input);
+            arrived.push([
+                self.ring_f[l].take_into(n, &mut f.input),
+                self.ring_r[l].take_into(n, &mut rv.input),
+            ]);
         }
         // Windows opening at n (the stimulus and the teacher are local control inputs).
+        let [forward, reversed] = [System::Forward, System::Reversed].map(|s| self.role.runs(s));
         for smp in sh.samples {
             if n == smp.start {
                 self.clear_slot(smp.slot, sh.sizes);
             }
             for l in 0..layers {
-                if n == smp.start + tm.fwd_offset[l] {
+                if forward && n == smp.start + tm.fwd_offset[l] {
                     self.open_forward(sh, smp, l, n);
                 }
-                if smp.train && l >= tm.first_reversed && n == smp.start + tm.rev_offset[l] {
+                if reversed
+                    && smp.train
+                    && l >= tm.first_reversed
+                    && n == smp.start + tm.rev_offset[l]
+                {
                     self.open_reversed(sh, smp, l, n);
                 }
             }
         }
-        let populations = &mut self.populations;
-        self.wakes.due(n, |l, jj| {
-            for pop in populations[l].iter_mut() {
-                if pop.quiescent[jj] && pop.input[jj] != 0.0 {
-                    pop.quiescent[jj] = false;
-                    pop.asleep -= 1;
-                }
+        // A resting system wakes when an input reaches it: its own arrivals, whatever its
+        // state when they were delivered (a window may have opened since).
+        for (pops, arrived) in self.populations.iter_mut().zip(&arrived) {
+            for (pop, _) in pops.iter_mut().zip(arrived).filter(|(_, &a)| a) {
+                pop.wake_fed();
             }
-        });
+        }
+        self.arrived = arrived;
         // Integrate.
         let linear = !self.trajectories.is_empty();
         for l in 0..layers {
@@ -77,10 +85,11 @@ impl Worker {
         // Windows closing at n + 1.
         for smp in sh.samples {
             for l in 0..layers {
-                if n + 1 == smp.start + tm.fwd_offset[l] + tm.forward {
+                if forward && n + 1 == smp.start + tm.fwd_offset[l] + tm.forward {
                     self.close_forward(sh, smp, l, n + 1);
                 }
-                if smp.train
+                if reversed
+                    && smp.train
                     && l >= tm.first_reversed
                     && n + 1 == smp.start + tm.rev_offset[l] + tm.backward
                 {

@@ -13,11 +13,12 @@
 use std::ops::Range;
 use std::sync::RwLockWriteGuard;
 
-use super::{owned, owner_of, Sample, Shared, Worker};
+use super::{owned, owner_of, Role, Sample, Shared, Worker};
 use crate::config::LearningMethod;
 use crate::engine::asynchronous::delays::Delays;
 use crate::learning::connections::{change, update_sample};
 use crate::learning::optimiser;
+use crate::neuron::System;
 use crate::topology::projection::Shape;
 
 impl Worker {
@@ -55,7 +56,13 @@ impl Worker {
                 let q = &post_int[s.slot * post..(s.slot + 1) * post];
                 let own = self.ranges[l + 1].clone();
                 let shape = sh.shapes[l];
-                if let Shape::Dense = shape {
+                if self.role == Role::Wave(System::Reversed) {
+                    // The reversed wave keeps the rows its deliveries read; the forward
+                    // wave keeps the transposed copy and the forward inputs.
+                    if l >= sh.timing.first_reversed {
+                        self.update_rows(sh, l, p, &q[own.clone()], s.scale);
+                    }
+                } else if let Shape::Dense = shape {
                     self.update_dense(sh, l, p, &q[own.clone()], s.scale);
                 } else {
                     let mut block = sh.rows[l][self.id].write().expect("rows lock");
@@ -76,7 +83,10 @@ impl Worker {
                 // Reversed currents of own presynaptic neurons, for later samples' backward
                 // waves already carried by these synapses.
                 let carried = &self.carried_r[l + 1];
-                if l >= sh.timing.first_reversed && carried.iter().any(|&v| v != 0.0) {
+                if self.role == Role::Both
+                    && l >= sh.timing.first_reversed
+                    && carried.iter().any(|&v| v != 0.0)
+                {
                     let dense = matches!(shape, Shape::Dense);
                     let own_pre = self.ranges[l].clone();
                     let mut comp = vec![0.0f32; own_pre.len()];
@@ -124,7 +134,12 @@ impl Worker {
         let kt = sh.settings.kt;
         let pre = sh.sizes[l];
         let n_own = q.len();
-        let mut block = sh.rows[l][self.id].write().expect("rows lock");
+        // The new values go into the rows, unless nobody reads them before the call ends:
+        // then the columns wait in `stale` (see `write_back_stale`). In the wave split the
+        // reversed wave updates the rows it reads itself (`update_rows`).
+        let idle = Self::rows_idle(sh, l);
+        let mut block = (!idle && self.role == Role::Both)
+            .then(|| sh.rows[l][self.id].write().expect("rows lock"));
         let carried = &self.carried_f[l];
         let ct = &mut self.transposed[l];
         let comp = &mut self.comp;
@@ -134,9 +149,6 @@ impl Worker {
         let active = &mut self.active;
         active.clear();
         active.extend((0..pre).filter(|&i| p[i] != 0.0));
-        // The new values go into the rows, unless nobody reads them before the call ends:
-        // then the columns wait in `stale` (see `write_back_stale`).
-        let idle = Self::rows_idle(sh, l);
         // A tile's columns are written back while they are still in the L1 cache.
         for columns in active.chunks(TILE) {
             for &i in columns {
@@ -155,8 +167,8 @@ impl Worker {
                     }
                 }
             }
-            if !idle {
-                write_back(&mut block, ct, columns, n_own);
+            if let Some(block) = block.as_mut() {
+                write_back(block, ct, columns, n_own);
             }
         }
         if idle {
@@ -166,9 +178,48 @@ impl Worker {
                 stale[i] = true;
             }
         }
-        self.work.synapse_updates += block.len() as u64;
+        self.work.synapse_updates += (pre * n_own) as u64;
         if follow {
             for (u, &cv) in self.populations[l + 1][0].input.iter_mut().zip(comp.iter()) {
+                *u += cv;
+            }
+        }
+    }
+
+    /// The wave split's reversed wave: one sample's update of the rows of dense projection
+    /// `l` (all of them: `q` the post integrals), with the arithmetic of [`update_dense`]
+    /// on the transposed copy, so that the forward wave's copy and these rows stay equal
+    /// bit for bit; the forward wave counts the synapse updates. Row by row, each change
+    /// also goes into the reversed input of its presynaptic neuron times the value the
+    /// synapse carries back, summed over j in increasing order as `apply_updates` sums it.
+    fn update_rows(&mut self, sh: &Shared<'_>, l: usize, p: &[f32], q: &[f32], scale: f32) {
+        let kt = sh.settings.kt;
+        let pre = sh.sizes[l];
+        let mut block = sh.rows[l][self.id].write().expect("rows lock");
+        let carried = &self.carried_r[l + 1];
+        let follow = carried.iter().any(|&v| v != 0.0);
+        let comp = &mut self.comp;
+        comp.clear();
+        comp.resize(pre, 0.0);
+        for ((row, &qj), &v) in block.chunks_exact_mut(pre).zip(q).zip(carried) {
+            // A presynaptic neuron that carried nothing leaves its synapses as they are, as
+            // `update_dense` skips its column.
+            if follow && v != 0.0 && qj != 0.0 {
+                for ((c, &pi), cv) in row.iter_mut().zip(p).zip(comp.iter_mut()) {
+                    let d = change(pi, qj, scale, kt, true);
+                    let next = *c + d;
+                    *c = if pi != 0.0 { next } else { *c };
+                    *cv += d * v;
+                }
+            } else {
+                for (c, &pi) in row.iter_mut().zip(p) {
+                    let next = *c + change(pi, qj, scale, kt, true);
+                    *c = if pi != 0.0 { next } else { *c };
+                }
+            }
+        }
+        if follow {
+            for (u, &cv) in self.populations[l][1].input.iter_mut().zip(comp.iter()) {
                 *u += cv;
             }
         }
