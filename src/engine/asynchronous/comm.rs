@@ -176,8 +176,10 @@ fn merge_into(all: &mut Vec<Event>, other: &[Event], scratch: &mut Vec<Event>) {
 }
 
 /// Appends the union of the sorted `a` and `b` to `out`, in order. The lists of two workers
-/// interleave in long runs (each owns a block of every layer), so each run is found by a
-/// binary search and copied whole.
+/// of the neuron split interleave in long runs (each owns a block of every layer), those of
+/// the wave split neuron by neuron (at a window's close each neuron sends one integral in
+/// each wave), so each run is found by galloping: a run of one costs a comparison or two,
+/// a long run a binary search, and is copied whole.
 fn merge_two<'e>(mut a: &'e [Event], mut b: &'e [Event], out: &mut Vec<Event>) {
     out.reserve(a.len() + b.len());
     while let (Some(x), Some(y)) = (a.first(), b.first()) {
@@ -185,9 +187,14 @@ fn merge_two<'e>(mut a: &'e [Event], mut b: &'e [Event], out: &mut Vec<Event>) {
             std::mem::swap(&mut a, &mut b);
             continue;
         }
-        // a's run below b's head.
+        // a's run below b's head (a[0] is below it).
         let head = y.key();
-        let run = a.partition_point(|e| e.key() < head);
+        let mut bound = 1;
+        while bound < a.len() && a[bound].key() < head {
+            bound *= 2;
+        }
+        let from = bound / 2;
+        let run = from + a[from..bound.min(a.len())].partition_point(|e| e.key() < head);
         out.extend_from_slice(&a[..run]);
         a = &a[run..];
     }
