@@ -64,6 +64,9 @@ impl Worker {
                     }
                 } else if let Shape::Dense = shape {
                     self.update_dense(sh, l, p, &q[own.clone()], s.scale);
+                    if self.rows_apart(sh, l) {
+                        self.update_rows(sh, l, p, &q[own.clone()], s.scale);
+                    }
                 } else {
                     let mut block = sh.rows[l][self.id].write().expect("rows lock");
                     let carried = &self.carried_f[l];
@@ -84,6 +87,7 @@ impl Worker {
                 // waves already carried by these synapses.
                 let carried = &self.carried_r[l + 1];
                 if self.role == Role::Both
+                    && !self.rows_apart(sh, l)
                     && l >= sh.timing.first_reversed
                     && carried.iter().any(|&v| v != 0.0)
                 {
@@ -138,7 +142,7 @@ impl Worker {
         // then the columns wait in `stale` (see `write_back_stale`). In the wave split the
         // reversed wave updates the rows it reads itself (`update_rows`).
         let idle = Self::rows_idle(sh, l);
-        let mut block = (!idle && self.role == Role::Both)
+        let mut block = (!idle && self.role == Role::Both && !self.rows_apart(sh, l))
             .then(|| sh.rows[l][self.id].write().expect("rows lock"));
         let carried = &self.carried_f[l];
         let ct = &mut self.transposed[l];
@@ -223,6 +227,20 @@ impl Worker {
                 *u += cv;
             }
         }
+    }
+
+    /// Whether dense projection `l`'s rows are updated row by row ([`Worker::update_rows`],
+    /// which also moves the reversed inputs) rather than written back from the transposed
+    /// copy: the reversed wave's, and a lone worker's above the first reversed layer (it owns
+    /// every row and every presynaptic neuron, so the compensation's sum over all rows is
+    /// its own; the same arithmetic either way, without the transposes and without
+    /// computing every change again for the compensation).
+    fn rows_apart(&self, sh: &Shared<'_>, l: usize) -> bool {
+        let lone = self.role == Role::Both
+            && sh.workers == 1
+            && matches!(sh.shapes[l], Shape::Dense)
+            && l >= sh.timing.first_reversed;
+        lone || (self.role == Role::Wave(System::Reversed) && l >= sh.timing.first_reversed)
     }
 
     /// Whether no one reads dense projection `l`'s rows during a call, so its updates may
