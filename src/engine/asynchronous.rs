@@ -270,8 +270,9 @@ impl AsyncEngine {
     }
 
     /// Event bookkeeping: (events sent by all workers, events taken in by each worker,
-    /// local-time regressions). Every event goes to every worker, so each worker's count
-    /// equals the total sent when none is lost or duplicated.
+    /// local-time regressions). Split by neurons, every event goes to every worker, so each
+    /// worker's count equals the total sent when none is lost or duplicated; split by waves,
+    /// a wave takes in its own events and, where the waves meet, the other's.
     pub fn event_balance(&self) -> (u64, Vec<u64>, u64) {
         let sent = self.workers.iter().map(|w| w.work.sent).sum::<u64>() + self.work.sent;
         let received = self.workers.iter().map(|w| w.work.received).collect();
