@@ -415,7 +415,9 @@ impl Worker {
             }
             self.work.sent += self.outbox.len() as u64;
             // The buffers go round: the outbox comes back empty, the inbox is refilled.
-            if self.role == Role::Both || self.waves_meet(sh, t + look) {
+            // Whether updates fall on the boundary this window ends at (found once).
+            let updates = self.updates_due(sh, t + look);
+            if self.role == Role::Both || updates || self.windows_close(sh, t + look) {
                 comm.exchange(&mut self.outbox, &mut self.inbox, &mut self.scratch)
                     .map_err(|PeerGone| Stop::Peer)?;
             } else {
@@ -425,7 +427,7 @@ impl Worker {
             t += look;
             // Boundary t: everything emitted before it is known to every worker.
             self.absorb(sh, t);
-            if self.updates_due(sh, t) {
+            if updates {
                 rows = None;
                 self.apply_updates(sh, t);
                 // Split by waves nobody reads the other's copy of C: no need to wait.
@@ -470,22 +472,21 @@ impl Worker {
 }
 
 impl Worker {
-    /// The wave split: whether the waves exchange their events at boundary `t`, which ends
-    /// a window. They must where a window closed in it (readouts and window integrals
-    /// cross) or an update falls on `t` (it reads both integrals); elsewhere each wave's
-    /// events stay with it, as nothing of the other wave reads them.
-    fn waves_meet(&self, sh: &Shared<'_>, t: u64) -> bool {
+    /// The wave split: whether a window closes in the window ending at boundary `t`. The
+    /// waves exchange their events there (readouts and window integrals cross) and where
+    /// an update falls (it reads both integrals); elsewhere each wave's events stay with it,
+    /// as nothing of the other wave reads them.
+    fn windows_close(&self, sh: &Shared<'_>, t: u64) -> bool {
         let tm = sh.timing;
         let within = |close: u64| close <= t && close + tm.lookahead > t;
-        let closes = sh.samples.iter().any(|s| {
+        sh.samples.iter().any(|s| {
             (0..sh.sizes.len()).any(|l| {
                 within(s.start + tm.fwd_offset[l] + tm.forward)
                     || (s.train
                         && l >= tm.first_reversed
                         && within(s.start + tm.rev_offset[l] + tm.backward))
             })
-        });
-        closes || self.updates_due(sh, t)
+        })
     }
 }
 

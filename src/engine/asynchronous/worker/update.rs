@@ -56,14 +56,13 @@ impl Worker {
                 let q = &post_int[s.slot * post..(s.slot + 1) * post];
                 let own = self.ranges[l + 1].clone();
                 let shape = sh.shapes[l];
-                if self.role == Role::Wave(System::Reversed) {
-                    // The reversed wave keeps the rows its deliveries read; the forward
-                    // wave keeps the transposed copy and the forward inputs.
-                    if l >= sh.timing.first_reversed {
-                        self.update_rows(sh, l, p, &q[own.clone()], s.scale);
+                if let Shape::Dense = shape {
+                    // The transposed copy and the forward inputs go with the forward
+                    // systems; rows updated row by row (`rows_apart`) carry the reversed
+                    // inputs' compensation. The wave split's waves each do their half.
+                    if self.role.runs(System::Forward) {
+                        self.update_dense(sh, l, p, &q[own.clone()], s.scale);
                     }
-                } else if let Shape::Dense = shape {
-                    self.update_dense(sh, l, p, &q[own.clone()], s.scale);
                     if self.rows_apart(sh, l) {
                         self.update_rows(sh, l, p, &q[own.clone()], s.scale);
                     }
@@ -236,11 +235,10 @@ impl Worker {
     /// its own; the same arithmetic either way, without the transposes and without
     /// computing every change again for the compensation).
     fn rows_apart(&self, sh: &Shared<'_>, l: usize) -> bool {
-        let lone = self.role == Role::Both
-            && sh.workers == 1
+        let lone = self.role == Role::Both && sh.workers == 1;
+        (lone || self.role == Role::Wave(System::Reversed))
             && matches!(sh.shapes[l], Shape::Dense)
-            && l >= sh.timing.first_reversed;
-        lone || (self.role == Role::Wave(System::Reversed) && l >= sh.timing.first_reversed)
+            && l >= sh.timing.first_reversed
     }
 
     /// Whether no one reads dense projection `l`'s rows during a call, so its updates may
