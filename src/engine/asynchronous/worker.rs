@@ -10,7 +10,7 @@
 //! through the window, each integrating its own equations, and emits their events.
 //!
 //! Sleeping actors (at rest, nothing arriving) are not integrated: a system wakes at the
-//! step an input reaches it (its input ring's row of that step holds something).
+//! step an input reaches it (its own increment in its input ring's row of that step).
 
 use std::ops::Range;
 use std::sync::{Mutex, RwLock};
@@ -200,9 +200,6 @@ pub struct Worker {
     /// Per dense projection, per presynaptic neuron: its column in `transposed` is newer
     /// than in the rows (written back at the end of the call; see `update::rows_idle`).
     stale: Vec<Vec<bool>>,
-    /// Per layer, this step: whether anything arrived for the forward and the reversed
-    /// systems (scratch of `step`).
-    arrived: Vec<[bool; 2]>,
     /// Events emitted in the window just processed, not yet exchanged.
     outbox: Vec<Event>,
     /// Events of the last window, exchanged, waiting for the next boundary.
@@ -284,7 +281,6 @@ impl Worker {
             by_pre: Vec::new(),
             transposed: Vec::new(),
             stale: vec![Vec::new(); sizes.len() - 1],
-            arrived: Vec::new(),
             outbox: Vec::new(),
             inbox: Vec::new(),
             grouped: Vec::new(),

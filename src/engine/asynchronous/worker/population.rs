@@ -8,6 +8,7 @@
 //! the `linearised` replay, per-neuron coefficients) and the trace take: [`Population::get`]
 //! and [`Population::set`] convert, with the same arithmetic as before.
 
+use super::ring::Ring;
 use crate::engine::asynchronous::actor::{send_on_delta, SystemState};
 use crate::neuron::layer::LayerState;
 use crate::neuron::ELEMENTS;
@@ -115,17 +116,17 @@ impl Population {
         self.asleep = self.quiescent.iter().filter(|&&q| q).count();
     }
 
-    /// Wakes every resting actor whose input is no longer zero.
-    pub fn wake_fed(&mut self) {
-        if self.asleep == 0 {
-            return;
-        }
-        for (q, &u) in self.quiescent.iter_mut().zip(&self.input) {
-            if *q && u != 0.0 {
-                *q = false;
-                self.asleep -= 1;
+    /// Adds the arrivals at step `n` from `ring` to the inputs, and wakes each resting
+    /// actor an arrival made the input of nonzero: its own arrivals, whatever its state when
+    /// they were delivered (a window may have opened since), and nobody else's.
+    pub fn take_arrivals(&mut self, ring: &mut Ring, n: u64) {
+        let (quiescent, asleep) = (&mut self.quiescent, &mut self.asleep);
+        ring.take_into(n, &mut self.input, *asleep > 0, |jj, u| {
+            if quiescent[jj] && u != 0.0 {
+                quiescent[jj] = false;
+                *asleep -= 1;
             }
-        }
+        });
     }
 
     /// Send-on-delta after a step of every actor (none resting) whose output deviations

@@ -44,21 +44,32 @@ impl Ring {
         self.values[row * self.n_own + jj] += v;
     }
 
-    /// Adds the arrivals at step `n` to `input` and empties their row; returns whether
-    /// anything arrived.
-    pub(super) fn take_into(&mut self, n: u64, input: &mut [f32]) -> bool {
+    /// Adds the arrivals at step `n` to `input` and empties their row. With `watch`,
+    /// `arrived(jj, u)` first sees each actor whose increment is not zero, with its input u
+    /// after it (a pass of its own, so that the adding stays one vectorised loop).
+    pub(super) fn take_into(
+        &mut self,
+        n: u64,
+        input: &mut [f32],
+        watch: bool,
+        mut arrived: impl FnMut(usize, f32),
+    ) {
         let row = self.row(n);
         if !std::mem::take(&mut self.used[row]) {
-            return false;
+            return;
         }
-        for (u, v) in input
-            .iter_mut()
-            .zip(&mut self.values[row * self.n_own..][..self.n_own])
-        {
+        let values = &mut self.values[row * self.n_own..][..self.n_own];
+        if watch {
+            for (jj, (&u, &v)) in input.iter().zip(values.iter()).enumerate() {
+                if v != 0.0 {
+                    arrived(jj, u + v);
+                }
+            }
+        }
+        for (u, v) in input.iter_mut().zip(values.iter_mut()) {
             *u += *v;
             *v = 0.0;
         }
-        true
     }
 
     /// Whether nothing was delivered into any row since it was last taken (then no
@@ -93,16 +104,16 @@ mod tests {
         ring.row_mut(6)[2] += 2.0;
         ring.add(9, 1, 0.25); // the same row as step 5, a lap later
         let mut input = [1.0, 1.0, 1.0];
-        ring.take_into(4, &mut input);
+        ring.take_into(4, &mut input, false, |_, _| {});
         assert_eq!(input, [1.0, 1.0, 1.0]);
-        ring.take_into(5, &mut input);
+        ring.take_into(5, &mut input, false, |_, _| {});
         assert_eq!(input, [1.0, 1.75, 1.0]);
         assert!(ring.idle(1) && !ring.idle(2) && !ring.untouched());
-        ring.take_into(6, &mut input);
+        ring.take_into(6, &mut input, false, |_, _| {});
         assert_eq!(input, [1.0, 1.75, 3.0]);
         // Taken rows are empty: taking them again adds nothing.
-        ring.take_into(5, &mut input);
-        ring.take_into(6, &mut input);
+        ring.take_into(5, &mut input, false, |_, _| {});
+        ring.take_into(6, &mut input, false, |_, _| {});
         assert_eq!(input, [1.0, 1.75, 3.0]);
         assert!((0..3).all(|jj| ring.idle(jj)) && ring.untouched());
     }

@@ -18,14 +18,12 @@ impl Worker {
     pub(super) fn step(&mut self, sh: &Shared<'_>, n: u64) -> Result<(), Stop> {
         let tm = sh.timing;
         let layers = sh.sizes.len();
-        let mut arrived = std::mem::take(&mut self.arrived);
-        arrived.clear();
+        // A resting system wakes when an input reaches it (a window that opens at n sets
+        // its systems' rest from their inputs again, below).
         for l in 0..layers {
             let [f, rv] = &mut self.populations[l];
-            arrived.push([
-                self.ring_f[l].take_into(n, &mut f.input),
-                self.ring_r[l].take_into(n, &mut rv.input),
-            ]);
+            f.take_arrivals(&mut self.ring_f[l], n);
+            rv.take_arrivals(&mut self.ring_r[l], n);
         }
         // Windows opening at n (the stimulus and the teacher are local control inputs).
         let [forward, reversed] = [System::Forward, System::Reversed].map(|s| self.role.runs(s));
@@ -46,14 +44,6 @@ impl Worker {
                 }
             }
         }
-        // A resting system wakes when an input reaches it: its own arrivals, whatever its
-        // state when they were delivered (a window may have opened since).
-        for (pops, arrived) in self.populations.iter_mut().zip(&arrived) {
-            for (pop, _) in pops.iter_mut().zip(arrived).filter(|(_, &a)| a) {
-                pop.wake_fed();
-            }
-        }
-        self.arrived = arrived;
         // Integrate.
         let linear = !self.trajectories.is_empty();
         for l in 0..layers {
