@@ -312,7 +312,9 @@ fn unsupported_async_settings_are_clear_errors() {
 #[test]
 fn element_actors_with_theta_zero_are_the_neuron_actors() {
     // Every element sends every change: each integrates with its neighbours' values of
-    // the previous step, which is explicit Euler, so the runs agree bit for bit.
+    // the previous step, which is explicit Euler, so the runs agree bit for bit. Element
+    // actors deliver the input layer's events pixel by pixel; so do the neuron actors here
+    // (their pooling by value changes the rounding).
     let neuron = model("async", "{theta: 0.01, sample_interval: 3.0}", 10);
     let element = model(
         "async",
@@ -320,11 +322,12 @@ fn element_actors_with_theta_zero_are_the_neuron_actors() {
         10,
     );
     let split = data(&neuron);
-    let mut a = build_engine(&neuron, 3, 2).unwrap();
+    let mut a: AsyncEngine = build_async_engine(&neuron, 3, 2);
+    a.pool_input_events(false);
     let mut b = build_engine(&element, 3, 2).unwrap();
-    train(a.as_mut(), &neuron, &split, 60);
+    train(&mut a, &neuron, &split, 60);
     train(b.as_mut(), &element, &split, 60);
-    assert!(coefficients(a.as_ref()) == coefficients(b.as_ref()));
+    assert!(coefficients(&a) == coefficients(b.as_ref()));
     assert_eq!(a.counters().element_events, 0);
     assert!(b.counters().element_events > b.counters().events);
     // Quantised couplings inside the neuron (element_theta > 0) change the numbers a
@@ -336,7 +339,7 @@ fn element_actors_with_theta_zero_are_the_neuron_actors() {
     );
     let mut c = build_engine(&coarse, 3, 2).unwrap();
     train(c.as_mut(), &coarse, &split, 60);
-    let diff = coefficients(a.as_ref())
+    let diff = coefficients(&a)
         .iter()
         .zip(&coefficients(c.as_ref()))
         .map(|(x, y)| (x - y).abs())
@@ -515,4 +518,87 @@ impl bsp_sim::trace::TraceSink for Sink {
     }
     fn event(&mut self, _: &bsp_sim::trace::WaveEvent) {}
     fn state(&mut self, _: &bsp_sim::trace::StateSample) {}
+}
+
+/// Pixels of equal value send equal events, so the input layer's events are pooled by value
+/// (`worker::pools`): the first pixel of each value delivers its pool's column sum. That
+/// changes only float rounding against delivering pixel by pixel, delivers less, and gives
+/// the same numbers at 1, 2 (at zero delay the wave split) and 3 threads, at zero delay
+/// and at a fixed delay (where a window of events holds the close of one image and the
+/// start of the next).
+#[test]
+fn pooling_the_input_layer_by_value_changes_only_rounding() {
+    let levels = [0.0, 0.5, 0.25, 0.5, 1.0, 0.25];
+    let images: Vec<Vec<f32>> = (0..40)
+        .map(|k| {
+            (0..6)
+                .map(|p| levels[(k * 7 + p * 3 + k / 5) % 6])
+                .collect()
+        })
+        .collect();
+    let labels = (0..40).map(|k| (k % 4) as u8).collect();
+    let train = common::dataset(images, labels, 4);
+    let batches: Vec<Vec<usize>> = (0..8)
+        .map(|b| (0..5).map(|k| (b * 5 + k * 3) % 40).collect())
+        .collect();
+    for delay in [0.0, 0.1] {
+        let spec = format!("{{delay: {{kind: fixed, value: {delay}}}}}");
+        let m = common::model(&yaml_of("[6, 12, 12, 4]", "async", &spec, 5).replace(
+            "forward_window: 3.0, backward_window: 3.0",
+            "forward_window: 5.0, backward_window: 5.0",
+        ));
+        let run = |threads: usize, pool: bool| {
+            let mut e: AsyncEngine = build_async_engine(&m, 3, threads);
+            e.pool_input_events(pool);
+            for b in &batches {
+                e.train_batch(&train, b, 0.05).unwrap();
+            }
+            e.finish().unwrap();
+            let eval = e.evaluate(&train, &(0..40).collect::<Vec<_>>()).unwrap();
+            (coefficients(&e), e.counters(), eval)
+        };
+        let pooled: Vec<_> = [1, 2, 3].map(|threads| run(threads, true)).into();
+        for (k, r) in pooled.iter().enumerate().skip(1) {
+            let threads = k + 1;
+            assert!(
+                r.0 == pooled[0].0,
+                "coefficients differ at {threads} threads (delay {delay})"
+            );
+            assert_eq!(
+                r.1, pooled[0].1,
+                "counts differ at {threads} threads (delay {delay})"
+            );
+            assert_eq!(
+                r.2, pooled[0].2,
+                "evaluation differs at {threads} threads (delay {delay})"
+            );
+        }
+        let (c, counts, eval) = &pooled[0];
+        let (c_apart, counts_apart, eval_apart) = run(1, false);
+        assert!(
+            counts.deliveries < counts_apart.deliveries * 9 / 10,
+            "pooling delivered {} against {} (delay {delay})",
+            counts.deliveries,
+            counts_apart.deliveries
+        );
+        let initial = coefficients(&build_async_engine(&m, 3, 1));
+        let largest = |a: &[f32], b: &[f32]| {
+            a.iter()
+                .zip(b)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0f32, f32::max)
+        };
+        let (moved, diff) = (largest(c, &initial), largest(c, &c_apart));
+        assert!(moved > 0.01, "training moved C by only {moved}");
+        assert!(
+            diff < 1e-4 * moved.max(1.0),
+            "pooled and apart differ by {diff} (moved {moved}, delay {delay})"
+        );
+        assert!(
+            (eval.loss - eval_apart.loss).abs() < 1e-4,
+            "loss {} against {} (delay {delay})",
+            eval.loss,
+            eval_apart.loss
+        );
+    }
 }

@@ -73,6 +73,9 @@ pub struct AsyncEngine {
     waves: bool,
     /// Whether the model allows the wave split (see `build::wave_split_fits`).
     wave_fits: bool,
+    /// Whether the input layer's events are pooled by value where they may be
+    /// (`worker::pools`; on unless switched off).
+    pool_inputs: bool,
     /// Rows of the workers' input rings (the longest delay, plus one).
     ring: u64,
     /// Boundary up to which simulated time has been processed.

@@ -97,6 +97,7 @@ impl AsyncEngine {
             workers: threads,
             local: self.ranks.local(),
             trace: self.trace.as_ref(),
+            pool_inputs: self.pool_inputs,
         };
         for w in self.workers.iter_mut() {
             w.index(&shared.shapes, sizes);

@@ -101,6 +101,7 @@ impl AsyncEngine {
             workers: Vec::new(),
             waves: false,
             wave_fits,
+            pool_inputs: true,
             ring,
             now: 0,
             next_start: 0,
@@ -138,6 +139,13 @@ impl AsyncEngine {
         }
         self.build_workers(self.workers.len(), waves);
         Ok(())
+    }
+
+    /// Pools the input layer's events by pixel value where the model allows it (the
+    /// default), or delivers them pixel by pixel: the two differ by float rounding. For
+    /// comparisons and benchmarks.
+    pub fn pool_input_events(&mut self, on: bool) {
+        self.pool_inputs = on;
     }
 
     /// Whether the workers are split by waves.

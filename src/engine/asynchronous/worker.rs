@@ -32,6 +32,7 @@ use crate::trace::Selection;
 mod batch;
 mod delivery;
 mod fixed_points;
+mod pools;
 mod population;
 mod record;
 mod remote;
@@ -81,6 +82,8 @@ pub struct Shared<'a> {
     pub local: Range<usize>,
     /// What to record, if anything.
     pub trace: Option<&'a Selection>,
+    /// Whether the input layer's events may be pooled by value ([`pools`]).
+    pub pool_inputs: bool,
 }
 
 impl Shared<'_> {
@@ -225,6 +228,8 @@ pub struct Worker {
     batch: Batch,
     /// The input layer's windows replayed from its stimulus' responses.
     stimulus: stimulus::Stimulus,
+    /// The input layer's events pooled by value, per window.
+    pools: pools::InputPools,
     /// Per own neuron: the input change of a synapse update (scratch).
     comp: Vec<f32>,
     /// The presynaptic neurons whose synapses a dense update changes (scratch).
@@ -294,6 +299,7 @@ impl Worker {
             trace_mask: Vec::new(),
             batch: Batch::default(),
             stimulus: Default::default(),
+            pools: Default::default(),
             comp: Vec::new(),
             active: Vec::new(),
             trajectories: Vec::new(),

@@ -6,6 +6,7 @@
 
 use std::sync::RwLockReadGuard;
 
+use super::pools::{InputPools, Part};
 use super::ring::Ring;
 use super::{Shared, Worker};
 use crate::engine::asynchronous::comm::{Event, EventKind};
@@ -43,6 +44,7 @@ impl Worker {
             self.transposed = vec![Vec::new(); sh.shapes.len()];
             return;
         }
+        self.pools.stale();
         self.transposed = sh
             .shapes
             .iter()
@@ -141,15 +143,33 @@ impl Worker {
                         // come in runs), each a column of C into the ring row of its
                         // arrival step, with the layer's look-ups made once for the run.
                         let origins = sh.base[l]..sh.base[l + 1];
-                        let run = Run::from(inbox, next - 1, EventKind::Forward, origins);
+                        let mut run = Run::from(inbox, next - 1, EventKind::Forward, origins);
+                        // The input layer's pixels of equal value pooled (`pools`), over
+                        // the events of one window.
+                        let pooled = (l == 0)
+                            .then(|| self.pools.prepare(ev.time, &self.transposed[0], n_own))
+                            .flatten();
+                        if let Some((_, closes)) = pooled {
+                            run.last_time = closes;
+                        }
+                        let pools = &self.pools;
+                        let (block, parts) = match pooled {
+                            Some((tag, _)) => (POOLS + tag, pools.parts(tag)),
+                            None => (OWN, &[][..]),
+                        };
                         next = run.walk(&mut self.carried_f[l], |i, ev, delta| {
+                            let (block, column) = match parts.get(i).map(|&p| Part::of(p)) {
+                                None | Some(Part::Own) => (OWN, i),
+                                Some(Part::Pool(k)) => (block, k),
+                                Some(Part::Member) => return,
+                            };
                             let at = ev.time + delay;
                             if forward.key != Some((l + 1, at)) {
-                                let source = |l: usize, _| &self.transposed[l - 1][..];
+                                let source = forward_source(&self.transposed, pools);
                                 forward.flush(&mut self.ring_f, source);
                                 forward.key = Some((l + 1, at));
                             }
-                            forward.terms.push((0, i * n_own, delta));
+                            forward.terms.push((block, column * n_own, delta));
                             self.work.deliveries += n_own as u64;
                         });
                         continue;
@@ -260,10 +280,30 @@ impl Worker {
                 _ => {}
             }
         }
-        forward.flush(&mut self.ring_f, |l, _| &self.transposed[l - 1][..]);
+        forward.flush(
+            &mut self.ring_f,
+            forward_source(&self.transposed, &self.pools),
+        );
         backward.flush(&mut self.ring_r, |p, w| &rows[p][w][..]);
         self.groups = [forward, backward];
         self.grouped = grouped;
+    }
+}
+
+/// A forward term's block: a presynaptic neuron's own column of the transposed rows, or
+/// (`POOLS + tag`) an input pool's column sum.
+const OWN: usize = 0;
+const POOLS: usize = 1;
+
+/// Where a forward group's terms read their coefficients: the transposed rows of the
+/// projection into target layer `l`, or the input pools' sums.
+fn forward_source<'c>(
+    transposed: &'c [Vec<f32>],
+    pools: &'c InputPools,
+) -> impl Fn(usize, usize) -> &'c [f32] {
+    move |l, block| match block {
+        OWN => &transposed[l - 1][..],
+        tag => pools.sums(tag - POOLS),
     }
 }
 
@@ -276,6 +316,8 @@ struct Run<'e> {
     kind: EventKind,
     /// Global ids of the layer's neurons.
     origins: std::ops::Range<u32>,
+    /// The run ends before an event of a later time.
+    last_time: u64,
 }
 
 impl<'e> Run<'e> {
@@ -291,6 +333,7 @@ impl<'e> Run<'e> {
             first,
             kind,
             origins,
+            last_time: u64::MAX,
         }
     }
 
@@ -301,7 +344,10 @@ impl<'e> Run<'e> {
     fn walk(self, carried: &mut [f32], mut each: impl FnMut(usize, &Event, f32)) -> usize {
         let mut at = self.first;
         while let Some(ev) = self.events.get(at) {
-            if ev.kind != self.kind || !self.origins.contains(&ev.origin) {
+            if ev.kind != self.kind
+                || !self.origins.contains(&ev.origin)
+                || ev.time > self.last_time
+            {
                 break;
             }
             at += 1;

@@ -145,6 +145,9 @@ impl Worker {
             .then(|| sh.rows[l][self.id].write().expect("rows lock"));
         let carried = &self.carried_f[l];
         let ct = &mut self.transposed[l];
+        if l == 0 {
+            self.pools.stale();
+        }
         let comp = &mut self.comp;
         comp.clear();
         comp.resize(n_own, 0.0);
@@ -307,6 +310,7 @@ impl Worker {
                 };
                 if let Shape::Dense = shape {
                     transpose_into(&mut self.transposed[l], &block, own.len(), pre);
+                    self.pools.stale();
                 }
                 self.work.synapse_updates += block.len() as u64;
                 let carried = &self.carried_f[l];

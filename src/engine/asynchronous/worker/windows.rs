@@ -43,6 +43,9 @@ impl Worker {
             }
         }
         if l == 0 {
+            let image = sh.data.expect("data for starting samples").image(smp.index);
+            let alike = self.pooling_fits(sh);
+            self.pools.open(n, closes, image, alike);
             let basis = self.replay_basis(sh);
             let steps = (sh.timing.forward, sh.settings.input_port, out);
             let pop = &self.populations[0][0];
@@ -75,6 +78,22 @@ impl Worker {
                 && nr.reference[j].to_bits() == nr.reference[first].to_bits()
         });
         (alike && !own.is_empty()).then_some((shared, rest, nr.reference[first]))
+    }
+
+    /// Whether the input layer's events may be pooled by value ([`super::pools`]): every
+    /// input neuron alike (shared coefficients, rest state and reference, not learning),
+    /// plain fixed steps.
+    fn pooling_fits(&self, sh: &Shared<'_>) -> bool {
+        let rule = &sh.rule;
+        let nr = &self.neurons[0];
+        let alike = |v: &[f32]| v.windows(2).all(|w| w[0].to_bits() == w[1].to_bits());
+        sh.pool_inputs
+            && sh.settings.method == LearningMethod::Connections
+            && rule.element_theta.is_none()
+            && rule.local == LocalStep::Fixed
+            && nr.forward.shared().is_some()
+            && nr.rest.iter().all(|r| alike(r))
+            && alike(&nr.reference)
     }
 
     pub(super) fn open_reversed(&mut self, sh: &Shared<'_>, smp: &Sample, l: usize, n: u64) {
