@@ -36,6 +36,14 @@ pub enum EventKind {
     BackwardIntegral,
 }
 
+impl EventKind {
+    /// A window's control message (readout, integral) rather than a signal change.
+    #[inline]
+    pub fn is_control(self) -> bool {
+        !matches!(self, EventKind::Forward | EventKind::Backward)
+    }
+}
+
 /// A timestamped event. Ordered by (time, origin, seq), unique per event.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Event {

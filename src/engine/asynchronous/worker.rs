@@ -448,7 +448,8 @@ impl Worker {
     fn absorb(&mut self, sh: &Shared<'_>, t: u64) {
         let layers = sh.sizes.len();
         let classes = sh.sizes[layers - 1];
-        for ev in &self.inbox {
+        // Signal events (nearly all) are the deliveries' business: passed over unlocated.
+        for ev in self.inbox.iter().filter(|ev| ev.kind.is_control()) {
             let (l, i) = self.layer_index.locate(sh.base, ev.origin);
             let slot = ev.slot as usize;
             match ev.kind {
