@@ -231,6 +231,17 @@ fn merge_all(lists: &[Batch], all: &mut Vec<Event>, scratch: &mut Vec<Event>) {
 /// neuron by neuron, so they come sorted (a check, no copy) but for the events of the
 /// windows that close, a run or two more. Keys are unique, so any correct sort gives this
 /// order.
+/// Sorts a worker's events unless they are `sorted` already: the signal events a window's
+/// steps emit come in order (step by step, layer by layer, neuron by neuron); the
+/// readouts and integrals of a window's close come after them, out of order.
+fn order(events: &mut Vec<Event>, sorted: bool, scratch: &mut Vec<Event>) {
+    if sorted {
+        debug_assert!(events.windows(2).all(|w| w[0].key() < w[1].key()));
+    } else {
+        sort_runs(events, scratch);
+    }
+}
+
 fn sort_runs(events: &mut Vec<Event>, scratch: &mut Vec<Event>) {
     if events.windows(2).all(|w| w[0].key() < w[1].key()) {
         return;
@@ -319,20 +330,22 @@ impl Comm {
         (comms, funnel)
     }
 
-    /// Sends `own` (this window's events) to every peer and fills `all` with the union of
-    /// everyone's events, sorted; `own` comes back empty, a buffer for the next window.
-    /// `scratch`: the caller's buffer for the sorts and merges, kept from window to window.
+    /// Sends `own` (this window's events; `sorted` if they are in order already) to every
+    /// peer and fills `all` with the union of everyone's events, sorted; `own` comes back
+    /// empty, a buffer for the next window. `scratch`: the caller's buffer for the sorts
+    /// and merges, kept from window to window.
     pub fn exchange(
         &self,
         own: &mut Vec<Event>,
+        sorted: bool,
         all: &mut Vec<Event>,
         scratch: &mut Vec<Event>,
     ) -> Result<(), PeerGone> {
         if self.to.iter().all(Option::is_none) && self.remote.is_none() {
-            Comm::keep(own, all, scratch);
+            Comm::keep(own, sorted, all, scratch);
             return Ok(());
         }
-        sort_runs(own, scratch);
+        order(own, sorted, scratch);
         all.clear();
         let mut sent = self.sent.borrow_mut();
         // A list every peer has merged and let go of (the one of two windows ago at the
@@ -385,8 +398,13 @@ impl Comm {
 
     /// A window whose events only their emitter reads: `all` becomes `own`, sorted, and
     /// `own` comes back empty.
-    pub fn keep(own: &mut Vec<Event>, all: &mut Vec<Event>, scratch: &mut Vec<Event>) {
-        sort_runs(own, scratch);
+    pub fn keep(
+        own: &mut Vec<Event>,
+        sorted: bool,
+        all: &mut Vec<Event>,
+        scratch: &mut Vec<Event>,
+    ) {
+        order(own, sorted, scratch);
         all.clear();
         std::mem::swap(own, all);
     }

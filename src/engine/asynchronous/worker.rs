@@ -205,6 +205,8 @@ pub struct Worker {
     stale: Vec<Vec<bool>>,
     /// Events emitted in the window just processed, not yet exchanged.
     outbox: Vec<Event>,
+    /// A window closed in it: its events are not in order (see `comm::order`).
+    closed: bool,
     /// Events of the last window, exchanged, waiting for the next boundary.
     pub inbox: Vec<Event>,
     /// Per dense projection with one fixed delay: the delay and the own post- and
@@ -287,6 +289,7 @@ impl Worker {
             transposed: Vec::new(),
             stale: vec![Vec::new(); sizes.len() - 1],
             outbox: Vec::new(),
+            closed: false,
             inbox: Vec::new(),
             grouped: Vec::new(),
             scratch: Vec::new(),
@@ -419,11 +422,12 @@ impl Worker {
             // The buffers go round: the outbox comes back empty, the inbox is refilled.
             // Whether updates fall on the boundary this window ends at (found once).
             let updates = self.updates_due(sh, t + look);
+            let sorted = !std::mem::take(&mut self.closed);
             if self.role == Role::Both || updates || self.windows_close(sh, t + look) {
-                comm.exchange(&mut self.outbox, &mut self.inbox, &mut self.scratch)
+                comm.exchange(&mut self.outbox, sorted, &mut self.inbox, &mut self.scratch)
                     .map_err(|PeerGone| Stop::Peer)?;
             } else {
-                Comm::keep(&mut self.outbox, &mut self.inbox, &mut self.scratch);
+                Comm::keep(&mut self.outbox, sorted, &mut self.inbox, &mut self.scratch);
             }
             self.work.received += self.inbox.len() as u64;
             t += look;

@@ -129,6 +129,7 @@ impl Worker {
     }
 
     pub(super) fn close_forward(&mut self, sh: &Shared<'_>, smp: &Sample, l: usize, t: u64) {
+        self.closed = true;
         let last = sh.sizes.len() - 1;
         let own = self.ranges[l].clone();
         let pop = &mut self.populations[l][0];
@@ -190,6 +191,7 @@ impl Worker {
         l: usize,
         t: u64,
     ) -> Result<(), Stop> {
+        self.closed = true;
         let s = sh.settings;
         let last = sh.sizes.len() - 1;
         let own = self.ranges[l].clone();
