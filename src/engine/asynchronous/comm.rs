@@ -225,12 +225,6 @@ fn merge_all(lists: &[Batch], all: &mut Vec<Event>, scratch: &mut Vec<Event>) {
     }
 }
 
-/// Sorts `events` by key, merging the ascending runs they come in pairwise through
-/// `scratch` (the event buffers are not reallocated once they have grown; only the short
-/// list of run bounds is). A worker emits a window's events step by step, layer by layer,
-/// neuron by neuron, so they come sorted (a check, no copy) but for the events of the
-/// windows that close, a run or two more. Keys are unique, so any correct sort gives this
-/// order.
 /// Sorts a worker's events unless they are `sorted` already: the signal events a window's
 /// steps emit come in order (step by step, layer by layer, neuron by neuron); the
 /// readouts and integrals of a window's close come after them, out of order.
@@ -242,6 +236,12 @@ fn order(events: &mut Vec<Event>, sorted: bool, scratch: &mut Vec<Event>) {
     }
 }
 
+/// Sorts `events` by key, merging the ascending runs they come in pairwise through
+/// `scratch` (the event buffers are not reallocated once they have grown; only the short
+/// list of run bounds is). A worker emits a window's events step by step, layer by layer,
+/// neuron by neuron, so they come sorted (a check, no copy) but for the events of the
+/// windows that close, a run or two more. Keys are unique, so any correct sort gives this
+/// order.
 fn sort_runs(events: &mut Vec<Event>, scratch: &mut Vec<Event>) {
     if events.windows(2).all(|w| w[0].key() < w[1].key()) {
         return;
