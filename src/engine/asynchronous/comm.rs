@@ -134,6 +134,8 @@ pub struct Comm {
     sent: RefCell<Vec<Batch>>,
     /// The peers' lists of the window being merged (a kept buffer).
     received: RefCell<Vec<Batch>>,
+    /// The two waves of the wave split ([`Comm::pair`]).
+    waves: bool,
     /// Poll a peer, yielding the core, for this long before blocking (the wave split,
     /// whose exchanges are a sample interval apart: waking a blocked thread costs more
     /// than the two waves' difference in work); `None`: [`recv`]'s short polling.
@@ -287,6 +289,7 @@ impl Comm {
                 remote: None,
                 sent: RefCell::default(),
                 received: RefCell::default(),
+                waves: false,
                 patience: None,
             })
             .collect();
@@ -308,6 +311,7 @@ impl Comm {
         let mut comms = Comm::mesh(2);
         for c in comms.iter_mut() {
             c.patience = Some(patience);
+            c.waves = true;
         }
         comms
     }
@@ -333,17 +337,21 @@ impl Comm {
     /// Sends `own` (this window's events; `sorted` if they are in order already) to every
     /// peer and fills `all` with the union of everyone's events, sorted; `own` comes back
     /// empty, a buffer for the next window. `scratch`: the caller's buffer for the sorts
-    /// and merges, kept from window to window.
+    /// and merges, kept from window to window. Returns how many events were taken in.
+    ///
+    /// Between the two waves of the wave split ([`Comm::pair`]) each wave delivers only its
+    /// own events and reads only the readouts and integrals of the other's: `all` is then
+    /// its own list followed by those, with no merge.
     pub fn exchange(
         &self,
         own: &mut Vec<Event>,
         sorted: bool,
         all: &mut Vec<Event>,
         scratch: &mut Vec<Event>,
-    ) -> Result<(), PeerGone> {
+    ) -> Result<usize, PeerGone> {
         if self.to.iter().all(Option::is_none) && self.remote.is_none() {
             Comm::keep(own, sorted, all, scratch);
-            return Ok(());
+            return Ok(all.len());
         }
         order(own, sorted, scratch);
         all.clear();
@@ -378,8 +386,17 @@ impl Comm {
                 Ok(Message::Token) | Err(_) => return Err(PeerGone),
             }
         }
-        // Every worker sends its events sorted, so the union is a merge, not a sort.
-        merge_all(&received, all, scratch);
+        let taken = received.iter().map(|list| list.len()).sum();
+        if self.waves {
+            let (mine, theirs) = received.split_first().expect("the own list");
+            all.extend_from_slice(mine);
+            for list in theirs {
+                all.extend(list.iter().filter(|e| e.kind.is_control()));
+            }
+        } else {
+            // Every worker sends its events sorted, so the union is a merge, not a sort.
+            merge_all(&received, all, scratch);
+        }
         // Let go of the peers' lists at once, for them to fill again.
         received.clear();
         if let Some((_, rx)) = &self.remote {
@@ -389,11 +406,12 @@ impl Comm {
                     let mut remote = events.as_ref().clone();
                     remote.sort_by_key(Event::key);
                     merge_into(all, &remote, scratch);
+                    return Ok(taken + remote.len());
                 }
                 Ok(Message::Token) | Err(_) => return Err(PeerGone),
             }
         }
-        Ok(())
+        Ok(taken)
     }
 
     /// A window whose events only their emitter reads: `all` becomes `own`, sorted, and

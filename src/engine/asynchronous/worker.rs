@@ -423,13 +423,14 @@ impl Worker {
             // Whether updates fall on the boundary this window ends at (found once).
             let updates = self.updates_due(sh, t + look);
             let sorted = !std::mem::take(&mut self.closed);
-            if self.role == Role::Both || updates || self.windows_close(sh, t + look) {
+            let taken = if self.role == Role::Both || updates || self.windows_close(sh, t + look) {
                 comm.exchange(&mut self.outbox, sorted, &mut self.inbox, &mut self.scratch)
-                    .map_err(|PeerGone| Stop::Peer)?;
+                    .map_err(|PeerGone| Stop::Peer)?
             } else {
                 Comm::keep(&mut self.outbox, sorted, &mut self.inbox, &mut self.scratch);
-            }
-            self.work.received += self.inbox.len() as u64;
+                self.inbox.len()
+            };
+            self.work.received += taken as u64;
             t += look;
             // Boundary t: everything emitted before it is known to every worker.
             self.absorb(sh, t);
