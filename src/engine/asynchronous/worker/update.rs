@@ -465,21 +465,25 @@ fn synapse_exists(shape: &Shape<'_>, _pre: usize, i: usize, j: usize) -> bool {
 const TILE: usize = 16;
 
 /// Copies the columns `columns` (ascending) of the transposed copy `ct` (`pre` x `n_own`)
-/// into the own rows `block` (`n_own` x `pre`). Eight consecutive columns by eight rows go
-/// at a time as one register transpose (where the CPU has AVX: eight contiguous reads,
-/// eight contiguous writes); the rest element by element.
+/// into the own rows `block` (`n_own` x `pre`). Up to eight consecutive columns by eight
+/// rows go at a time as one register transpose (where the CPU has AVX: contiguous reads,
+/// contiguous writes, masked where fewer than eight columns); the rest element by element.
 pub(super) fn write_back(block: &mut [f32], ct: &[f32], columns: &[usize], n_own: usize) {
     if n_own == 0 {
         return;
     }
     let pre = block.len() / n_own;
-    for group in columns.chunks(8) {
+    // Runs of consecutive columns, cut into groups of at most eight.
+    let groups = columns
+        .chunk_by(|a, b| b - a == 1)
+        .flat_map(|run| run.chunks(8));
+    for group in groups {
         let mut jj0 = 0;
         #[cfg(all(target_arch = "x86_64", target_feature = "avx"))]
-        if group.len() == 8 && group[7] - group[0] == 7 {
+        if group[0] + 8 <= pre {
             while jj0 + 8 <= n_own {
                 // SAFETY: compiled only where the build enables AVX.
-                unsafe { tile8::write_back(block, ct, (group[0], jj0), (pre, n_own)) };
+                unsafe { tile8::write_back(block, ct, (group[0], group.len(), jj0), (pre, n_own)) };
                 jj0 += 8;
             }
         }
@@ -497,13 +501,13 @@ pub(super) fn write_back(block: &mut [f32], ct: &[f32], columns: &[usize], n_own
 mod tile8 {
     use std::arch::x86_64::*;
 
-    /// Columns `i0..i0 + 8` of rows `jj0..jj0 + 8`: from `ct` (`pre` x `n_own`) into
-    /// `block` (`n_own` x `pre`).
+    /// Columns `i0..i0 + w` (w <= 8, i0 + 8 <= pre) of rows `jj0..jj0 + 8`: from `ct`
+    /// (`pre` x `n_own`) into `block` (`n_own` x `pre`).
     #[target_feature(enable = "avx")]
     pub(super) fn write_back(
         block: &mut [f32],
         ct: &[f32],
-        (i0, jj0): (usize, usize),
+        (i0, w, jj0): (usize, usize, usize),
         (pre, n_own): (usize, usize),
     ) {
         let column = |c: usize| -> &[f32; 8] {
@@ -512,15 +516,29 @@ mod tile8 {
                 .expect("eight values")
         };
         // SAFETY: each load reads the eight floats of a checked `&[f32; 8]`.
-        let r: [__m256; 8] =
-            std::array::from_fn(|c| unsafe { _mm256_loadu_ps(column(c).as_ptr()) });
+        let r: [__m256; 8] = std::array::from_fn(|c| {
+            if c < w {
+                unsafe { _mm256_loadu_ps(column(c).as_ptr()) }
+            } else {
+                _mm256_setzero_ps()
+            }
+        });
         let t = transpose(r);
+        let lanes: [i32; 8] = std::array::from_fn(|k| if k < w { -1 } else { 0 });
+        // SAFETY: reads the eight integers of `lanes`.
+        let mask = unsafe { _mm256_loadu_si256(lanes.as_ptr().cast()) };
         for (b, v) in t.iter().enumerate() {
             let out: &mut [f32; 8] = (&mut block[(jj0 + b) * pre + i0..][..8])
                 .try_into()
                 .expect("eight values");
-            // SAFETY: the store writes the eight floats of a checked `&mut [f32; 8]`.
-            unsafe { _mm256_storeu_ps(out.as_mut_ptr(), *v) };
+            // SAFETY: the store writes (of) the eight floats of a checked `&mut [f32; 8]`.
+            unsafe {
+                if w == 8 {
+                    _mm256_storeu_ps(out.as_mut_ptr(), *v)
+                } else {
+                    _mm256_maskstore_ps(out.as_mut_ptr(), mask, *v)
+                }
+            };
         }
     }
 
