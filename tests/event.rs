@@ -456,19 +456,8 @@ fn restored_neurons_reach_the_async_workers() {
 #[test]
 fn replaying_the_input_layer_gives_the_numbers_of_integrating_it() {
     let m = model("async", BUSY, 10);
-    let levels = [0.0, 0.0, 0.25, 0.5, 1.0, 0.75];
-    let images: Vec<Vec<f32>> = (0..40)
-        .map(|k| {
-            (0..6)
-                .map(|p| levels[(k * 7 + p * 3 + k / 5) % 6])
-                .collect()
-        })
-        .collect();
-    let labels = (0..40).map(|k| (k % 4) as u8).collect();
-    let train = common::dataset(images, labels, 4);
-    let batches: Vec<Vec<usize>> = (0..8)
-        .map(|b| (0..10).map(|k| (b * 10 + k * 3) % 40).collect())
-        .collect();
+    let train = grey_levels([0.0, 0.0, 0.25, 0.5, 1.0, 0.75]);
+    let batches = minibatches(8, 10);
     for threads in [1, 2] {
         let mut runs = Vec::new();
         for watched in [
@@ -509,6 +498,27 @@ fn replaying_the_input_layer_gives_the_numbers_of_integrating_it() {
     }
 }
 
+/// Forty images of six pixels, each pixel one of `levels` (values repeat within and across
+/// images; a level 0 is a black pixel, a resting actor), in four classes.
+fn grey_levels(levels: [f32; 6]) -> bsp_sim::data::Dataset {
+    let images: Vec<Vec<f32>> = (0..40)
+        .map(|k| {
+            (0..6)
+                .map(|p| levels[(k * 7 + p * 3 + k / 5) % 6])
+                .collect()
+        })
+        .collect();
+    let labels = (0..40).map(|k| (k % 4) as u8).collect();
+    common::dataset(images, labels, 4)
+}
+
+/// `count` minibatches of `size` of [`grey_levels`]' forty images.
+fn minibatches(count: usize, size: usize) -> Vec<Vec<usize>> {
+    (0..count)
+        .map(|b| (0..size).map(|k| (b * size + k * 3) % 40).collect())
+        .collect()
+}
+
 /// A trace sink that keeps nothing: only its selection matters here.
 struct Sink(bsp_sim::trace::Selection);
 
@@ -528,19 +538,8 @@ impl bsp_sim::trace::TraceSink for Sink {
 /// start of the next).
 #[test]
 fn pooling_the_input_layer_by_value_changes_only_rounding() {
-    let levels = [0.0, 0.5, 0.25, 0.5, 1.0, 0.25];
-    let images: Vec<Vec<f32>> = (0..40)
-        .map(|k| {
-            (0..6)
-                .map(|p| levels[(k * 7 + p * 3 + k / 5) % 6])
-                .collect()
-        })
-        .collect();
-    let labels = (0..40).map(|k| (k % 4) as u8).collect();
-    let train = common::dataset(images, labels, 4);
-    let batches: Vec<Vec<usize>> = (0..8)
-        .map(|b| (0..5).map(|k| (b * 5 + k * 3) % 40).collect())
-        .collect();
+    let train = grey_levels([0.0, 0.5, 0.25, 0.5, 1.0, 0.25]);
+    let batches = minibatches(8, 5);
     for delay in [0.0, 0.1] {
         let spec = format!("{{delay: {{kind: fixed, value: {delay}}}}}");
         let m = common::model(&yaml_of("[6, 12, 12, 4]", "async", &spec, 5).replace(
@@ -599,6 +598,46 @@ fn pooling_the_input_layer_by_value_changes_only_rounding() {
             "loss {} against {} (delay {delay})",
             eval.loss,
             eval_apart.loss
+        );
+    }
+}
+
+/// The rows of the first layer pair (read by no one during a call: forward deliveries read
+/// the workers' transposed copies) may lag behind those copies between the engine's inner
+/// chunks of samples, but hold every update when a call returns: taking the coefficients
+/// out and handing them back (which makes the workers transpose them again) after every
+/// minibatch changes nothing, at one and two threads (split by waves).
+#[test]
+fn the_coefficients_hold_every_update_when_a_call_returns() {
+    let m = common::model(&yaml_of(
+        "[6, 12, 12, 4]",
+        "async",
+        "{delay: {kind: fixed, value: 0.0}}",
+        10,
+    ));
+    let split = data(&m);
+    for threads in [1, 2] {
+        let mut runs = Vec::new();
+        for handled in [false, true] {
+            let mut e: AsyncEngine = build_async_engine(&m, 3, threads);
+            for b in (0..60).collect::<Vec<_>>().chunks(10) {
+                e.train_batch(&split.train, b, 0.05).unwrap();
+                if handled {
+                    let c = coefficients(&e);
+                    let mut k = 0;
+                    for p in e.projections_mut() {
+                        let n = p.coefficients().len();
+                        p.coefficients_mut().copy_from_slice(&c[k..k + n]);
+                        k += n;
+                    }
+                }
+            }
+            e.finish().unwrap();
+            runs.push(coefficients(&e));
+        }
+        assert!(
+            runs[0] == runs[1],
+            "handing C back changed it ({threads} threads)"
         );
     }
 }

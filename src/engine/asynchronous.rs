@@ -73,6 +73,8 @@ pub struct AsyncEngine {
     waves: bool,
     /// Whether the model allows the wave split (see `build::wave_split_fits`).
     wave_fits: bool,
+    /// The coefficient rows lag behind the workers' transposed copies (see `advance`).
+    rows_behind: bool,
     /// Whether the input layer's events are pooled by value where they may be
     /// (`worker::pools`; on unless switched off).
     pool_inputs: bool,
@@ -333,7 +335,8 @@ impl AsyncEngine {
                 .map(|s| self.timing.readout(s.start))
                 .max()
                 .unwrap_or(self.now);
-            self.advance(to, Some(data))?;
+            // The rows hold every update when the call returns.
+            self.advance(to, Some(data), c + 1 == chunks)?;
             self.collect_work();
             total.add(self.tally(&samples, predicted));
             self.retire();
@@ -408,9 +411,11 @@ impl Engine for AsyncEngine {
             .map(|s| self.timing.completion(s.start, s.train, connections))
             .max();
         if let Some(to) = to {
-            self.advance(to, None)?;
+            self.advance(to, None, true)?;
             self.collect_work();
             self.retire();
+        } else if self.rows_behind {
+            self.advance(self.now, None, true)?;
         }
         if self.in_flight.is_empty() {
             for w in self.workers.iter_mut() {

@@ -22,12 +22,22 @@ use crate::topology::projection::Shape;
 const WAVE_PATIENCE: std::time::Duration = std::time::Duration::from_millis(5);
 
 impl AsyncEngine {
-    /// Runs every worker from `now` to boundary `to`.
-    pub(super) fn advance(&mut self, to: u64, data: Option<&Dataset>) -> Result<(), SimError> {
+    /// Runs every worker from `now` to boundary `to`. `write_back`: the coefficient rows
+    /// must hold every update when it returns (the end of an [`Engine`](crate::engine::Engine) call); otherwise
+    /// the rows nobody reads during a call (`worker::update::rows_idle`) may lag behind
+    /// the workers' transposed copies until then.
+    pub(super) fn advance(
+        &mut self,
+        to: u64,
+        data: Option<&Dataset>,
+        write_back: bool,
+    ) -> Result<(), SimError> {
         let to = self.timing.boundary(to);
-        if to <= self.now {
+        // Nothing to run, unless rows lag behind and must not.
+        if to < self.now || (to == self.now && !(write_back && self.rows_behind)) {
             return Ok(());
         }
+        self.rows_behind = true;
         if std::mem::take(&mut self.neurons_changed) {
             for w in self.workers.iter_mut() {
                 w.neurons.clone_from(&self.neurons);
@@ -98,6 +108,7 @@ impl AsyncEngine {
             local: self.ranks.local(),
             trace: self.trace.as_ref(),
             pool_inputs: self.pool_inputs,
+            write_back,
         };
         for w in self.workers.iter_mut() {
             w.index(&shared.shapes, sizes);
@@ -177,6 +188,7 @@ impl AsyncEngine {
         }
         self.agree(first_err.map_or(Ok(()), Err), funnelled)?;
         self.now = to;
+        self.rows_behind = !write_back;
         self.merge_neurons();
         Ok(())
     }

@@ -102,6 +102,7 @@ impl AsyncEngine {
             waves: false,
             wave_fits,
             pool_inputs: true,
+            rows_behind: false,
             ring,
             now: 0,
             next_start: 0,

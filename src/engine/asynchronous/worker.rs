@@ -84,6 +84,9 @@ pub struct Shared<'a> {
     pub trace: Option<&'a Selection>,
     /// Whether the input layer's events may be pooled by value ([`pools`]).
     pub pool_inputs: bool,
+    /// Whether the rows must hold every update at the end of the call (else the stale
+    /// columns of the rows nobody reads during a call wait in the transposed copy).
+    pub write_back: bool,
 }
 
 impl Shared<'_> {
@@ -354,10 +357,12 @@ impl Worker {
     }
 
     /// Runs the windows from boundary `from` to boundary `to`; the rows hold every update
-    /// when it returns.
+    /// when it returns if `sh.write_back`.
     pub fn run(&mut self, sh: &Shared<'_>, comm: &Comm, from: u64, to: u64) -> Result<(), Stop> {
         let result = self.run_windows(sh, comm, from, to);
-        self.write_back_stale(sh);
+        if sh.write_back {
+            self.write_back_stale(sh);
+        }
         result
     }
 
