@@ -82,7 +82,7 @@ pub struct Shared<'a> {
     pub local: Range<usize>,
     /// What to record, if anything.
     pub trace: Option<&'a Selection>,
-    /// Whether the input layer's events may be pooled by value ([`pools`]).
+    /// Whether the input layer's events may be pooled by value (`worker::pools`).
     pub pool_inputs: bool,
     /// Whether the rows must hold every update at the end of the call (else the stale
     /// columns of the rows nobody reads during a call wait in the transposed copy).
