@@ -3,7 +3,7 @@
 //! the same kernel, lane by lane the same arithmetic: [`super::stimulus`]), so they send
 //! equal changes at equal steps. Layer 1 receives Σ_i C[j,i]·δ over them, which is the
 //! pool's column sum Σ_i C[j,i] times δ: the pool's first pixel delivers that sum, the
-//! others nothing. An MNIST image's ~150 lit pixels take ~67 values, so about 60% of the
+//! others nothing. An MNIST image's ~150 lit pixels take ~67 values, so more than half of the
 //! input layer's deliveries go (measured in BENCHMARKS.md).
 //!
 //! The sums are rounded once per pool and window (and again after an update of the first
