@@ -61,35 +61,37 @@ impl Worker {
         &self,
         sh: &Shared<'_>,
     ) -> Option<(crate::neuron::Coefficients<f32>, [f32; ELEMENTS], f32)> {
-        let rule = &sh.rule;
-        let plain = rule.element_theta.is_none() && rule.local == LocalStep::Fixed;
         let watched = self.trace_mask.first().is_some_and(|m| m.contains(&true))
             || self.trajectories.first().is_some_and(|t| !t.is_empty());
-        if !plain || watched {
+        let own = self.ranges[0].clone();
+        if watched || own.is_empty() || !self.inputs_alike(sh, own.clone()) {
             return None;
         }
         let nr = &self.neurons[0];
-        let shared = nr.forward.shared()?;
-        let own = self.ranges[0].clone();
-        let first = own.start;
-        let rest: [f32; ELEMENTS] = std::array::from_fn(|k| nr.rest[k][first]);
-        let alike = own.clone().all(|j| {
-            (0..ELEMENTS).all(|k| nr.rest[k][j].to_bits() == rest[k].to_bits())
-                && nr.reference[j].to_bits() == nr.reference[first].to_bits()
-        });
-        (alike && !own.is_empty()).then_some((shared, rest, nr.reference[first]))
+        let rest: [f32; ELEMENTS] = std::array::from_fn(|k| nr.rest[k][own.start]);
+        Some((nr.forward.shared()?, rest, nr.reference[own.start]))
     }
 
     /// Whether the input layer's events may be pooled by value ([`super::pools`]): every
     /// input neuron alike (shared coefficients, rest state and reference, not learning),
     /// plain fixed steps.
     fn pooling_fits(&self, sh: &Shared<'_>) -> bool {
-        let rule = &sh.rule;
-        let nr = &self.neurons[0];
-        let alike = |v: &[f32]| v.windows(2).all(|w| w[0].to_bits() == w[1].to_bits());
         sh.pool_inputs
             && sh.settings.method == LearningMethod::Connections
-            && rule.element_theta.is_none()
+            && self.inputs_alike(sh, 0..sh.sizes[0])
+    }
+
+    /// Whether the input neurons `range` live alike under equal inputs: plain fixed steps
+    /// (no element actors), shared coefficients, one rest state and one reference.
+    fn inputs_alike(&self, sh: &Shared<'_>, range: std::ops::Range<usize>) -> bool {
+        let rule = &sh.rule;
+        let nr = &self.neurons[0];
+        let alike = |v: &[f32]| {
+            v[range.clone()]
+                .windows(2)
+                .all(|w| w[0].to_bits() == w[1].to_bits())
+        };
+        rule.element_theta.is_none()
             && rule.local == LocalStep::Fixed
             && nr.forward.shared().is_some()
             && nr.rest.iter().all(|r| alike(r))
