@@ -105,6 +105,9 @@ pub struct AsyncEngine {
     optimiser: Optimiser,
     /// The MPI ranks sharing the engine, each running its share of the workers.
     ranks: ranks::Ranks,
+    /// Threads kept from call to call for the workers the calling thread does not run
+    /// (built at the first call that needs them; see `advance`).
+    pool: Option<rayon_core::ThreadPool>,
 }
 
 impl AsyncEngine {

@@ -1,6 +1,7 @@
 //! Running the workers over simulated time: each worker lent the coefficient rows (and
-//! their optimiser state) of the neurons it owns, one thread per worker, events exchanged
-//! window by window, the first real error kept; method 1's moved neurons merged back.
+//! their optimiser state) of the neurons it owns, one thread per worker (the calling thread
+//! and threads kept from call to call), events exchanged window by window, the first real
+//! error kept; method 1's moved neurons merged back.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, RwLock};
@@ -126,53 +127,66 @@ impl AsyncEngine {
         };
         let collective = Arc::clone(&self.ranks.collective);
         let windows = (to - from).div_ceil(timing.lookahead);
-        let (results, funnelled) = std::thread::scope(|scope| {
-            let handles: Vec<_> = self
-                .workers
-                .iter_mut()
-                .zip(comms)
-                .map(|(w, comm)| {
-                    let shared = &shared;
-                    let samples = &samples;
-                    scope.spawn(move || {
-                        let outcome =
-                            catch_unwind(AssertUnwindSafe(|| w.run(shared, &comm, from, to)));
-                        drop(comm);
-                        match outcome {
-                            Ok(Ok(())) => Ok(()),
-                            Ok(Err(stop)) => match stop.into_error(samples, settings.dt) {
-                                Some(e) => Err(e),
-                                None => Err(SimError::WorkerPanic {
-                                    during: String::new(),
-                                    message: String::new(),
-                                }),
-                            },
-                            Err(p) => {
-                                let at = format!(
-                                    "actor layer {} neuron {} (worker {}) at step {}",
-                                    w.position.layer, w.position.neuron, w.id, w.position.step
-                                );
-                                Err(parallel::panic_error(&at, &p))
-                            }
-                        }
-                    })
-                })
-                .collect();
-            // Across ranks this thread exchanges the rank's events while the workers run.
-            let funnelled = funnel.map(|f| ranks::funnel(f, collective.as_ref(), windows));
-            let results: Vec<Result<(), SimError>> = handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(SimError::WorkerPanic {
-                            during: "the asynchronous engine".into(),
-                            message: "worker thread died".into(),
-                        })
-                    })
-                })
-                .collect();
-            (results, funnelled)
-        });
+        let (shared, samples) = (&shared, &samples);
+        // One worker's call, its panic or stop turned into an error.
+        let run = move |w: &mut worker::Worker, comm: Comm| {
+            let outcome = catch_unwind(AssertUnwindSafe(|| w.run(shared, &comm, from, to)));
+            drop(comm);
+            match outcome {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(stop)) => match stop.into_error(samples, settings.dt) {
+                    Some(e) => Err(e),
+                    None => Err(SimError::WorkerPanic {
+                        during: String::new(),
+                        message: String::new(),
+                    }),
+                },
+                Err(p) => {
+                    let at = format!(
+                        "actor layer {} neuron {} (worker {}) at step {}",
+                        w.position.layer, w.position.neuron, w.id, w.position.step
+                    );
+                    Err(parallel::panic_error(&at, &p))
+                }
+            }
+        };
+        // This thread runs the first worker itself, unless it funnels the rank's events to
+        // the other ranks while the workers run; the others run on threads kept from call
+        // to call (a call is a few samples: a thread started and joined for each costs
+        // more than 5% of it).
+        let here = usize::from(funnel.is_none());
+        let pooled = self.workers.len() - here;
+        if pooled > 0 && self.pool.as_ref().map(|p| p.current_num_threads()) != Some(pooled) {
+            let pool = rayon_core::ThreadPoolBuilder::new()
+                .num_threads(pooled)
+                .thread_name(|k| format!("bsp-async-{k}"))
+                .build()
+                .map_err(|e| SimError::WorkerPanic {
+                    during: "starting the asynchronous engine's threads".into(),
+                    message: e.to_string(),
+                })?;
+            self.pool = Some(pool);
+        }
+        let mut results: Vec<Result<(), SimError>> = self.workers.iter().map(|_| Ok(())).collect();
+        let mut jobs = self.workers.iter_mut().zip(comms).zip(results.iter_mut());
+        let first = jobs.by_ref().take(here).next();
+        let funnelled = match &self.pool {
+            Some(pool) => pool.in_place_scope(|scope| {
+                for ((w, comm), result) in jobs {
+                    scope.spawn(move |_| *result = run(w, comm));
+                }
+                if let Some(((w, comm), result)) = first {
+                    *result = run(w, comm);
+                }
+                funnel.map(|f| ranks::funnel(f, collective.as_ref(), windows))
+            }),
+            None => {
+                if let Some(((w, comm), result)) = first {
+                    *result = run(w, comm);
+                }
+                None
+            }
+        };
         // A worker that stopped because a peer did reports an empty panic; prefer the cause.
         let mut first_err = None;
         let secondary =

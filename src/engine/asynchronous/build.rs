@@ -99,6 +99,7 @@ impl AsyncEngine {
             base,
             slots,
             workers: Vec::new(),
+            pool: None,
             waves: false,
             wave_fits,
             pool_inputs: true,
