@@ -333,13 +333,14 @@ impl AsyncEngine {
         for (c, chunk) in indices.chunks(self.slots).enumerate() {
             let step = step.filter(|_| c + 1 == chunks);
             let samples = self.schedule(data, chunk, train, scale, step);
+            let ahead = indices.chunks(self.slots).nth(c + 1).unwrap_or_default();
             let to = samples
                 .iter()
                 .map(|s| self.timing.readout(s.start))
                 .max()
                 .unwrap_or(self.now);
             // The rows hold every update when the call returns.
-            self.advance(to, Some(data), c + 1 == chunks)?;
+            self.advance(to, Some((data, ahead)), c + 1 == chunks)?;
             self.collect_work();
             total.add(self.tally(&samples, predicted));
             self.retire();

@@ -26,11 +26,12 @@ impl AsyncEngine {
     /// Runs every worker from `now` to boundary `to`. `write_back`: the coefficient rows
     /// must hold every update when it returns (the end of an [`Engine`](crate::engine::Engine) call); otherwise
     /// the rows nobody reads during a call (`worker::update::rows_idle`) may lag behind
-    /// the workers' transposed copies until then.
+    /// the workers' transposed copies until then. `data`: the data set of the samples that
+    /// start, and the images of those the next call starts (to be read ahead).
     pub(super) fn advance(
         &mut self,
         to: u64,
-        data: Option<&Dataset>,
+        data: Option<(&Dataset, &[usize])>,
         write_back: bool,
     ) -> Result<(), SimError> {
         let to = self.timing.boundary(to);
@@ -98,7 +99,8 @@ impl AsyncEngine {
             sizes,
             base,
             samples: &samples,
-            data,
+            data: data.map(|(d, _)| d),
+            ahead: data.map_or(&[], |(_, ahead)| ahead),
             shapes,
             rows,
             optimiser_rows,

@@ -60,6 +60,9 @@ pub struct Shared<'a> {
     pub samples: &'a [Sample],
     /// Images of samples that start during this call.
     pub data: Option<&'a Dataset>,
+    /// Data set indices of the images the next call's samples start with: the wave split's
+    /// reversed wave reads them ahead for the forward one (`Worker::read_ahead`).
+    pub ahead: &'a [usize],
     pub shapes: Vec<Shape<'a>>,
     /// `rows[l][w]`: coefficients of projection l's postsynaptic rows owned by worker w.
     pub rows: Vec<Vec<RwLock<&'a mut [f32]>>>,
@@ -235,6 +238,8 @@ pub struct Worker {
     stimulus: stimulus::Stimulus,
     /// The input layer's events pooled by value, per window.
     pools: pools::InputPools,
+    /// Images the forward wave has yet to open, last first ([`Worker::read_ahead`]).
+    unread: Vec<usize>,
     /// Per own neuron: the input change of a synapse update (scratch).
     comp: Vec<f32>,
     /// The presynaptic neurons whose synapses a dense update changes (scratch).
@@ -306,6 +311,7 @@ impl Worker {
             batch: Batch::default(),
             stimulus: Default::default(),
             pools: Default::default(),
+            unread: Vec::new(),
             comp: Vec::new(),
             active: Vec::new(),
             trajectories: Vec::new(),
@@ -401,6 +407,12 @@ impl Worker {
             .collect();
         let look = sh.timing.lookahead;
         let mut t = from;
+        if self.role == Role::Wave(System::Reversed) && sh.data.is_some() {
+            let later = sh.samples.iter().filter(|s| s.start > from);
+            self.unread.clear();
+            self.unread.extend(sh.ahead.iter().rev());
+            self.unread.extend(later.map(|s| s.index).rev());
+        }
         // Deliveries read the row blocks under read locks held from window to window, and
         // let go before this worker writes its own rows in an update. No peer writes its
         // rows while these are held: it updates only after the exchange that needs this
@@ -429,8 +441,11 @@ impl Worker {
             let updates = self.updates_due(sh, t + look);
             let sorted = !std::mem::take(&mut self.closed);
             let taken = if self.role == Role::Both || updates || self.windows_close(sh, t + look) {
-                comm.exchange(&mut self.outbox, sorted, &mut self.inbox, &mut self.scratch)
-                    .map_err(|PeerGone| Stop::Peer)?
+                let taken = comm
+                    .exchange(&mut self.outbox, sorted, &mut self.inbox, &mut self.scratch)
+                    .map_err(|PeerGone| Stop::Peer)?;
+                self.read_ahead(sh);
+                taken
             } else {
                 Comm::keep(&mut self.outbox, sorted, &mut self.inbox, &mut self.scratch);
                 self.inbox.len()
@@ -451,6 +466,22 @@ impl Worker {
             }
         }
         Ok(())
+    }
+
+    /// The wave split's reversed wave, which waits for the forward one at their meetings:
+    /// after one, it reads the image of one sample the forward wave has yet to open (later
+    /// in this call, or in the next), so that the forward wave finds it in the cache. On some
+    /// machines memory left idle for a few seconds is slow to touch again (BENCHMARKS.md:
+    /// about 35 µs per image on a virtual machine, against 1.5 µs from memory); the data
+    /// set's images are read once an epoch.
+    fn read_ahead(&mut self, sh: &Shared<'_>) {
+        let (Some(data), Some(index)) = (sh.data, self.unread.pop()) else {
+            return;
+        };
+        // One value of every cache line (16 values) and the last.
+        let image = data.image(index);
+        let lines = image.iter().step_by(16).chain(image.last());
+        std::hint::black_box(lines.fold(0.0f32, |a, &v| a + v));
     }
 
     /// Readouts and window integrals just received (boundary `t`): tables every worker keeps for
