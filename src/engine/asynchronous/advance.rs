@@ -156,8 +156,7 @@ impl AsyncEngine {
         // the other ranks while the workers run; the others run on threads kept from call
         // to call (a call is a few samples: a thread started and joined for each costs
         // more than 5% of it).
-        let here = usize::from(funnel.is_none());
-        let pooled = self.workers.len() - here;
+        let pooled = self.workers.len() - usize::from(funnel.is_none());
         if pooled > 0 && self.pool.as_ref().map(|p| p.current_num_threads()) != Some(pooled) {
             let pool = rayon_core::ThreadPoolBuilder::new()
                 .num_threads(pooled)
@@ -171,7 +170,7 @@ impl AsyncEngine {
         }
         let mut results: Vec<Result<(), SimError>> = self.workers.iter().map(|_| Ok(())).collect();
         let mut jobs = self.workers.iter_mut().zip(comms).zip(results.iter_mut());
-        let first = jobs.by_ref().take(here).next();
+        let first = if funnel.is_none() { jobs.next() } else { None };
         let funnelled = match &self.pool {
             Some(pool) => pool.in_place_scope(|scope| {
                 for ((w, comm), result) in jobs {
