@@ -531,7 +531,8 @@ mod tile8 {
             let out: &mut [f32; 8] = (&mut block[(jj0 + b) * pre + i0..][..8])
                 .try_into()
                 .expect("eight values");
-            // SAFETY: the store writes (of) the eight floats of a checked `&mut [f32; 8]`.
+            // SAFETY: the store writes the eight floats, or those of the mask, of a checked
+            // `&mut [f32; 8]`.
             unsafe {
                 if w == 8 {
                     _mm256_storeu_ps(out.as_mut_ptr(), *v)
