@@ -3,6 +3,8 @@
 
 use bsp_sim::config::ErrorKind;
 use bsp_sim::config::OutputError;
+use bsp_sim::learning::connections::{change, column_changes, row_changes};
+use bsp_sim::learning::limiter::atan_in_place;
 use bsp_sim::learning::{argmax, atan, limiter};
 
 #[test]
@@ -45,6 +47,56 @@ fn fast_atan_is_cephes_bit_for_bit() {
         }
     }
     assert!(checked > 4_000_000);
+}
+
+/// The slice form gives `atan`'s bits for every value, in blocks whose every value is
+/// small (no range reduction), in blocks with one large, infinite or NaN value, and in the
+/// padded tail.
+#[test]
+fn atan_in_place_is_atan_bit_for_bit() {
+    let mut values: Vec<f32> = (0..16 * 6 + 11)
+        .map(|k| ((k * 7919 % 1000) as f32 / 1000.0 - 0.5) * 0.8)
+        .collect();
+    // Blocks 0 and 5 small throughout; one outlier each in blocks 1 to 4 and the tail.
+    values[20] = 0.414_213_6; // just above tan(π/8)
+    values[40] = -3.0;
+    values[50] = f32::INFINITY;
+    values[70] = f32::NAN;
+    values[16 * 6 + 3] = 1e6;
+    values[3] = -0.0;
+    values[4] = 0.414_213_57; // tan(π/8) itself: no reduction in either form
+    let expected: Vec<u32> = values.iter().map(|&x| atan(x).to_bits()).collect();
+    let mut got = values.clone();
+    atan_in_place(&mut got);
+    let got: Vec<u32> = got.iter().map(|x| x.to_bits()).collect();
+    assert_eq!(got, expected);
+    let mut short = [0.3f32, -2.0, 0.1];
+    atan_in_place(&mut short);
+    assert_eq!(
+        short.map(f32::to_bits),
+        [0.3f32, -2.0, 0.1].map(|x| atan(x).to_bits())
+    );
+}
+
+/// A column's and a row's changes are `change()`'s, bit for bit, with and without the
+/// limiter.
+#[test]
+fn dense_changes_are_change_bit_for_bit() {
+    let q: Vec<f32> = (0..37).map(|j| (j as f32 - 18.0) * 0.07).collect();
+    let p: Vec<f32> = (0..29).map(|i| (i as f32 - 9.0) * 0.9).collect();
+    for kt in [0.0f32, 0.1, 2.0] {
+        let scale = 0.003 / 50.0;
+        let mut out = vec![0.0; q.len()];
+        column_changes(&mut out, p[3], &q, scale, kt);
+        for (j, &d) in out.iter().enumerate() {
+            assert_eq!(d.to_bits(), change(p[3], q[j], scale, kt, true).to_bits());
+        }
+        let mut out = vec![0.0; p.len()];
+        row_changes(&mut out, &p, q[5], scale, kt);
+        for (i, &d) in out.iter().enumerate() {
+            assert_eq!(d.to_bits(), change(p[i], q[5], scale, kt, true).to_bits());
+        }
+    }
 }
 
 #[test]

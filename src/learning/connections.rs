@@ -12,7 +12,7 @@
 
 use std::ops::Range;
 
-use super::limiter::{atan, limiter};
+use super::limiter::{atan, atan_in_place, limiter};
 use crate::topology::projection::{Projection, Shape};
 
 /// Postsynaptic rows per matrix product of the limiter-free dense update. Threads take whole
@@ -36,6 +36,40 @@ pub fn change(p: f32, q: f32, scale: f32, kt: f32, dense: bool) -> f32 {
         scale / kt * atan(kt * q * p)
     } else {
         scale * limiter(p * q, kt)
+    }
+}
+
+/// [`change`] of a dense synapse from a presynaptic neuron with integral `p` onto each
+/// postsynaptic neuron with integral `q[j]`, into `out[j]`, bit for bit; the arctangents a
+/// block at a time ([`atan_in_place`]).
+pub fn column_changes(out: &mut [f32], p: f32, q: &[f32], scale: f32, kt: f32) {
+    dense_changes(out, q.iter().map(|&qj| (p, qj)), scale, kt);
+}
+
+/// [`change`] of a dense synapse from each presynaptic neuron with integral `p[i]` onto a
+/// postsynaptic neuron with integral `q`, into `out[i]`, bit for bit (as
+/// [`column_changes`]).
+pub fn row_changes(out: &mut [f32], p: &[f32], q: f32, scale: f32, kt: f32) {
+    dense_changes(out, p.iter().map(|&pi| (pi, q)), scale, kt);
+}
+
+/// `out[k] = change(p, q, scale, kt, true)` for the k-th pair (p, q).
+#[inline(always)]
+fn dense_changes(out: &mut [f32], pairs: impl Iterator<Item = (f32, f32)>, scale: f32, kt: f32) {
+    debug_assert_eq!(out.len(), pairs.size_hint().0);
+    if kt == 0.0 {
+        for (o, (p, q)) in out.iter_mut().zip(pairs) {
+            *o = change(p, q, scale, kt, true);
+        }
+        return;
+    }
+    // change() = scale / kt * atan(kt * q * p), taken apart.
+    for (o, (p, q)) in out.iter_mut().zip(pairs) {
+        *o = kt * q * p;
+    }
+    atan_in_place(out);
+    for o in out.iter_mut() {
+        *o *= scale / kt;
     }
 }
 
@@ -116,35 +150,29 @@ fn update_rows(
         }
         Shape::Dense => {
             // G2 = atan(kt G1) / kt per sample: sum the atan terms, divide once.
-            let mut acc = vec![0.0f32; pre];
-            let nonzero = Nonzero::of(rows, pre, pre_int, &post_int[..rows * post]);
-            let mut terms = vec![0.0f32; pre];
-            for (jj, j) in posts.enumerate() {
-                acc.fill(0.0);
-                for r in 0..rows {
-                    let h = kt * post_int[r * post + j];
-                    match &nonzero {
-                        Some(nz) => {
-                            let (at, values) = nz.row(r);
-                            let terms = &mut terms[..at.len()];
-                            for (t, &p) in terms.iter_mut().zip(values) {
-                                *t = atan(h * p);
+            match Nonzero::of(rows, pre, pre_int, &post_int[..rows * post]) {
+                Some(nz) => sums_over_nonzero(&nz, post, posts, block, rows, post_int, scale, kt),
+                None => {
+                    let mut acc = vec![0.0f32; pre];
+                    let mut terms = vec![0.0f32; pre];
+                    for (jj, j) in posts.enumerate() {
+                        acc.fill(0.0);
+                        for r in 0..rows {
+                            let h = kt * post_int[r * post + j];
+                            let pr = &pre_int[r * pre..(r + 1) * pre];
+                            for (t, &p) in terms.iter_mut().zip(pr) {
+                                *t = h * p;
                             }
-                            for (&i, &t) in at.iter().zip(terms.iter()) {
-                                acc[i as usize] += t;
+                            atan_in_place(&mut terms);
+                            for (a, &t) in acc.iter_mut().zip(&terms) {
+                                *a += t;
                             }
                         }
-                        None => {
-                            let pr = &pre_int[r * pre..(r + 1) * pre];
-                            for (a, &p) in acc.iter_mut().zip(pr) {
-                                *a += atan(h * p);
-                            }
+                        let crow = &mut block[jj * pre..(jj + 1) * pre];
+                        for (cv, a) in crow.iter_mut().zip(&acc) {
+                            *cv += scale / kt * a;
                         }
                     }
-                }
-                let crow = &mut block[jj * pre..(jj + 1) * pre];
-                for (cv, a) in crow.iter_mut().zip(&acc) {
-                    *cv += scale / kt * a;
                 }
             }
         }
@@ -204,6 +232,55 @@ impl Nonzero {
     fn row(&self, r: usize) -> (&[u32], &[f32]) {
         let range = self.start[r]..self.start[r + 1];
         (&self.at[range.clone()], &self.value[range])
+    }
+}
+
+/// The limiter's dense update of rows `posts` (coefficients `block`, `posts.len()` x
+/// `pre`) where most presynaptic integrals are zero: per sample r and nonzero p_i, the atan
+/// terms of i's synapses onto every row go into i's sums at once (contiguous over the rows,
+/// vectorised, in place of scattering each row's terms over i); then each coefficient takes
+/// its sum. Every sum runs over the samples in order, as the row-by-row form sums it.
+#[allow(clippy::too_many_arguments)]
+fn sums_over_nonzero(
+    nz: &Nonzero,
+    post: usize,
+    posts: Range<usize>,
+    block: &mut [f32],
+    rows: usize,
+    post_int: &[f32],
+    scale: f32,
+    kt: f32,
+) {
+    let n = posts.len();
+    let pre = block.len() / n.max(1);
+    // sums[i * n + jj]: presynaptic i onto row jj.
+    let mut sums = vec![0.0f32; pre * n];
+    let (mut h, mut terms) = (vec![0.0f32; n], vec![0.0f32; n]);
+    for r in 0..rows {
+        for (hj, j) in h.iter_mut().zip(posts.clone()) {
+            *hj = kt * post_int[r * post + j];
+        }
+        let (at, values) = nz.row(r);
+        for (&i, &p) in at.iter().zip(values) {
+            for (t, &hj) in terms.iter_mut().zip(&h) {
+                *t = hj * p;
+            }
+            atan_in_place(&mut terms);
+            let i = i as usize;
+            for (a, &t) in sums[i * n..(i + 1) * n].iter_mut().zip(&terms) {
+                *a += t;
+            }
+        }
+    }
+    // Transposed into the rows sixteen presynaptic neurons at a time (their sums' cache
+    // lines stay in L1 while the rows go by).
+    for i0 in (0..pre).step_by(16) {
+        let i1 = (i0 + 16).min(pre);
+        for (jj, crow) in block.chunks_exact_mut(pre).enumerate() {
+            for (i, cv) in (i0..i1).zip(&mut crow[i0..i1]) {
+                *cv += scale / kt * sums[i * n + jj];
+            }
+        }
     }
 }
 

@@ -23,7 +23,7 @@ pub fn atan(x: f32) -> f32 {
     use std::f32::consts::{FRAC_PI_2, FRAC_PI_4};
     let a = x.abs();
     let big = a > 2.414_213_5;
-    let mid = a > 0.414_213_57;
+    let mid = a > TAN_PI_8;
     // One division for the three branches (a / 1 is a, exactly): vectorised, every lane
     // takes both sides of a branch, so two divisions would cost two.
     let (base, num, den) = if big {
@@ -34,7 +34,54 @@ pub fn atan(x: f32) -> f32 {
         (0.0, a, 1.0)
     };
     let z = num / den;
+    (base + odd_polynomial(z)).copysign(x)
+}
+
+/// tan(π/8): up to it `atan` needs no range reduction.
+const TAN_PI_8: f32 = 0.414_213_57;
+
+/// Cephes' odd polynomial for atan on [0, tan(π/8)].
+#[inline(always)]
+fn odd_polynomial(z: f32) -> f32 {
     let z2 = z * z;
     let p = ((8.053_744_5e-2 * z2 - 1.387_768_5e-1) * z2 + 1.997_771_1e-1) * z2 - 3.333_295e-1;
-    (base + (p * z2 * z + z)).copysign(x)
+    p * z2 * z + z
+}
+
+/// Lanes of [`atan_in_place`]'s blocks: one AVX-512 register, two AVX ones.
+const LANES: usize = 16;
+
+/// [`atan`] of every value, in place, bit for bit.
+///
+/// Vectorised, every lane of [`atan`] divides (its three branches share one division), and
+/// the division is its costliest step. Where a block's every magnitude is at most
+/// tan(π/8), as nearly all are in the limiter (|kt · G1| is small), the division is by one,
+/// exactly a no-op: such a block takes the polynomial alone.
+pub fn atan_in_place(values: &mut [f32]) {
+    let mut blocks = values.chunks_exact_mut(LANES);
+    for block in &mut blocks {
+        atan_block(block.try_into().expect("a block of LANES"));
+    }
+    // The rest as one block padded with zeros (whose atan is not kept).
+    let rest = blocks.into_remainder();
+    let mut last = [0.0; LANES];
+    last[..rest.len()].copy_from_slice(rest);
+    atan_block(&mut last);
+    rest.copy_from_slice(&last[..rest.len()]);
+}
+
+#[inline(always)]
+fn atan_block(block: &mut [f32; LANES]) {
+    let small = block
+        .iter()
+        .fold(true, |all, x| all & (x.abs() <= TAN_PI_8));
+    if small {
+        for x in block.iter_mut() {
+            *x = (0.0 + odd_polynomial(x.abs())).copysign(*x);
+        }
+    } else {
+        for x in block.iter_mut() {
+            *x = atan(*x);
+        }
+    }
 }

@@ -242,6 +242,8 @@ pub struct Worker {
     unread: Vec<usize>,
     /// Per own neuron: the input change of a synapse update (scratch).
     comp: Vec<f32>,
+    /// One neuron's synapse changes in a dense update (scratch).
+    changes: Vec<f32>,
     /// The presynaptic neurons whose synapses a dense update changes (scratch).
     active: Vec<usize>,
     /// `linearised` rule, per layer from the first reversed one, own neurons: the recorded
@@ -313,6 +315,7 @@ impl Worker {
             pools: Default::default(),
             unread: Vec::new(),
             comp: Vec::new(),
+            changes: Vec::new(),
             active: Vec::new(),
             trajectories: Vec::new(),
             learning: fixed_points

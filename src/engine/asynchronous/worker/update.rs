@@ -16,7 +16,7 @@ use std::sync::RwLockWriteGuard;
 use super::{owned, owner_of, Role, Sample, Shared, Worker};
 use crate::config::LearningMethod;
 use crate::engine::asynchronous::delays::Delays;
-use crate::learning::connections::{change, update_sample};
+use crate::learning::connections::{change, column_changes, row_changes, update_sample};
 use crate::learning::optimiser;
 use crate::neuron::System;
 use crate::topology::projection::Shape;
@@ -102,9 +102,11 @@ impl Worker {
                             continue;
                         }
                         if dense {
-                            // Written apart so that it vectorises whatever is inlined.
-                            for (cv, &pi) in comp.iter_mut().zip(own_p) {
-                                *cv += change(pi, q[j], s.scale, kt, true) * v;
+                            let changes = &mut self.changes;
+                            changes.resize(own_p.len(), 0.0);
+                            row_changes(changes, own_p, q[j], s.scale, kt);
+                            for (cv, &d) in comp.iter_mut().zip(&*changes) {
+                                *cv += d * v;
                             }
                             continue;
                         }
@@ -155,21 +157,23 @@ impl Worker {
         let active = &mut self.active;
         active.clear();
         active.extend((0..pre).filter(|&i| p[i] != 0.0));
+        let changes = &mut self.changes;
+        changes.resize(n_own, 0.0);
         // A tile's columns are written back while they are still in the L1 cache.
         for columns in active.chunks(TILE) {
             for &i in columns {
-                let pi = p[i];
+                column_changes(changes, p[i], q, scale, kt);
                 let column = &mut ct[i * n_own..(i + 1) * n_own];
                 let v = carried[i];
                 if follow && v != 0.0 {
-                    for ((c, &qj), cv) in column.iter_mut().zip(q).zip(comp.iter_mut()) {
+                    for ((c, &d), cv) in column.iter_mut().zip(&*changes).zip(comp.iter_mut()) {
                         let c0 = *c;
-                        *c = c0 + change(pi, qj, scale, kt, true);
+                        *c = c0 + d;
                         *cv += (*c - c0) * v;
                     }
                 } else {
-                    for (c, &qj) in column.iter_mut().zip(q) {
-                        *c += change(pi, qj, scale, kt, true);
+                    for (c, &d) in column.iter_mut().zip(&*changes) {
+                        *c += d;
                     }
                 }
             }
@@ -207,19 +211,23 @@ impl Worker {
         let comp = &mut self.comp;
         comp.clear();
         comp.resize(pre, 0.0);
+        let changes = &mut self.changes;
+        changes.resize(pre, 0.0);
         for ((row, &qj), &v) in block.chunks_exact_mut(pre).zip(q).zip(carried) {
+            row_changes(changes, p, qj, scale, kt);
             // A presynaptic neuron that carried nothing leaves its synapses as they are, as
             // `update_dense` skips its column.
             if follow && v != 0.0 && qj != 0.0 {
-                for ((c, &pi), cv) in row.iter_mut().zip(p).zip(comp.iter_mut()) {
-                    let d = change(pi, qj, scale, kt, true);
+                for (((c, &pi), cv), &d) in
+                    row.iter_mut().zip(p).zip(comp.iter_mut()).zip(&*changes)
+                {
                     let next = *c + d;
                     *c = if pi != 0.0 { next } else { *c };
                     *cv += d * v;
                 }
             } else {
-                for (c, &pi) in row.iter_mut().zip(p) {
-                    let next = *c + change(pi, qj, scale, kt, true);
+                for ((c, &pi), &d) in row.iter_mut().zip(p).zip(&*changes) {
+                    let next = *c + d;
                     *c = if pi != 0.0 { next } else { *c };
                 }
             }
