@@ -22,7 +22,6 @@ use super::optimiser::OptimiserRows;
 use super::schedule::{Sample, Timing};
 use crate::config::{LearningRule, Settings};
 use crate::data::Dataset;
-use crate::error::SimError;
 use crate::learning::linearised::Trajectory;
 use crate::learning::optimiser::OptimiserState;
 use crate::neuron::{LayerNeurons, System};
@@ -32,6 +31,7 @@ use crate::trace::Selection;
 mod batch;
 mod delivery;
 mod fixed_points;
+mod layer_index;
 mod pools;
 mod population;
 mod record;
@@ -39,15 +39,19 @@ mod remote;
 mod ring;
 mod step;
 mod stimulus;
+mod stop;
+mod transpose;
 mod update;
 mod windows;
 
 use batch::Batch;
 pub use fixed_points::NeuronLearning;
+use layer_index::{locate, owner_of, LayerIndex};
 use population::Population;
 use ring::Ring;
 
 pub use record::{Record, RecordItem};
+pub use stop::Stop;
 
 /// What every worker reads during a call (coefficient rows behind per-worker locks).
 pub struct Shared<'a> {
@@ -383,7 +387,7 @@ impl Worker {
         to: u64,
     ) -> Result<(), Stop> {
         self.transpose(sh);
-        if self.layer_index.of.is_empty() {
+        if self.layer_index.is_empty() {
             self.layer_index = LayerIndex::new(sh.base, sh.workers);
         }
         self.find_grouped(sh);
@@ -537,48 +541,6 @@ impl Worker {
     }
 }
 
-/// Why a worker stopped early.
-#[derive(Debug)]
-pub enum Stop {
-    Peer,
-    NonFinite {
-        phase: &'static str,
-        layer: usize,
-        slot: usize,
-    },
-    FixedPoint {
-        layer: usize,
-        neuron: usize,
-        detail: String,
-    },
-}
-
-impl Stop {
-    pub fn into_error(self, samples: &[Sample], dt: f32) -> Option<SimError> {
-        match self {
-            Stop::Peer => None,
-            Stop::NonFinite { phase, layer, slot } => Some(SimError::NonFinite {
-                phase,
-                layer,
-                sample: samples
-                    .iter()
-                    .find(|s| s.slot == slot)
-                    .map_or(0, |s| s.index),
-                dt,
-            }),
-            Stop::FixedPoint {
-                layer,
-                neuron,
-                detail,
-            } => Some(SimError::FixedPoint {
-                layer,
-                neuron,
-                detail,
-            }),
-        }
-    }
-}
-
 /// Appends an event from `origin` and advances its emitter's counter.
 #[inline(always)]
 fn emit(
@@ -599,88 +561,4 @@ fn emit(
         value,
     });
     *seq = seq.wrapping_add(1);
-}
-
-/// (layer, index in layer) of a global neuron id.
-#[inline]
-fn locate(base: &[u32], gid: u32) -> (usize, usize) {
-    let l = base.partition_point(|&b| b <= gid) - 1;
-    (l, (gid - base[l]) as usize)
-}
-
-/// Each neuron's layer and owning worker by global id: [`LayerIndex::locate`] and
-/// [`LayerIndex::owner`] in one look-up each, for the events of every window.
-#[derive(Debug, Default)]
-struct LayerIndex {
-    /// Per neuron: (layer, owning worker).
-    of: Vec<(u16, u16)>,
-    /// Per layer and worker: the first neuron it owns.
-    first: Vec<Vec<usize>>,
-}
-
-impl LayerIndex {
-    /// The table for layers starting at `base` (ends with the total), split over
-    /// `workers` as [`owned`] splits them.
-    fn new(base: &[u32], workers: usize) -> Self {
-        let sizes: Vec<usize> = base.windows(2).map(|b| (b[1] - b[0]) as usize).collect();
-        let mut of = Vec::with_capacity(base[base.len() - 1] as usize);
-        for (l, &n) in sizes.iter().enumerate() {
-            for w in 0..workers {
-                of.extend(std::iter::repeat_n(
-                    (l as u16, w as u16),
-                    owned(n, w, workers).len(),
-                ));
-            }
-        }
-        let first = (sizes.iter())
-            .map(|&n| (0..workers).map(|w| owned(n, w, workers).start).collect())
-            .collect();
-        LayerIndex { of, first }
-    }
-
-    /// (layer, index in layer) of global neuron id `gid`, as [`locate`].
-    #[inline]
-    fn locate(&self, base: &[u32], gid: u32) -> (usize, usize) {
-        let l = self.of[gid as usize].0 as usize;
-        (l, (gid - base[l]) as usize)
-    }
-
-    /// (the worker owning global neuron `gid`, the first neuron of its layer that worker
-    /// owns), as [`owner_of`] and [`owned`].
-    #[inline]
-    fn owner(&self, gid: u32) -> (usize, usize) {
-        let (l, w) = self.of[gid as usize];
-        (w as usize, self.first[l as usize][w as usize])
-    }
-}
-
-/// The worker owning neuron `j` of a layer of `n` (inverse of [`owned`]).
-fn owner_of(n: usize, j: usize, workers: usize) -> usize {
-    (0..workers)
-        .find(|&w| owned(n, w, workers).contains(&j))
-        .expect("every neuron has an owner")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{locate, owned, owner_of, LayerIndex};
-
-    #[test]
-    fn the_layer_index_agrees_with_the_search() {
-        // Layers of 3, 0 (empty), 4 and 1 neurons.
-        let base = [0, 3, 3, 7, 8];
-        for workers in 1..=3 {
-            let index = LayerIndex::new(&base, workers);
-            for gid in 0..8 {
-                let (l, j) = locate(&base, gid);
-                assert_eq!(index.locate(&base, gid), (l, j), "neuron {gid}");
-                let n = (base[l + 1] - base[l]) as usize;
-                let w = owner_of(n, j, workers);
-                assert_eq!(index.owner(gid), (w, owned(n, w, workers).start));
-            }
-        }
-        let index = LayerIndex::new(&base, 1);
-        assert_eq!(index.locate(&base, 3), (2, 0));
-        assert_eq!(index.locate(&base, 7), (3, 0));
-    }
 }

@@ -55,7 +55,7 @@ impl Worker {
                     let (pre, n_own) = (sh.sizes[l], self.ranges[l + 1].len());
                     let block = sh.rows[l][self.id].read().expect("rows lock");
                     let mut ct = vec![0.0; pre * n_own];
-                    super::update::transpose_into(&mut ct, &block, n_own, pre);
+                    super::transpose::transpose_into(&mut ct, &block, n_own, pre);
                     ct
                 }
             })
