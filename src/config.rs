@@ -552,6 +552,7 @@ impl Schedule {
 }
 
 mod asynchronous;
+mod checks;
 pub mod memory;
 mod model;
 pub mod overrides;
