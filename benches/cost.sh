@@ -75,3 +75,7 @@ echo "Peak memory of models/mnist.yaml training (\`bsp-sim run models/mnist.yaml
 rss=$(peak_mb "$BSP_SIM" run "$MODEL" --epochs 1 --train-limit 2000 --test-limit 500 -q \
     --no-trace --out "$OUT")
 echo "$(awk '$1 == "memory" {print $2, $3}' "$OUT/validate") estimated, $rss MB peak resident set."
+echo
+echo "Measured on (as \`bsp-sim bench\` reports it):"
+echo
+head -3 "$OUT/sync" | sed 's/^/    /'

@@ -1,10 +1,15 @@
 //! Throughput measurement for BENCHMARKS.md: training samples per second of a model (the
 //! sync engine with its dense and its sparse input drive, at 1 thread and at all threads,
 //! interleaved), its floating-point work per sample, and the ratio to a matrix-multiply
-//! roofline measured on the same machine, with the same threads, in the same run.
+//! roofline measured on the same machine, with the same threads, in the same run; each
+//! report opens with the machine and the date (`machine`).
 
 use std::fmt;
 use std::time::Instant;
+
+mod machine;
+
+pub use machine::Machine;
 
 use crate::config::Model;
 use crate::engine::{Engine, Tally};
@@ -58,6 +63,8 @@ pub struct BenchRow {
 /// rounds. `Display` gives the aligned table it prints.
 #[derive(Debug, Clone)]
 pub struct BenchReport {
+    /// Where it ran.
+    pub machine: Machine,
     /// The model's name.
     pub model: String,
     pub batch_size: usize,
@@ -178,6 +185,7 @@ pub fn bench(
     let macs = engines[0].synaptic_macs_per_training_sample();
     let flops = 2.0 * macs + FLOPS_PER_NEURON_STEP * engines[0].neuron_steps_per_training_sample();
     Ok(BenchReport {
+        machine: Machine::this(),
         model: model.name.clone(),
         batch_size: batch,
         samples: timed.len(),
@@ -263,6 +271,8 @@ pub fn sgemm_gflops(m: usize, k: usize, n: usize, threads: usize, seconds: f64) 
 /// `bsp-sim bench` prints.
 #[derive(Debug, Clone)]
 pub struct EventBenchReport {
+    /// Where it ran.
+    pub machine: Machine,
     /// The model's name.
     pub model: String,
     pub threads: usize,
@@ -328,6 +338,7 @@ pub fn bench_async(
     let (sync_seconds, sync_tally, _) = time(&mut sync)?;
     let n = async_tally.samples as f64;
     Ok(EventBenchReport {
+        machine: Machine::this(),
         model: model.name.clone(),
         threads,
         samples: async_tally.samples,
@@ -345,6 +356,7 @@ pub fn bench_async(
 
 impl fmt::Display for BenchReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}", self.machine)?;
         writeln!(f, "model              {}", self.model)?;
         writeln!(f, "batch size         {}", self.batch_size)?;
         writeln!(
@@ -410,6 +422,7 @@ impl fmt::Display for BenchReport {
 
 impl fmt::Display for EventBenchReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}", self.machine)?;
         writeln!(
             f,
             "model              {} (async vs sync, coupling: delayed)",

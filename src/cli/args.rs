@@ -50,7 +50,8 @@ pub enum Command {
         #[command(subcommand)]
         action: DataAction,
     },
-    /// Measure training throughput against a matrix-multiply roofline on this machine.
+    /// Measure training throughput against a matrix-multiply roofline on this machine (the
+    /// report opens with the machine: CPU, cores, vector units, date).
     Bench(BenchArgs),
 }
 
