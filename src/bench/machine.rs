@@ -66,7 +66,8 @@ fn cpu_model() -> Option<String> {
     Some(line.split_once(':')?.1.trim().to_string())
 }
 
-/// (the vector units the CPU has, those the build uses), among the ones that matter here.
+/// (the vector units the CPU has, those the build uses), among the ones the kernels use
+/// (x86-64; none listed elsewhere).
 fn vector_units() -> (Vec<&'static str>, Vec<&'static str>) {
     #[cfg(target_arch = "x86_64")]
     {
@@ -80,16 +81,7 @@ fn vector_units() -> (Vec<&'static str>, Vec<&'static str>) {
         let built = units.iter().filter(|u| u.2).map(|u| u.0).collect();
         (has, built)
     }
-    #[cfg(target_arch = "aarch64")]
-    {
-        let neon = std::arch::is_aarch64_feature_detected!("neon");
-        let built = cfg!(target_feature = "neon");
-        (
-            if neon { vec!["neon"] } else { vec![] },
-            if built { vec!["neon"] } else { vec![] },
-        )
-    }
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    #[cfg(not(target_arch = "x86_64"))]
     {
         (Vec::new(), Vec::new())
     }

@@ -394,8 +394,8 @@ impl Group {
 /// slot's sum is taken in term order, as with one pass per term.
 ///
 /// A block's slots are independent chains of additions, each waiting on the one before:
-/// blocks of 64 keep eight vector registers' chains in flight (four, with blocks of 32,
-/// left the adder waiting on its latency); the rest of the row goes in 32, 16 and 8.
+/// blocks of 128 keep sixteen 256-bit registers' chains in flight (four, with blocks of
+/// 32, left the adder waiting on its latency); the rest of the row goes in 64, 32, 16 and 8.
 fn accumulate<'c>(
     row: &mut [f32],
     terms: &[(usize, usize, f32)],
