@@ -131,6 +131,38 @@ fn results_are_bit_identical_at_1_2_and_4_threads() {
     assert!(runs[0].1.events > 0 && runs[0].1.deliveries > 0);
 }
 
+/// At zero delay a lone worker delivers most of its events as its actors fire, straight into
+/// the input rings; split by neurons, the workers exchange every event at every step. The
+/// numbers are the same: two hidden layers (events both ways between hidden layers), windows
+/// that close (whose returns to zero go by the exchange), updates at boundaries (after
+/// which deliveries read the new C), pipelined samples and calls that end mid-flight.
+#[test]
+fn events_delivered_as_they_fire_give_the_numbers_of_the_exchange() {
+    let spec = "{theta: 0.01, theta_backward: 0.001, delay: {kind: fixed, value: 0.0}, sample_interval: 3.0, max_in_flight: 4}";
+    let m = common::model(&yaml_of("[6, 12, 12, 4]", "async", spec, 3));
+    let split = data(&m);
+    let mut runs = Vec::new();
+    for threads in [1, 3] {
+        let mut e: AsyncEngine = build_async_engine(&m, 3, threads);
+        train(&mut e, &m, &split, 60);
+        let eval = e
+            .evaluate(&split.test, &(0..30).collect::<Vec<_>>())
+            .unwrap();
+        let (sent, ..) = e.event_balance();
+        runs.push((coefficients(&e), e.counters(), eval, sent));
+    }
+    assert!(runs[0].0 == runs[1].0, "coefficients differ");
+    assert_eq!(runs[0].1, runs[1].1, "counts differ");
+    assert_eq!(runs[0].2, runs[1].2, "evaluation differs");
+    // The lone worker put a fraction of the events on the wire that the split ones did.
+    assert!(
+        runs[0].3 * 4 < runs[1].3,
+        "sent {} and {}",
+        runs[0].3,
+        runs[1].3
+    );
+}
+
 /// The wave split — one worker integrates the forward systems of every neuron, the other
 /// the reversed ones, and they exchange only where windows close and updates fall — gives
 /// the numbers of one worker: two hidden layers (a reversed layer that both receives and

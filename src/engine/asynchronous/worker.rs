@@ -439,13 +439,17 @@ impl Worker {
             self.deliver(sh, guards, &inbox);
             self.inbox = inbox;
             debug_assert!(self.outbox.is_empty());
+            // Whether updates fall on the boundary this window ends at (found once).
+            let updates = self.updates_due(sh, t + look);
+            // A window of one step whose events reach nobody else and change no ring row
+            // before the boundary delivers as its actors fire: at the boundary the updates'
+            // new C would scale them, and a call's last events wait in the inbox.
+            let direct = look == 1 && !updates && t + 1 < to && self.delivers_alone(sh);
             for n in t..t + look {
-                self.step(sh, n)?;
+                self.step(sh, guards, n, direct)?;
             }
             self.work.sent += self.outbox.len() as u64;
             // The buffers go round: the outbox comes back empty, the inbox is refilled.
-            // Whether updates fall on the boundary this window ends at (found once).
-            let updates = self.updates_due(sh, t + look);
             let sorted = !std::mem::take(&mut self.closed);
             let taken = if self.role == Role::Both || updates || self.windows_close(sh, t + look) {
                 let taken = comm

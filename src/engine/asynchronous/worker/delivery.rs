@@ -290,6 +290,116 @@ impl Worker {
     }
 }
 
+impl Worker {
+    /// Whether this worker is the only one to deliver its actors' signal events, all of
+    /// them to actors of its own: alone in the engine, or one wave of the wave split (each
+    /// wave's events stay with it). Then the events of a step can go straight from the
+    /// actors that fired to the input rings ([`Worker::deliver_fired`]).
+    pub(super) fn delivers_alone(&self, sh: &Shared<'_>) -> bool {
+        match self.role {
+            super::Role::Both => sh.workers == 1,
+            super::Role::Wave(_) => true,
+        }
+    }
+
+    /// Whether the events layer `l`'s actors fire in `system` at step `n` may be delivered
+    /// as they fire, given that nothing else changes the ring row they go to before the
+    /// boundary (`run_windows` checks the window: one step, no update at its end, not the
+    /// call's last). They must go into a [`Group`] (a dense projection with one fixed
+    /// delay), and the layer's window must not close at `n + 1`: its close's returns to
+    /// zero carry the same time, and in the window's order they come neuron by neuron
+    /// between the fired events.
+    pub(super) fn delivers_fired(&self, sh: &Shared<'_>, l: usize, system: System, n: u64) -> bool {
+        let pop = &self.populations[l][system as usize];
+        let grouped = match system {
+            System::Forward => (l + 1 < sh.sizes.len())
+                .then(|| self.grouped[l])
+                .flatten()
+                .is_some_and(|g| g.1 > 0),
+            System::Reversed => (l > sh.timing.first_reversed)
+                .then(|| self.grouped[l - 1])
+                .flatten()
+                .is_some_and(|g| g.2 > 0),
+        };
+        grouped && pop.window.is_some() && pop.closes != n + 1
+    }
+
+    /// Delivers the events of layer `l`'s actors that fired in `system` at step `n` (time
+    /// `n + 1`) from the fired list, as [`Worker::deliver`] would deliver them from the
+    /// window's events at the boundary: each neuron's change of carried value, in neuron
+    /// order, one term of a [`Group`] into the ring row of its arrival step. The same
+    /// floats, without an event to build, sort and walk.
+    pub(super) fn deliver_fired(
+        &mut self,
+        sh: &Shared<'_>,
+        rows: &[Vec<RowGuard<'_, '_>>],
+        l: usize,
+        system: System,
+        n: u64,
+    ) {
+        let which = system as usize;
+        let fired = std::mem::take(&mut self.fired[which]);
+        let mut group = std::mem::take(&mut self.groups[which]);
+        let sent = &self.populations[l][which].sent;
+        let first = self.ranges[l].start;
+        match system {
+            System::Forward => {
+                let (delay, n_own, _) = self.grouped[l].expect("checked by delivers_fired");
+                let at = (l + 1, n + 1 + delay);
+                let pooled = (l == 0)
+                    .then(|| self.pools.prepare(n + 1, &self.transposed[0], n_own))
+                    .flatten();
+                let parts = pooled.map_or(&[][..], |(tag, _)| self.pools.parts(tag));
+                let pool_block = pooled.map_or(OWN, |(tag, _)| POOLS + tag);
+                let carried = &mut self.carried_f[l];
+                for &jj in &fired {
+                    let i = first + jj as usize;
+                    let delta = sent[jj as usize] - carried[i];
+                    carried[i] = sent[jj as usize];
+                    if delta == 0.0 {
+                        continue;
+                    }
+                    let (block, column) = match parts.get(i).map(|&p| Part::of(p)) {
+                        None | Some(Part::Own) => (OWN, i),
+                        Some(Part::Pool(k)) => (pool_block, k),
+                        Some(Part::Member) => continue,
+                    };
+                    group.key = Some(at);
+                    group.terms.push((block, column * n_own, delta));
+                    self.work.deliveries += n_own as u64;
+                }
+                group.flush(
+                    &mut self.ring_f,
+                    forward_source(&self.transposed, &self.pools),
+                );
+            }
+            System::Reversed => {
+                let p = l - 1;
+                let (delay, _, n_own) = self.grouped[p].expect("checked by delivers_fired");
+                let own_start = self.ranges[p].start;
+                let carried = &mut self.carried_r[l];
+                for &jj in &fired {
+                    let j = first + jj as usize;
+                    let delta = sent[jj as usize] - carried[j];
+                    carried[j] = sent[jj as usize];
+                    if delta == 0.0 {
+                        continue;
+                    }
+                    let (owner, first_row) = self.layer_index.owner(sh.base[l] + j as u32);
+                    let (width, col0) = sh.block_width(p, owner);
+                    let start = (j - first_row) * width + own_start - col0;
+                    group.key = Some((p, n + 1 + delay));
+                    group.terms.push((owner, start, delta));
+                    self.work.deliveries += n_own as u64;
+                }
+                group.flush(&mut self.ring_r, |p, w| &rows[p][w][..]);
+            }
+        }
+        self.groups[which] = group;
+        self.fired[which] = fired;
+    }
+}
+
 /// A forward term's block: a presynaptic neuron's own column of the transposed rows, or
 /// (`POOLS + tag`) an input pool's column sum.
 const OWN: usize = 0;

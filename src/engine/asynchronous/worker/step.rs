@@ -3,6 +3,7 @@
 //! the `linearised` replay actor by actor), sends on delta, and windows close.
 
 use super::batch::Batched;
+use super::delivery::RowGuard;
 use super::record::record;
 use super::stimulus::Replayed;
 use super::{emit, Position, Shared, Stop, Worker};
@@ -14,8 +15,16 @@ use crate::neuron::System;
 use crate::trace::Wave;
 
 impl Worker {
-    /// One step of every awake own actor, with the window controls that fall on it.
-    pub(super) fn step(&mut self, sh: &Shared<'_>, n: u64) -> Result<(), Stop> {
+    /// One step of every awake own actor, with the window controls that fall on it. With
+    /// `direct`, the events that may go straight to the input rings do
+    /// ([`Worker::deliver_fired`]); `rows` are the row blocks the reversed events read.
+    pub(super) fn step(
+        &mut self,
+        sh: &Shared<'_>,
+        rows: &[Vec<RowGuard<'_, '_>>],
+        n: u64,
+        direct: bool,
+    ) -> Result<(), Stop> {
         let tm = sh.timing;
         let layers = sh.sizes.len();
         // A resting system wakes when an input reaches it (a window that opens at n sets
@@ -70,7 +79,12 @@ impl Worker {
             }
             self.step_layer(sh, l, System::Forward, n)?;
             self.step_layer(sh, l, System::Reversed, n)?;
-            self.emit_fired(sh, l, n);
+            let systems = [System::Forward, System::Reversed];
+            let direct = systems.map(|s| direct && self.delivers_fired(sh, l, s, n));
+            self.emit_fired(sh, l, n, direct);
+            for s in systems.into_iter().filter(|&s| direct[s as usize]) {
+                self.deliver_fired(sh, rows, l, s, n);
+            }
         }
         // Windows closing at n + 1.
         for smp in sh.samples {
@@ -276,8 +290,9 @@ impl Worker {
     /// Emits the events of layer `l`'s actors that fired at step `n`, neuron by neuron (a
     /// neuron's forward event before its reversed one, as their seq numbers order them):
     /// a window's own events then come out sorted by (time, origin, seq), but for those of
-    /// windows that close, and the exchange has next to nothing to sort.
-    fn emit_fired(&mut self, sh: &Shared<'_>, l: usize, n: u64) {
+    /// windows that close, and the exchange has next to nothing to sort. A system whose
+    /// events are `direct` ([`Worker::deliver_fired`]) only counts them.
+    fn emit_fired(&mut self, sh: &Shared<'_>, l: usize, n: u64, direct: [bool; 2]) {
         // Forward events go up from every layer but the last, reversed ones down from the
         // layers above the first reversed one.
         let sends = [l < sh.sizes.len() - 1, l > sh.timing.first_reversed];
@@ -293,6 +308,11 @@ impl Worker {
         let mut send = |which: usize, jj: u32| {
             let (kind, window, sent) = systems[which];
             let jj = jj as usize;
+            if direct[which] {
+                // Numbered as if sent, so that every event keeps its seq at any split.
+                seq[jj] = seq[jj].wrapping_add(1);
+                return;
+            }
             emit(
                 out,
                 &mut seq[jj],
