@@ -124,7 +124,8 @@ pub struct Work {
     pub events: u64,
     pub deliveries: u64,
     pub synapse_updates: u64,
-    /// Every event put on the wire (signals, readouts, window integrals).
+    /// Every event put on the wire (signals, readouts, window integrals); the signal events
+    /// a worker delivers to its own actors as they fire (`Worker::deliver_fired`) are not.
     pub sent: u64,
     /// Every event taken in (each worker takes in every event).
     pub received: u64,
