@@ -352,10 +352,12 @@ impl Worker {
                 let parts = pooled.map_or(&[][..], |(tag, _)| self.pools.parts(tag));
                 let pool_block = pooled.map_or(OWN, |(tag, _)| POOLS + tag);
                 let carried = &mut self.carried_f[l];
+                let terms = &mut group.terms;
+                terms.reserve(fired.len());
                 for &jj in &fired {
                     let i = first + jj as usize;
-                    let delta = sent[jj as usize] - carried[i];
-                    carried[i] = sent[jj as usize];
+                    let value = sent[jj as usize];
+                    let delta = value - std::mem::replace(&mut carried[i], value);
                     if delta == 0.0 {
                         continue;
                     }
@@ -364,9 +366,11 @@ impl Worker {
                         Some(Part::Pool(k)) => (pool_block, k),
                         Some(Part::Member) => continue,
                     };
+                    terms.push((block, column * n_own, delta));
+                }
+                if !terms.is_empty() {
                     group.key = Some(at);
-                    group.terms.push((block, column * n_own, delta));
-                    self.work.deliveries += n_own as u64;
+                    self.work.deliveries += (terms.len() * n_own) as u64;
                 }
                 group.flush(
                     &mut self.ring_f,
@@ -378,19 +382,23 @@ impl Worker {
                 let (delay, _, n_own) = self.grouped[p].expect("checked by delivers_fired");
                 let own_start = self.ranges[p].start;
                 let carried = &mut self.carried_r[l];
+                let terms = &mut group.terms;
+                terms.reserve(fired.len());
                 for &jj in &fired {
                     let j = first + jj as usize;
-                    let delta = sent[jj as usize] - carried[j];
-                    carried[j] = sent[jj as usize];
+                    let value = sent[jj as usize];
+                    let delta = value - std::mem::replace(&mut carried[j], value);
                     if delta == 0.0 {
                         continue;
                     }
                     let (owner, first_row) = self.layer_index.owner(sh.base[l] + j as u32);
                     let (width, col0) = sh.block_width(p, owner);
                     let start = (j - first_row) * width + own_start - col0;
+                    terms.push((owner, start, delta));
+                }
+                if !terms.is_empty() {
                     group.key = Some((p, n + 1 + delay));
-                    group.terms.push((owner, start, delta));
-                    self.work.deliveries += n_own as u64;
+                    self.work.deliveries += (terms.len() * n_own) as u64;
                 }
                 group.flush(&mut self.ring_r, |p, w| &rows[p][w][..]);
             }

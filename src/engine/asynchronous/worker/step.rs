@@ -305,11 +305,20 @@ impl Worker {
         let systems = [0, 1].map(|w| (kinds[w], pops[w].window, &pops[w].sent[..]));
         let (seq, out) = (&mut self.seq[l][..], &mut self.outbox);
         out.reserve(forward.len() + reversed.len());
+        // Events delivered as they fire are numbered as if sent, so that every event keeps
+        // its seq at any split; when no system emits, no merge.
+        if (0..2).all(|w| !sends[w] || direct[w]) {
+            for list in [forward, reversed].iter().zip(sends).filter(|s| s.1) {
+                for &jj in list.0.iter() {
+                    seq[jj as usize] = seq[jj as usize].wrapping_add(1);
+                }
+            }
+            return;
+        }
         let mut send = |which: usize, jj: u32| {
             let (kind, window, sent) = systems[which];
             let jj = jj as usize;
             if direct[which] {
-                // Numbered as if sent, so that every event keeps its seq at any split.
                 seq[jj] = seq[jj].wrapping_add(1);
                 return;
             }
