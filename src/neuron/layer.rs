@@ -7,6 +7,8 @@
 //! Every type is generic over the number type (`f32` by default; the gradient check runs the
 //! same kernel in `f64`), and each neuron's step is `neuron::kernel::raw`.
 
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+mod euler512;
 mod span;
 
 use super::kernel::{self, clamp_nonneg, EULER, RK4, SEMI_IMPLICIT};
@@ -365,6 +367,16 @@ fn rates<T: Real, const REV: bool, const K: u8, const COUNT: bool>(
     match c.shared() {
         Some(shared) => {
             let rates = Shared(rotate(&shared, by));
+            #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+            if K == EULER && !COUNT {
+                let (mut x, mut ports) = (x, ports);
+                let shape = (n, rows_of);
+                if euler512::step::<T, REV>(&rates.0, &mut x, shape, &mut ports, how.dt, how.clamp)
+                {
+                    return 0;
+                }
+                return rows::<T, REV, K, COUNT, _>(&rates, x, shape, ports, how);
+            }
             rows::<T, REV, K, COUNT, _>(&rates, x, (n, rows_of), ports, how)
         }
         None => {
