@@ -174,8 +174,7 @@ impl Worker {
                         });
                         continue;
                     }
-                    let delta = ev.value - self.carried_f[l][i];
-                    self.carried_f[l][i] = ev.value;
+                    let delta = carry(&mut self.carried_f[l][i], ev.value);
                     if delta == 0.0 {
                         continue;
                     }
@@ -235,8 +234,7 @@ impl Worker {
                         });
                         continue;
                     }
-                    let delta = ev.value - self.carried_r[l][j];
-                    self.carried_r[l][j] = ev.value;
+                    let delta = carry(&mut self.carried_r[l][j], ev.value);
                     if delta == 0.0 {
                         continue;
                     }
@@ -356,8 +354,7 @@ impl Worker {
                 terms.reserve(fired.len());
                 for &jj in &fired {
                     let i = first + jj as usize;
-                    let value = sent[jj as usize];
-                    let delta = value - std::mem::replace(&mut carried[i], value);
+                    let delta = carry(&mut carried[i], sent[jj as usize]);
                     if delta == 0.0 {
                         continue;
                     }
@@ -386,8 +383,7 @@ impl Worker {
                 terms.reserve(fired.len());
                 for &jj in &fired {
                     let j = first + jj as usize;
-                    let value = sent[jj as usize];
-                    let delta = value - std::mem::replace(&mut carried[j], value);
+                    let delta = carry(&mut carried[j], sent[jj as usize]);
                     if delta == 0.0 {
                         continue;
                     }
@@ -406,6 +402,13 @@ impl Worker {
         self.groups[which] = group;
         self.fired[which] = fired;
     }
+}
+
+/// A neuron's synapses now carry `value`: returns the change from what they carried, which
+/// they deliver (scaled by each one's C).
+#[inline(always)]
+fn carry(carried: &mut f32, value: f32) -> f32 {
+    value - std::mem::replace(carried, value)
 }
 
 /// A forward term's block: a presynaptic neuron's own column of the transposed rows, or
@@ -470,8 +473,7 @@ impl<'e> Run<'e> {
             }
             at += 1;
             let i = (ev.origin - self.origins.start) as usize;
-            let delta = ev.value - carried[i];
-            carried[i] = ev.value;
+            let delta = carry(&mut carried[i], ev.value);
             if delta != 0.0 {
                 each(i, ev, delta);
             }
