@@ -6,6 +6,7 @@
 
 use std::sync::RwLockReadGuard;
 
+use super::layer_index::LayerIndex;
 use super::pools::{InputPools, Part};
 use super::ring::Ring;
 use super::{Shared, Worker};
@@ -158,10 +159,8 @@ impl Worker {
                             None => (OWN, &[][..]),
                         };
                         next = run.walk(&mut self.carried_f[l], |i, ev, delta| {
-                            let (block, column) = match parts.get(i).map(|&p| Part::of(p)) {
-                                None | Some(Part::Own) => (OWN, i),
-                                Some(Part::Pool(k)) => (block, k),
-                                Some(Part::Member) => return,
+                            let Some((block, column)) = forward_column(parts, block, i) else {
+                                return;
                             };
                             let at = ev.time + delay;
                             if forward.key != Some((l + 1, at)) {
@@ -224,11 +223,8 @@ impl Worker {
                                 backward.flush(&mut self.ring_r, source);
                                 backward.key = Some((p, at));
                             }
-                            // Row j of the owner's block: whole, or across ranks the slab of
-                            // this rank's columns (which hold every own presynaptic neuron).
-                            let (owner, first_row) = self.layer_index.owner(ev.origin);
-                            let (width, col0) = sh.block_width(p, owner);
-                            let start = (j - first_row) * width + own_start - col0;
+                            let index = &self.layer_index;
+                            let (owner, start) = row_start(index, sh, p, own_start, ev.origin, j);
                             backward.terms.push((owner, start, delta));
                             self.work.deliveries += n_own as u64;
                         });
@@ -358,10 +354,8 @@ impl Worker {
                     if delta == 0.0 {
                         continue;
                     }
-                    let (block, column) = match parts.get(i).map(|&p| Part::of(p)) {
-                        None | Some(Part::Own) => (OWN, i),
-                        Some(Part::Pool(k)) => (pool_block, k),
-                        Some(Part::Member) => continue,
+                    let Some((block, column)) = forward_column(parts, pool_block, i) else {
+                        continue;
                     };
                     terms.push((block, column * n_own, delta));
                 }
@@ -387,9 +381,9 @@ impl Worker {
                     if delta == 0.0 {
                         continue;
                     }
-                    let (owner, first_row) = self.layer_index.owner(sh.base[l] + j as u32);
-                    let (width, col0) = sh.block_width(p, owner);
-                    let start = (j - first_row) * width + own_start - col0;
+                    let origin = sh.base[l] + j as u32;
+                    let index = &self.layer_index;
+                    let (owner, start) = row_start(index, sh, p, own_start, origin, j);
                     terms.push((owner, start, delta));
                 }
                 if !terms.is_empty() {
@@ -409,6 +403,36 @@ impl Worker {
 #[inline(always)]
 fn carry(carried: &mut f32, value: f32) -> f32 {
     value - std::mem::replace(carried, value)
+}
+
+/// Where input neuron `i`'s forward event reads its coefficients, given the window's pool
+/// `parts` (empty: no pools) and the pools' block: its own column (`OWN`), its pool's column
+/// sum, or nothing (a member: its pool's first pixel delivers for it).
+#[inline(always)]
+fn forward_column(parts: &[u32], pools: usize, i: usize) -> Option<(usize, usize)> {
+    match parts.get(i).map(|&p| Part::of(p)) {
+        None | Some(Part::Own) => Some((OWN, i)),
+        Some(Part::Pool(k)) => Some((pools, k)),
+        Some(Part::Member) => None,
+    }
+}
+
+/// Where a reversed event of neuron j (global id `origin`) reads its coefficients over
+/// projection `p`: (its owner, the start of the own presynaptic neurons' part of row j in
+/// the owner's block). The block holds whole rows, or across ranks the slab of this rank's
+/// columns (which hold every own presynaptic neuron, from `own_start`).
+#[inline(always)]
+fn row_start(
+    index: &LayerIndex,
+    sh: &Shared<'_>,
+    p: usize,
+    own_start: usize,
+    origin: u32,
+    j: usize,
+) -> (usize, usize) {
+    let (owner, first_row) = index.owner(origin);
+    let (width, col0) = sh.block_width(p, owner);
+    (owner, (j - first_row) * width + own_start - col0)
 }
 
 /// A forward term's block: a presynaptic neuron's own column of the transposed rows, or
