@@ -367,16 +367,26 @@ fn rates<T: Real, const REV: bool, const K: u8, const COUNT: bool>(
     match c.shared() {
         Some(shared) => {
             let rates = Shared(rotate(&shared, by));
+            // The Euler step of an `f32` layer in 512-bit registers, where the build has them.
             #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
-            if K == EULER && !COUNT {
+            let (x, ports) = {
                 let (mut x, mut ports) = (x, ports);
-                let shape = (n, rows_of);
-                if euler512::step::<T, REV>(&rates.0, &mut x, shape, &mut ports, how.dt, how.clamp)
+                let (dt, clamp) = (how.dt, how.clamp);
+                if K == EULER
+                    && !COUNT
+                    && euler512::step::<T, REV>(
+                        &rates.0,
+                        &mut x,
+                        (n, rows_of),
+                        &mut ports,
+                        dt,
+                        clamp,
+                    )
                 {
                     return 0;
                 }
-                return rows::<T, REV, K, COUNT, _>(&rates, x, shape, ports, how);
-            }
+                (x, ports)
+            };
             rows::<T, REV, K, COUNT, _>(&rates, x, (n, rows_of), ports, how)
         }
         None => {
