@@ -163,6 +163,44 @@ fn events_delivered_as_they_fire_give_the_numbers_of_the_exchange() {
     );
 }
 
+/// A worker that delivers alone runs the plain steps between two control steps layer by
+/// layer (its forward layers up, then its reversed layers down, each over the whole span,
+/// its events added to the next layer's rows tile by tile). The numbers are those of
+/// stepping every layer at each step: one worker and the wave split, with windows long
+/// enough for spans of many steps, pipelined samples, two hidden layers and updates that
+/// end spans; and the input layer pooled by value, whose pools' sums the span reads.
+#[test]
+fn spans_of_plain_steps_give_the_numbers_of_step_by_step() {
+    let spec = "{theta: 0.01, theta_backward: 0.001, delay: {kind: fixed, value: 0.0}}";
+    let m = common::model(&yaml_of("[6, 40, 24, 4]", "async", spec, 3).replace(
+        "forward_window: 3.0, backward_window: 3.0",
+        "forward_window: 9.0, backward_window: 8.0",
+    ));
+    let split = data(&m);
+    for threads in [1, 2] {
+        let mut runs = Vec::new();
+        for spans in [true, false] {
+            let mut e: AsyncEngine = build_async_engine(&m, 3, threads);
+            e.run_spans(spans);
+            train(&mut e, &m, &split, 40);
+            let eval = e
+                .evaluate(&split.test, &(0..30).collect::<Vec<_>>())
+                .unwrap();
+            runs.push((coefficients(&e), e.counters(), eval));
+        }
+        assert!(
+            runs[0].0 == runs[1].0,
+            "coefficients differ ({threads} threads)"
+        );
+        assert_eq!(runs[0].1, runs[1].1, "counts differ ({threads} threads)");
+        assert_eq!(
+            runs[0].2, runs[1].2,
+            "evaluation differs ({threads} threads)"
+        );
+        assert!(runs[0].1.events > 0);
+    }
+}
+
 /// The wave split — one worker integrates the forward systems of every neuron, the other
 /// the reversed ones, and they exchange only where windows close and updates fall — gives
 /// the numbers of one worker: two hidden layers (a reversed layer that both receives and

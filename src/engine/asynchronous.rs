@@ -78,6 +78,8 @@ pub struct AsyncEngine {
     /// Whether the input layer's events are pooled by value where they may be
     /// (`worker::pools`; on unless switched off).
     pool_inputs: bool,
+    /// Plain steps layer by layer (`worker::span`).
+    spans: bool,
     /// Rows of the workers' input rings (the longest delay, plus one).
     ring: u64,
     /// Boundary up to which simulated time has been processed.

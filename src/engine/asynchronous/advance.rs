@@ -111,6 +111,7 @@ impl AsyncEngine {
             local: self.ranks.local(),
             trace: self.trace.as_ref(),
             pool_inputs: self.pool_inputs,
+            spans: self.spans,
             write_back,
         };
         for w in self.workers.iter_mut() {

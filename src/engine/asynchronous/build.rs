@@ -103,6 +103,7 @@ impl AsyncEngine {
             waves: false,
             wave_fits,
             pool_inputs: true,
+            spans: true,
             rows_behind: false,
             ring,
             now: 0,
@@ -148,6 +149,13 @@ impl AsyncEngine {
     /// comparisons and benchmarks.
     pub fn pool_input_events(&mut self, on: bool) {
         self.pool_inputs = on;
+    }
+
+    /// Runs plain steps layer by layer where the workers may (the default), or every step
+    /// for all layers at once: the two give the same numbers. For comparisons and
+    /// benchmarks.
+    pub fn run_spans(&mut self, on: bool) {
+        self.spans = on;
     }
 
     /// Whether the workers are split by waves.

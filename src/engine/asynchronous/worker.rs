@@ -37,6 +37,7 @@ mod population;
 mod record;
 mod remote;
 mod ring;
+mod span;
 mod step;
 mod stimulus;
 mod stop;
@@ -91,6 +92,8 @@ pub struct Shared<'a> {
     pub trace: Option<&'a Selection>,
     /// Whether the input layer's events may be pooled by value (`worker::pools`).
     pub pool_inputs: bool,
+    /// Whether plain steps may run layer by layer (`worker::span`).
+    pub spans: bool,
     /// Whether the rows must hold every update at the end of the call (else the stale
     /// columns of the rows nobody reads during a call wait in the transposed copy).
     pub write_back: bool,
@@ -229,6 +232,9 @@ pub struct Worker {
     layer_index: LayerIndex,
     /// Deliveries gathered for one ring row, forward and backward (see `deliver`).
     groups: [delivery::Group; 2],
+    /// A span's terms of one layer's events, and where each step's end (see `span`).
+    span_terms: Vec<delivery::Term>,
+    span_ends: Vec<usize>,
     pub work: Work,
     /// Per layer, own neurons: method 1 moves them; merged back after the call.
     pub neurons: Vec<LayerNeurons>,
@@ -310,6 +316,8 @@ impl Worker {
             scratch: Vec::new(),
             layer_index: LayerIndex::default(),
             groups: Default::default(),
+            span_terms: Vec::new(),
+            span_ends: Vec::new(),
             work: Work::default(),
             neurons: neurons.to_vec(),
             position: Position::default(),
@@ -446,6 +454,17 @@ impl Worker {
             // before the boundary delivers as its actors fire: at the boundary the updates'
             // new C would scale them, and a call's last events wait in the inbox.
             let direct = look == 1 && !updates && t + 1 < to && self.delivers_alone(sh);
+            // Plain steps ahead: layer by layer (`span`); the inbox was delivered above and
+            // the span's events stay with this worker.
+            if self.spans_apply(sh, direct) {
+                let end = self.plain_until(sh, t, to);
+                if end > t + 1 {
+                    self.inbox.clear();
+                    self.run_span(sh, guards, t, end)?;
+                    t = end;
+                    continue;
+                }
+            }
             for n in t..t + look {
                 self.step(sh, guards, n, direct)?;
             }

@@ -331,24 +331,50 @@ impl Worker {
         system: System,
         n: u64,
     ) {
+        let mut group = std::mem::take(&mut self.groups[system as usize]);
+        let key = self.fired_terms(sh, l, system, n, &mut group.terms);
+        if !group.terms.is_empty() {
+            group.key = Some(key);
+        }
+        match system {
+            System::Forward => group.flush(
+                &mut self.ring_f,
+                forward_source(&self.transposed, &self.pools),
+            ),
+            System::Reversed => group.flush(&mut self.ring_r, |p, w| &rows[p][w][..]),
+        }
+        self.groups[system as usize] = group;
+    }
+
+    /// Appends to `terms` the terms of layer `l`'s events fired in `system` at step `n`
+    /// (the fired list) as [`Worker::deliver_fired`] delivers them, and counts their
+    /// deliveries; returns the ring row they go to: (target layer, arrival step). Their
+    /// coefficients are in [`forward_source`]'s blocks (forward) or the row blocks
+    /// (reversed).
+    pub(super) fn fired_terms(
+        &mut self,
+        sh: &Shared<'_>,
+        l: usize,
+        system: System,
+        n: u64,
+        terms: &mut Vec<Term>,
+    ) -> (usize, u64) {
         let which = system as usize;
-        let fired = std::mem::take(&mut self.fired[which]);
-        let mut group = std::mem::take(&mut self.groups[which]);
+        let fired = &self.fired[which];
         let sent = &self.populations[l][which].sent;
         let first = self.ranges[l].start;
-        match system {
+        let before = terms.len();
+        terms.reserve(fired.len());
+        let (key, n_own) = match system {
             System::Forward => {
                 let (delay, n_own, _) = self.grouped[l].expect("checked by delivers_fired");
-                let at = (l + 1, n + 1 + delay);
                 let pooled = (l == 0)
                     .then(|| self.pools.prepare(n + 1, &self.transposed[0], n_own))
                     .flatten();
                 let parts = pooled.map_or(&[][..], |(tag, _)| self.pools.parts(tag));
                 let pool_block = pooled.map_or(OWN, |(tag, _)| POOLS + tag);
                 let carried = &mut self.carried_f[l];
-                let terms = &mut group.terms;
-                terms.reserve(fired.len());
-                for &jj in &fired {
+                for &jj in fired {
                     let i = first + jj as usize;
                     let delta = carry(&mut carried[i], sent[jj as usize]);
                     if delta == 0.0 {
@@ -359,23 +385,14 @@ impl Worker {
                     };
                     terms.push((block, column * n_own, delta));
                 }
-                if !terms.is_empty() {
-                    group.key = Some(at);
-                    self.work.deliveries += (terms.len() * n_own) as u64;
-                }
-                group.flush(
-                    &mut self.ring_f,
-                    forward_source(&self.transposed, &self.pools),
-                );
+                ((l + 1, n + 1 + delay), n_own)
             }
             System::Reversed => {
                 let p = l - 1;
                 let (delay, _, n_own) = self.grouped[p].expect("checked by delivers_fired");
                 let own_start = self.ranges[p].start;
                 let carried = &mut self.carried_r[l];
-                let terms = &mut group.terms;
-                terms.reserve(fired.len());
-                for &jj in &fired {
+                for &jj in fired {
                     let j = first + jj as usize;
                     let delta = carry(&mut carried[j], sent[jj as usize]);
                     if delta == 0.0 {
@@ -386,15 +403,11 @@ impl Worker {
                     let (owner, start) = row_start(index, sh, p, own_start, origin, j);
                     terms.push((owner, start, delta));
                 }
-                if !terms.is_empty() {
-                    group.key = Some((p, n + 1 + delay));
-                    self.work.deliveries += (terms.len() * n_own) as u64;
-                }
-                group.flush(&mut self.ring_r, |p, w| &rows[p][w][..]);
+                ((p, n + 1 + delay), n_own)
             }
-        }
-        self.groups[which] = group;
-        self.fired[which] = fired;
+        };
+        self.work.deliveries += ((terms.len() - before) * n_own) as u64;
+        key
     }
 }
 
@@ -442,7 +455,7 @@ const POOLS: usize = 1;
 
 /// Where a forward group's terms read their coefficients: the transposed rows of the
 /// projection into target layer `l`, or the input pools' sums.
-fn forward_source<'c>(
+pub(super) fn forward_source<'c>(
     transposed: &'c [Vec<f32>],
     pools: &'c InputPools,
 ) -> impl Fn(usize, usize) -> &'c [f32] {
@@ -506,6 +519,10 @@ impl<'e> Run<'e> {
     }
 }
 
+/// One event's term of a ring row: (the block holding its coefficients, their offset
+/// there, the change of carried value they scale).
+pub(super) type Term = (usize, usize, f32);
+
 /// Events bound for one ring row (one target layer, one arrival step), not yet added:
 /// per event, where the coefficients of its synapses onto the own actors start, and its
 /// change.
@@ -513,8 +530,7 @@ impl<'e> Run<'e> {
 pub(super) struct Group {
     /// (target layer, arrival step); `None` while empty.
     key: Option<(usize, u64)>,
-    /// Per event: (the block holding its coefficients, their offset there, the change).
-    terms: Vec<(usize, usize, f32)>,
+    terms: Vec<Term>,
 }
 
 impl Group {

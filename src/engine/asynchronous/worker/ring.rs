@@ -86,6 +86,44 @@ impl Ring {
             .all(|&v| v == 0.0)
     }
 
+    /// Every row, by index ([`Ring::index`]), to add into: mark them first ([`Ring::row_mut`]).
+    pub(super) fn rows_mut(&mut self) -> Vec<&mut [f32]> {
+        self.values.chunks_exact_mut(self.n_own.max(1)).collect()
+    }
+
+    /// The index of the row of arrivals at step `at` in [`Ring::rows_mut`].
+    pub(super) fn index(&self, at: u64) -> usize {
+        self.row(at)
+    }
+
+    /// Actors per row.
+    pub(super) fn width(&self) -> usize {
+        self.n_own
+    }
+
+    /// Rows held: arrivals up to `len() - 1` steps ahead of the step taken next.
+    pub(super) fn len(&self) -> u64 {
+        self.used.len() as u64
+    }
+
+    /// Grows the ring to `len` rows, keeping every pending increment at its step; `now` is
+    /// the next step to be taken (every pending arrival falls in `now..now + len()`).
+    pub(super) fn grow(&mut self, len: u64, now: u64) {
+        let old = self.len();
+        if len <= old {
+            return;
+        }
+        let mut grown = Ring::new(self.n_own, len);
+        for at in now..now + old {
+            let row = self.row(at);
+            if self.used[row] {
+                let values = &self.values[row * self.n_own..][..self.n_own];
+                grown.row_mut(at).copy_from_slice(values);
+            }
+        }
+        *self = grown;
+    }
+
     /// Drops every pending increment.
     pub(super) fn clear(&mut self) {
         self.values.fill(0.0);
@@ -116,5 +154,26 @@ mod tests {
         ring.take_into(6, &mut input, false, |_, _| {});
         assert_eq!(input, [1.0, 1.75, 3.0]);
         assert!((0..3).all(|jj| ring.idle(jj)) && ring.untouched());
+    }
+
+    /// Growing keeps each pending increment at its own step, wherever its row moves.
+    #[test]
+    fn a_grown_ring_keeps_its_arrivals() {
+        let mut ring = Ring::new(2, 3);
+        ring.add(7, 0, 1.5); // row 1 of 3
+        ring.add(8, 1, 2.5); // row 2 of 3
+        ring.grow(8, 6);
+        assert_eq!(ring.len(), 8);
+        let mut input = [0.0, 0.0];
+        for n in 6..8 {
+            ring.take_into(n, &mut input, false, |_, _| {});
+        }
+        assert_eq!(input, [1.5, 0.0]);
+        ring.take_into(8, &mut input, false, |_, _| {});
+        assert_eq!(input, [1.5, 2.5]);
+        assert!(ring.untouched());
+        // Never shrinks.
+        ring.grow(2, 9);
+        assert_eq!(ring.len(), 8);
     }
 }

@@ -106,7 +106,7 @@ impl Worker {
 
     /// Steps the awake actors of layer `l` in `system` (if its window is open): integration,
     /// send-on-delta, the trace, and the events of those that fired.
-    fn step_layer(
+    pub(super) fn step_layer(
         &mut self,
         sh: &Shared<'_>,
         l: usize,
