@@ -12,6 +12,7 @@
 
 use super::delivery::{forward_source, RowGuard, Term};
 use super::ring::Ring;
+use super::step::number_unsent;
 use super::{Shared, Stop, Worker};
 use crate::config::LearningMethod;
 use crate::neuron::System;
@@ -163,20 +164,13 @@ impl Worker {
             };
             self.populations[l][which].take_arrivals(ring, n);
             if keeps_time {
-                if n < self.time[l] {
-                    self.work.time_regressions += self.ranges[l].len() as u64;
-                }
-                self.time[l] = n + 1;
+                self.advance_time(l, n);
             }
             self.step_layer(sh, l, system, n)?;
             let fired = &self.fired[which];
             self.work.events += fired.len() as u64;
             if sends {
-                // Numbered as if sent, as `emit_fired` numbers the events it delivers.
-                let seq = &mut self.seq[l];
-                for &jj in fired {
-                    seq[jj as usize] = seq[jj as usize].wrapping_add(1);
-                }
+                number_unsent(&mut self.seq[l], fired);
                 self.fired_terms(sh, l, system, n, terms);
             }
             ends.push(terms.len());

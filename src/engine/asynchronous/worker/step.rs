@@ -56,10 +56,7 @@ impl Worker {
         // Integrate.
         let linear = !self.trajectories.is_empty();
         for l in 0..layers {
-            if n < self.time[l] {
-                self.work.time_regressions += self.ranges[l].len() as u64;
-            }
-            self.time[l] = n + 1;
+            self.advance_time(l, n);
             if linear && l >= tm.first_reversed {
                 // The state before this step and its current, for the reversed replay.
                 let f = &self.populations[l][System::Forward as usize];
@@ -102,6 +99,15 @@ impl Worker {
             }
         }
         Ok(())
+    }
+
+    /// Layer `l`'s actors reach step `n + 1` (counting a step asked of them before their
+    /// local time, which must never happen).
+    pub(super) fn advance_time(&mut self, l: usize, n: u64) {
+        if n < self.time[l] {
+            self.work.time_regressions += self.ranges[l].len() as u64;
+        }
+        self.time[l] = n + 1;
     }
 
     /// Steps the awake actors of layer `l` in `system` (if its window is open): integration,
@@ -309,9 +315,7 @@ impl Worker {
         // its seq at any split; when no system emits, no merge.
         if (0..2).all(|w| !sends[w] || direct[w]) {
             for list in [forward, reversed].iter().zip(sends).filter(|s| s.1) {
-                for &jj in list.0.iter() {
-                    seq[jj as usize] = seq[jj as usize].wrapping_add(1);
-                }
+                number_unsent(seq, list.0);
             }
             return;
         }
@@ -353,5 +357,13 @@ impl Worker {
                 }
             }
         }
+    }
+}
+
+/// Advances the counters of the `fired` actors whose events are delivered without being
+/// sent: every event keeps its sequence number at any split.
+pub(super) fn number_unsent(seq: &mut [u32], fired: &[u32]) {
+    for &jj in fired {
+        seq[jj as usize] = seq[jj as usize].wrapping_add(1);
     }
 }
