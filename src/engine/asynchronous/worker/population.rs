@@ -134,13 +134,30 @@ impl Population {
     /// vectorised pass. Appends the actors that fired to `fired`; returns whether every
     /// deviation is finite.
     pub fn send_on_delta(&mut self, theta: f32, dt: f32, fired: &mut Vec<u32>) -> bool {
+        self.send_on_delta_of::<false>(theta, dt, fired)
+    }
+
+    /// [`Population::send_on_delta`] of the awake actors only, after a step of every actor
+    /// that put the resting ones back as they were: those neither fire nor integrate what
+    /// they send, and their deviations are not looked at.
+    pub fn send_on_delta_awake(&mut self, theta: f32, dt: f32, fired: &mut Vec<u32>) -> bool {
+        self.send_on_delta_of::<true>(theta, dt, fired)
+    }
+
+    /// Send-on-delta of every actor, or (`AWAKE`) of those that do not rest.
+    fn send_on_delta_of<const AWAKE: bool>(
+        &mut self,
+        theta: f32,
+        dt: f32,
+        fired: &mut Vec<u32>,
+    ) -> bool {
         #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
         {
             // SAFETY: the build has AVX-512F (the cfg above).
-            unsafe { simd::send_on_delta(self, theta, dt, fired) }
+            unsafe { simd::send_on_delta::<AWAKE>(self, theta, dt, fired) }
         }
         #[cfg(not(all(target_arch = "x86_64", target_feature = "avx512f")))]
-        self.send_on_delta_bytes(theta, dt, fired)
+        self.send_on_delta_bytes::<AWAKE>(theta, dt, fired)
     }
 
     /// [`Population::send_on_delta`] without AVX-512: one vectorised pass that marks a
@@ -149,15 +166,25 @@ impl Population {
         all(target_arch = "x86_64", target_feature = "avx512f"),
         allow(dead_code)
     )]
-    fn send_on_delta_bytes(&mut self, theta: f32, dt: f32, fired: &mut Vec<u32>) -> bool {
+    fn send_on_delta_bytes<const AWAKE: bool>(
+        &mut self,
+        theta: f32,
+        dt: f32,
+        fired: &mut Vec<u32>,
+    ) -> bool {
         let mut finite = true;
-        for (((&d, sent), si), fire) in self
+        for ((((&d, sent), si), fire), &rests) in self
             .signal
             .iter()
             .zip(self.sent.iter_mut())
             .zip(self.sent_integral.iter_mut())
             .zip(self.fire.iter_mut())
+            .zip(self.quiescent.iter())
         {
+            if AWAKE && rests {
+                *fire = 0;
+                continue;
+            }
             finite &= d.is_finite();
             *fire = send_on_delta(d, sent, si, theta, dt) as u8;
         }
@@ -178,13 +205,6 @@ impl Population {
                 .map(|(k, _)| base + k as u32),
         );
         finite
-    }
-
-    /// Send-on-delta of one actor whose output deviation, in `signal`, is already in its
-    /// integral. Returns whether it fired.
-    #[inline]
-    pub fn send_one(&mut self, jj: usize, theta: f32, dt: f32) -> bool {
-        self.send(jj, self.signal[jj], theta, dt)
     }
 
     /// Send-on-delta of one actor whose step gave output deviation `d` (not yet in its
@@ -219,9 +239,10 @@ mod simd {
     use std::arch::x86_64::*;
 
     /// [`Population::send_on_delta`]: [`one`]'s arithmetic lane by lane (a separate
-    /// multiply and add, as Rust does not contract them).
+    /// multiply and add, as Rust does not contract them); with `AWAKE`, only in the lanes
+    /// of actors that do not rest.
     #[target_feature(enable = "avx512f")]
-    pub(super) fn send_on_delta(
+    pub(super) fn send_on_delta<const AWAKE: bool>(
         pop: &mut Population,
         theta: f32,
         dt: f32,
@@ -241,24 +262,35 @@ mod simd {
             let k = b * 16;
             let d: &[f32; 16] = pop.signal[k..k + 16].try_into().expect("sixteen");
             let sent: &mut [f32; 16] = (&mut pop.sent[k..k + 16]).try_into().expect("sixteen");
+            let awake: __mmask16 = if AWAKE {
+                let rests: &[bool; 16] = pop.quiescent[k..k + 16].try_into().expect("sixteen");
+                // SAFETY: sixteen bools are sixteen bytes, each 0 or 1.
+                let rests = unsafe { _mm_loadu_si128(rests.as_ptr().cast()) };
+                let awake = _mm_cmpeq_epi8(rests, _mm_setzero_si128());
+                _mm_movemask_epi8(awake) as __mmask16
+            } else {
+                !0
+            };
             // SAFETY: every load and store below reads or writes a checked `[f32; 16]`.
             unsafe {
                 let vd = _mm512_loadu_ps(d.as_ptr());
                 let vs = _mm512_loadu_ps(sent.as_ptr());
                 let moved = _mm512_sub_ps(vd, vs);
-                let emit = if theta == 0.0 {
-                    _mm512_cmp_ps_mask::<_CMP_NEQ_UQ>(moved, zero)
-                } else {
-                    _mm512_cmp_ps_mask::<_CMP_GE_OQ>(_mm512_abs_ps(moved), vtheta)
-                };
+                let emit = awake
+                    & if theta == 0.0 {
+                        _mm512_cmp_ps_mask::<_CMP_NEQ_UQ>(moved, zero)
+                    } else {
+                        _mm512_cmp_ps_mask::<_CMP_GE_OQ>(_mm512_abs_ps(moved), vtheta)
+                    };
                 let vs = _mm512_mask_mov_ps(vs, emit, vd);
                 _mm512_storeu_ps(sent.as_mut_ptr(), vs);
                 let si: &mut [f32; 16] = (&mut pop.sent_integral[k..k + 16])
                     .try_into()
                     .expect("sixteen");
-                let vsi = _mm512_add_ps(_mm512_loadu_ps(si.as_ptr()), _mm512_mul_ps(vdt, vs));
+                let vsi = _mm512_loadu_ps(si.as_ptr());
+                let vsi = _mm512_mask_add_ps(vsi, awake, vsi, _mm512_mul_ps(vdt, vs));
                 _mm512_storeu_ps(si.as_mut_ptr(), vsi);
-                finite &= _mm512_cmp_ps_mask::<_CMP_LT_OQ>(_mm512_abs_ps(vd), inf);
+                finite &= _mm512_cmp_ps_mask::<_CMP_LT_OQ>(_mm512_abs_ps(vd), inf) | !awake;
                 // `fired` has room for n indices past `len` (reserved above).
                 _mm512_mask_compressstoreu_epi32(out.add(len).cast(), emit, index);
                 len += emit.count_ones() as usize;
@@ -269,6 +301,9 @@ mod simd {
         unsafe { fired.set_len(len) };
         let mut all_finite = finite == 0xffff;
         for k in blocks * 16..n {
+            if AWAKE && pop.quiescent[k] {
+                continue;
+            }
             let d = pop.signal[k];
             all_finite &= d.is_finite();
             if one(d, &mut pop.sent[k], &mut pop.sent_integral[k], theta, dt) {
@@ -331,11 +366,56 @@ mod tests {
                 let mut bytes = before;
                 let mut fired_bytes = Vec::new();
                 assert_eq!(
-                    bytes.send_on_delta_bytes(theta, 0.1, &mut fired_bytes),
+                    bytes.send_on_delta_bytes::<false>(theta, 0.1, &mut fired_bytes),
                     finite
                 );
                 assert_eq!(fired_bytes, fired_want);
                 assert_eq!(bits(&bytes.sent), bits(&want.sent));
+            }
+        }
+    }
+
+    /// The pass over the awake actors only: the resting ones (some in every block, and the
+    /// NaN and infinite ones among them) neither fire, nor integrate, nor count as
+    /// non-finite; the awake ones follow the one-actor rule, bit for bit.
+    #[test]
+    fn the_awake_pass_leaves_resting_actors_alone() {
+        for theta in [0.0f32, 0.02] {
+            for n in [5, 16, 37, 300] {
+                let mut pop = Population::new(n);
+                for k in 0..n {
+                    pop.sent[k] = 0.01 * (k % 11) as f32;
+                    pop.sent_integral[k] = 0.5 - 0.003 * k as f32;
+                    pop.signal[k] = pop.sent[k] + if k % 3 == 0 { 0.03 } else { 0.001 };
+                    pop.quiescent[k] = k % 5 == 1 || k % 7 == 4;
+                }
+                pop.signal[1] = f32::NAN; // resting
+                pop.signal[n - 1] = f32::INFINITY;
+                pop.quiescent[n - 1] = true;
+                let before = pop.clone();
+                let mut want = pop.clone();
+                let mut fired_want = Vec::new();
+                for k in (0..n).filter(|&k| !want.quiescent[k]) {
+                    let d = want.signal[k];
+                    let (s, si) = (&mut want.sent[k], &mut want.sent_integral[k]);
+                    if send_on_delta(d, s, si, theta, 0.1) {
+                        fired_want.push(k as u32);
+                    }
+                }
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                let mut fired = Vec::new();
+                assert!(pop.send_on_delta_awake(theta, 0.1, &mut fired), "n {n}");
+                assert_eq!(fired, fired_want, "theta {theta}, n {n}");
+                assert_eq!(bits(&pop.sent), bits(&want.sent));
+                assert_eq!(bits(&pop.sent_integral), bits(&want.sent_integral));
+                let mut bytes = before;
+                let mut fired_bytes = Vec::new();
+                assert!(bytes.send_on_delta_bytes::<true>(theta, 0.1, &mut fired_bytes));
+                assert_eq!(fired_bytes, fired_want);
+                assert_eq!(bits(&bytes.sent_integral), bits(&want.sent_integral));
+                // An awake actor's NaN is seen.
+                pop.signal[0] = f32::NAN;
+                assert!(!pop.send_on_delta_awake(theta, 0.1, &mut fired));
             }
         }
     }

@@ -168,16 +168,7 @@ impl Worker {
             (Replayed::Yes, _) => true,
             (Replayed::NonFinite, _) => false,
             (Replayed::No, Batched::All) => pop.send_on_delta(theta, rule.dt, &mut fired),
-            (Replayed::No, Batched::Listed) => {
-                let mut finite = true;
-                for &jj in &self.batch.idx {
-                    if pop.send_one(jj, theta, rule.dt) {
-                        fired.push(jj as u32);
-                    }
-                    finite &= pop.signal[jj].is_finite();
-                }
-                finite
-            }
+            (Replayed::No, Batched::Listed) => pop.send_on_delta_awake(theta, rule.dt, &mut fired),
             (Replayed::No, Batched::Awake) => {
                 let mut finite = true;
                 for &jj in &self.batch.idx {
