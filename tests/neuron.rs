@@ -302,3 +302,35 @@ fn span_of_steps_is_bitwise_the_single_steps() {
         }
     }
 }
+
+/// Two systems' coefficients hold the same bits exactly when every value has them: equal
+/// values do, one changed value does not, and where `==` and the bits disagree (NaN, −0)
+/// the bits decide (a cache built from one serves the other only if they do).
+#[test]
+fn same_bits_is_bit_equality_of_every_coefficient() {
+    let a = Coefficients::new(System::Forward, [2.0; 5], [1.0; 5], [1.0; 5]);
+    assert!(a.same_bits(&Coefficients::new(
+        System::Forward,
+        [2.0; 5],
+        [1.0; 5],
+        [1.0; 5]
+    )));
+    for field in 0..3 {
+        for e in 0..5 {
+            let mut b = a;
+            let v = match field {
+                0 => &mut b.gen,
+                1 => &mut b.decay,
+                _ => &mut b.inhib,
+            };
+            v[e] = f32::from_bits(v[e].to_bits() ^ 1);
+            assert!(!a.same_bits(&b), "field {field}, element {e}");
+        }
+    }
+    let (mut nan, mut zero, mut minus) = (a, a, a);
+    nan.inhib[2] = f32::NAN;
+    assert!(nan != nan && nan.same_bits(&nan));
+    zero.decay[0] = 0.0;
+    minus.decay[0] = -0.0;
+    assert!(zero == minus && !zero.same_bits(&minus));
+}

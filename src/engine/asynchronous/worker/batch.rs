@@ -76,7 +76,10 @@ impl Worker {
         }
         let which = system as usize;
         let coef = &mut b.coefficients[l][which];
-        if coef.as_ref().is_none_or(|c| c.shared() != Some(shared)) {
+        if coef
+            .as_ref()
+            .is_none_or(|c| !c.shared().is_some_and(|c| c.same_bits(&shared)))
+        {
             *coef = Some(LayerCoefficients::uniform(&shared, own.len()));
         }
         let coef = coef.as_ref().expect("built above");
