@@ -79,7 +79,6 @@ impl Worker {
         t: u64,
         end: u64,
     ) -> Result<(), Stop> {
-        let layers = sh.sizes.len();
         let longest = self
             .grouped
             .iter()
@@ -92,55 +91,60 @@ impl Worker {
         }
         let mut terms = std::mem::take(&mut self.span_terms);
         let mut ends = std::mem::take(&mut self.span_ends);
-        let forward = self.role.runs(System::Forward);
-        let mut result = Ok(());
-        if forward {
-            for l in 0..layers {
-                let sends = l + 1 < layers;
-                result =
-                    self.span_layer(sh, l, System::Forward, t..end, sends, &mut terms, &mut ends);
-                if result.is_err() {
-                    break;
-                }
-                if sends && !terms.is_empty() {
-                    let at = t + 1 + self.grouped[l].map_or(0, |g| g.0);
-                    let source = forward_source(&self.transposed, &self.pools);
-                    let coefficients = |b: usize, start: usize| &source(l + 1, b)[start..];
-                    accumulate_steps(&mut self.ring_f[l + 1], at, &ends, &terms, coefficients);
-                }
-            }
-        }
-        if result.is_ok() && self.role.runs(System::Reversed) {
-            let first = sh.timing.first_reversed;
-            for l in (first..layers).rev() {
-                let sends = l > first;
-                result = self.span_layer(
-                    sh,
-                    l,
-                    System::Reversed,
-                    t..end,
-                    sends,
-                    &mut terms,
-                    &mut ends,
-                );
-                if result.is_err() {
-                    break;
-                }
-                if sends && !terms.is_empty() {
-                    let at = t + 1 + self.grouped[l - 1].map_or(0, |g| g.0);
-                    let source = |w: usize, start: usize| &rows[l - 1][w][start..];
-                    accumulate_steps(&mut self.ring_r[l - 1], at, &ends, &terms, source);
-                }
-            }
-        }
+        let result = self.span_layers(sh, rows, t..end, &mut terms, &mut ends);
         self.span_terms = terms;
         self.span_ends = ends;
         result
     }
 
+    /// [`Worker::run_span`] with its buffers: each layer's steps, then its events of the
+    /// span into the rows of the layer they go to.
+    fn span_layers(
+        &mut self,
+        sh: &Shared<'_>,
+        rows: &[Vec<RowGuard<'_, '_>>],
+        steps: std::ops::Range<u64>,
+        terms: &mut Vec<Term>,
+        ends: &mut Vec<usize>,
+    ) -> Result<(), Stop> {
+        let layers = sh.sizes.len();
+        let first = sh.timing.first_reversed;
+        let forward = (self.role.runs(System::Forward))
+            .then_some(0..layers)
+            .into_iter()
+            .flatten()
+            .map(|l| (l, System::Forward, l + 1 < layers));
+        let reversed = (self.role.runs(System::Reversed))
+            .then_some(first..layers)
+            .into_iter()
+            .flatten()
+            .rev()
+            .map(|l| (l, System::Reversed, l > first));
+        for (l, system, sends) in forward.chain(reversed) {
+            let Some((target, at)) =
+                self.span_layer(sh, l, system, steps.clone(), sends, terms, ends)?
+            else {
+                continue;
+            };
+            match system {
+                System::Forward => {
+                    let source = forward_source(&self.transposed, &self.pools);
+                    let coefficients = |b: usize, start: usize| &source(target, b)[start..];
+                    accumulate_steps(&mut self.ring_f[target], at, ends, terms, coefficients);
+                }
+                System::Reversed => {
+                    let coefficients = |w: usize, start: usize| &rows[target][w][start..];
+                    accumulate_steps(&mut self.ring_r[target], at, ends, terms, coefficients);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Layer `l`'s steps in `system` over `steps`: arrivals, the step, the count of its
     /// events, and (if they go anywhere) their terms, step by step in `terms`, where step
-    /// k's end in `ends[k]`.
+    /// k's end in `ends[k]`. Returns where the first step's terms arrive (target layer,
+    /// arrival step), if any were gathered.
     #[allow(clippy::too_many_arguments)]
     fn span_layer(
         &mut self,
@@ -151,13 +155,14 @@ impl Worker {
         sends: bool,
         terms: &mut Vec<Term>,
         ends: &mut Vec<usize>,
-    ) -> Result<(), Stop> {
+    ) -> Result<Option<(usize, u64)>, Stop> {
         let which = system as usize;
         terms.clear();
         ends.clear();
+        let mut first = None;
         // A worker with both waves keeps the local time with the forward systems.
         let keeps_time = system == System::Forward || !self.role.runs(System::Forward);
-        for n in steps {
+        for n in steps.clone() {
             let ring = match system {
                 System::Forward => &mut self.ring_f[l],
                 System::Reversed => &mut self.ring_r[l],
@@ -171,11 +176,12 @@ impl Worker {
             self.work.events += fired.len() as u64;
             if sends {
                 number_unsent(&mut self.seq[l], fired);
-                self.fired_terms(sh, l, system, n, terms);
+                let (target, at) = self.fired_terms(sh, l, system, n, terms);
+                first.get_or_insert((target, at - (n - steps.start)));
             }
             ends.push(terms.len());
         }
-        Ok(())
+        Ok(first.filter(|_| !terms.is_empty()))
     }
 }
 
