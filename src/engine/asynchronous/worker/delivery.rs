@@ -374,40 +374,49 @@ impl Worker {
                 let parts = pooled.map_or(&[][..], |(tag, _)| self.pools.parts(tag));
                 let pool_block = pooled.map_or(OWN, |(tag, _)| POOLS + tag);
                 let carried = &mut self.carried_f[l];
-                for &jj in fired {
-                    let i = first + jj as usize;
-                    let delta = carry(&mut carried[i], sent[jj as usize]);
-                    if delta == 0.0 {
-                        continue;
-                    }
-                    let Some((block, column)) = forward_column(parts, pool_block, i) else {
-                        continue;
-                    };
-                    terms.push((block, column * n_own, delta));
-                }
+                push_terms(fired, first, sent, carried, terms, |i| {
+                    forward_column(parts, pool_block, i).map(|(b, column)| (b, column * n_own))
+                });
                 ((l + 1, n + 1 + delay), n_own)
             }
             System::Reversed => {
                 let p = l - 1;
                 let (delay, _, n_own) = self.grouped[p].expect("checked by delivers_fired");
                 let own_start = self.ranges[p].start;
-                let carried = &mut self.carried_r[l];
-                for &jj in fired {
-                    let j = first + jj as usize;
-                    let delta = carry(&mut carried[j], sent[jj as usize]);
-                    if delta == 0.0 {
-                        continue;
-                    }
+                let (carried, index) = (&mut self.carried_r[l], &self.layer_index);
+                push_terms(fired, first, sent, carried, terms, |j| {
                     let origin = sh.base[l] + j as u32;
-                    let index = &self.layer_index;
-                    let (owner, start) = row_start(index, sh, p, own_start, origin, j);
-                    terms.push((owner, start, delta));
-                }
+                    Some(row_start(index, sh, p, own_start, origin, j))
+                });
                 ((p, n + 1 + delay), n_own)
             }
         };
         self.work.deliveries += ((terms.len() - before) * n_own) as u64;
         key
+    }
+}
+
+/// Appends a term for each of the `fired` actors (own indices; the layer's first own
+/// neuron is `first`) whose synapses' carried value changes to its `sent` value: `at(i)`
+/// says where neuron i's coefficients start (`None`: it delivers nothing).
+#[inline(always)]
+fn push_terms(
+    fired: &[u32],
+    first: usize,
+    sent: &[f32],
+    carried: &mut [f32],
+    terms: &mut Vec<Term>,
+    at: impl Fn(usize) -> Option<(usize, usize)>,
+) {
+    for &jj in fired {
+        let i = first + jj as usize;
+        let delta = carry(&mut carried[i], sent[jj as usize]);
+        if delta == 0.0 {
+            continue;
+        }
+        if let Some((block, start)) = at(i) {
+            terms.push((block, start, delta));
+        }
     }
 }
 
